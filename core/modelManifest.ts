@@ -1,0 +1,73 @@
+/**
+ * `model.json`: everything the server needs to serve an exported model folder.
+ * Written by `npm run export`, read by `serve/` and `npm run translate`.
+ */
+import { z } from 'zod';
+
+export const MANIFEST_FILE = 'model.json';
+export const MANIFEST_FORMAT = 'cyclegan-ts/model@1';
+
+export const directionSchema = z.enum(['AtoB', 'BtoA']);
+export type Direction = z.infer<typeof directionSchema>;
+
+const fileEntry = z.object({
+  /** File name relative to the model folder (never a path outside it). */
+  file: z
+    .string()
+    .min(1)
+    .refine((f) => !f.includes('/') && !f.includes('\\') && f !== '..' && f !== '.', 'must be a plain file name'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** Half-precision copy for GPU serving; inputs and outputs stay float32. */
+  fp16File: z
+    .string()
+    .refine((f) => !f.includes('/') && !f.includes('\\'), 'must be a plain file name')
+    .optional(),
+  fp16Sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  /** Which domain each side is (e.g. {A: 'horse', B: 'zebra'}); free text. */
+  domains: z.object({ A: z.string(), B: z.string() }).partial().optional(),
+  directions: z
+    .object({ AtoB: fileEntry, BtoA: fileEntry })
+    .partial()
+    .refine((d) => Object.keys(d).length > 0, 'at least one direction'),
+  inputNc: z.union([z.literal(1), z.literal(3)]),
+  outputNc: z.union([z.literal(1), z.literal(3)]),
+  /** Preferred square input side: the training crop size. */
+  preferredSize: z.number().int().positive(),
+  /** Spatial sides must be multiples of this. */
+  sizeMultiple: z.number().int().positive(),
+  /** x_model = (x/255 - mean) / std per channel; the inverse on the way out. */
+  normalization: z.object({ mean: z.array(z.number()), std: z.array(z.number()) }),
+  /** ONNX tensor names and layout. */
+  io: z
+    .object({ input: z.string(), output: z.string(), layout: z.literal('NCHW') })
+    .default({ input: 'input', output: 'output', layout: 'NCHW' }),
+  architecture: z.record(z.unknown()).optional(),
+  epoch: z.union([z.string(), z.number()]).optional(),
+  createdAt: z.string().optional(),
+  producer: z.object({ name: z.string(), version: z.string() }).optional(),
+  /** Quality figures measured on held-out data (e.g. PSNR/SSIM). */
+  metrics: z.record(z.unknown()).optional(),
+});
+
+export type ModelManifest = z.infer<typeof manifestSchema>;
+
+export function parseManifest(json: unknown, where: string): ModelManifest {
+  const r = manifestSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`${where}: invalid model.json at '${issue.path.join('.') || '(root)'}': ${issue.message}`);
+  }
+  return r.data;
+}
