@@ -177,8 +177,9 @@ function resnetGenerator(o: GeneratorOptions, nBlocks: number): Layer[] {
 
 /**
  * U-Net as UnetSkipConnectionBlock nests it. The official blocks start with an in-place
- * LeakyReLU, which also rewrites the tensor the skip connection concatenates; we reproduce
- * that by applying the LeakyReLU before the skip (verified by the golden fixtures).
+ * LeakyReLU, which also rewrites the tensor the skip connection concatenates; we apply it before
+ * the skip to say the same thing. (It cannot change results: every concat feeds the parent's
+ * ReLU, and relu(leaky_relu(x)) = relu(x); tools/make_golden.py checks that.)
  */
 function unetGenerator(o: GeneratorOptions, numDowns: number): Layer[] {
   const bias = useBias(o.norm);
