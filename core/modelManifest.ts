@@ -29,6 +29,12 @@ const fileEntry = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * Channels this direction's graph takes and returns. Optional: when absent, AtoB maps
+   * inputNc → outputNc and BtoA the reverse (they differ only for models like gray → colour).
+   */
+  inputNc: z.union([z.literal(1), z.literal(3)]).optional(),
+  outputNc: z.union([z.literal(1), z.literal(3)]).optional(),
 });
 
 export const manifestSchema = z.object({
@@ -57,6 +63,8 @@ export const manifestSchema = z.object({
   epoch: z.union([z.string(), z.number()]).optional(),
   createdAt: z.string().optional(),
   producer: z.object({ name: z.string(), version: z.string() }).optional(),
+  /** How the exported graphs were checked against a reference implementation (written by `npm run export`). */
+  verification: z.record(z.unknown()).optional(),
   /** Quality figures measured on held-out data (e.g. PSNR/SSIM). */
   metrics: z.record(z.unknown()).optional(),
 });

@@ -1,0 +1,265 @@
+/**
+ * Checkpoint → model folder: `AtoB.onnx` (G_A), `BtoA.onnx` (G_B), optional `*.fp16.onnx` copies
+ * and `model.json`, verified against a reference forward pass before anything is written.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { NetworkSpec } from '../core/arch/spec';
+import { forwardMacs } from '../core/arch/flops';
+import { generatorSpec, sizeMultiple } from '../core/arch/spec';
+import type { StateDict } from '../core/arch/stateDict';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  parseManifest,
+  type Direction,
+  type ModelManifest,
+} from '../core/modelManifest';
+import pkg from '../package.json';
+import type { Checkpoint } from './checkpoint';
+import { checkpointPath, generatorOptions, listEpochs, loadCheckpoint, parseEpoch } from './checkpoint';
+import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
+import type { ReferenceFn } from './referenceForward';
+import { referenceGenerator } from './referenceForward';
+import { writeDurable, writeFolderAtomically } from './modelFolder';
+import {
+  FP16_TOLERANCE,
+  FP32_TOLERANCE,
+  referenceOutputs,
+  verificationCases,
+  verificationSizes,
+  VerificationError,
+  verifyOnnx,
+  type VerifyCase,
+  type VerifyResult,
+} from './verify';
+
+/** Makes the reference a graph is checked against; the default is the plain TypeScript forward pass. */
+export type ReferenceFactory = (spec: NetworkSpec, weights: StateDict) => ReferenceFn | Promise<ReferenceFn>;
+
+export interface ExportOptions {
+  /** Model folder to write (replaced if it already holds a model). */
+  out: string;
+  opset?: number;
+  fp16?: boolean;
+  verify?: boolean;
+  reference?: ReferenceFactory;
+  /** Recorded in model.json's `verification.reference`. */
+  referenceName?: string;
+  /** Name recorded in model.json; defaults to the checkpoint's run folder name. */
+  name?: string;
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  out: string;
+  manifest: ModelManifest;
+  verification: Partial<Record<Direction, { fp32: VerifyResult; fp16?: VerifyResult }>>;
+}
+
+const NETS: [Direction, 'G_A' | 'G_B'][] = [
+  ['AtoB', 'G_A'],
+  ['BtoA', 'G_B'],
+];
+
+const ARCHITECTURE_KEYS = ['netG', 'ngf', 'norm', 'input_nc', 'output_nc', 'no_dropout', 'load_size', 'crop_size'];
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function channels(n: number, what: string): 1 | 3 {
+  if (n !== 1 && n !== 3) throw new Error(`${what} is ${n}; exported models take 1 (grey) or 3 (RGB) channels`);
+  return n;
+}
+
+interface BuiltModel {
+  files: Map<string, Uint8Array>;
+  manifest: ModelManifest;
+  verification: ExportResult['verification'];
+}
+
+/** Builds and verifies everything for one checkpoint in memory; writes nothing. */
+async function buildModel(ckpt: Checkpoint, name: string, opts: ExportOptions): Promise<BuiltModel> {
+  const log = opts.log ?? (() => {});
+  const o = ckpt.options;
+  const inputNc = channels(o.input_nc, 'input_nc');
+  const outputNc = channels(o.output_nc, 'output_nc');
+  const files = new Map<string, Uint8Array>();
+  const directions: ModelManifest['directions'] = {};
+  const verification: ExportResult['verification'] = {};
+  let multiple = 1;
+  const label = `${name} epoch ${ckpt.epoch}`;
+
+  for (const [direction, net] of NETS) {
+    const spec = generatorSpec(generatorOptions(o, net));
+    const weights = ckpt[net];
+    checkWeights(spec, weights, `${ckpt.file}: ${net}`);
+    multiple = Math.max(multiple, sizeMultiple(spec));
+    const graphName = `${name} ${direction}`;
+    const common = { opset: opts.opset ?? DEFAULT_OPSET, name: graphName, producerVersion: pkg.version };
+    const fp32 = buildGeneratorOnnx(spec, weights, {
+      ...common,
+      docString: `CycleGAN generator ${net} (${o.netG}, ngf ${o.ngf}, ${o.norm} norm), epoch ${ckpt.epoch}`,
+    });
+    const fp16 = opts.fp16
+      ? buildGeneratorOnnx(spec, weights, {
+          ...common,
+          fp16: true,
+          docString: `CycleGAN generator ${net}, float16 weights and arithmetic; float32 input and output`,
+        })
+      : undefined;
+    const file = `${direction}.onnx`;
+    files.set(file, fp32);
+    directions[direction] = {
+      file,
+      sha256: sha256(fp32),
+      inputNc: channels(spec.inputNc, `${net} input channels`),
+      outputNc: channels(spec.outputNc, `${net} output channels`),
+    };
+    if (fp16) {
+      const fp16File = `${direction}.fp16.onnx`;
+      files.set(fp16File, fp16);
+      directions[direction] = { ...directions[direction]!, fp16File, fp16Sha256: sha256(fp16) };
+    }
+    log(`${label} ${direction}: built ${(fp32.length / 1e6).toFixed(1)} MB${fp16 ? ' (+ fp16 copy)' : ''}`);
+
+    if (opts.verify ?? true) {
+      const cases = verificationCases(spec.inputNc, o.crop_size, sizeMultiple(spec));
+      const reference = await (opts.reference ?? referenceGenerator)(spec, weights);
+      const gmacs = cases.reduce((a, c) => a + c.shape[0] * forwardMacs(spec, c.shape[2], c.shape[3]), 0) / 1e9;
+      log(`${label} ${direction}: verifying on ${cases.map((c) => c.label).join(', ')} (${gmacs.toPrecision(2)} GMAC)`);
+      const expected = await referenceOutputs(reference, cases);
+      const what = `${label} ${file}`;
+      const r32 = await verifyOnnx(fp32, cases, expected, FP32_TOLERANCE, what);
+      const r16 = fp16 ? await verifyFp16(fp16, cases, expected, `${label} ${direction}.fp16.onnx`) : undefined;
+      verification[direction] = { fp32: r32, ...(r16 ? { fp16: r16 } : {}) };
+      log(
+        `${label} ${direction}: max |onnx - reference| ${r32.maxAbsDiff.toExponential(2)} (≤ ${FP32_TOLERANCE})` +
+          (r16 ? `, fp16 ${r16.maxAbsDiff.toExponential(2)} (≤ ${FP16_TOLERANCE})` : ''),
+      );
+    }
+  }
+
+  const architecture: Record<string, unknown> = {};
+  for (const k of ARCHITECTURE_KEYS) if (o[k] !== undefined) architecture[k] = o[k];
+  const manifest: ModelManifest = {
+    format: MANIFEST_FORMAT,
+    name,
+    directions,
+    inputNc,
+    outputNc,
+    preferredSize: o.crop_size,
+    sizeMultiple: multiple,
+    // The official pipeline normalises with Normalize((0.5,)*C, (0.5,)*C): [0, 1] → [-1, 1].
+    normalization: {
+      mean: Array<number>(Math.max(inputNc, outputNc)).fill(0.5),
+      std: Array<number>(Math.max(inputNc, outputNc)).fill(0.5),
+    },
+    io: { input: 'input', output: 'output', layout: 'NCHW' },
+    architecture,
+    epoch: ckpt.epoch,
+    createdAt: new Date().toISOString(),
+    producer: { name: 'cyclegan-ts', version: pkg.version },
+  };
+  if (opts.verify ?? true) {
+    manifest.verification = {
+      device: 'onnxruntime-node cpu',
+      sizes: verificationSizes(o.crop_size, multiple).map(([h, w]) => `${h}x${w}`),
+      reference: opts.referenceName ?? (opts.reference ? 'custom' : 'cyclegan-ts TypeScript forward pass (float64)'),
+      fp32Tolerance: FP32_TOLERANCE,
+      ...(opts.fp16
+        ? {
+            fp16Tolerance: FP16_TOLERANCE,
+            // What the CPU check can and cannot see; GPU providers run float16 arithmetic.
+            fp16Note: 'onnxruntime CPU computes float16 graphs in float32: the check covers float16 weights and input',
+          }
+        : {}),
+      maxAbsDiff: Object.fromEntries(
+        Object.entries(verification).map(([d, r]) => [d, { fp32: r.fp32.maxAbsDiff, fp16: r.fp16?.maxAbsDiff }]),
+      ),
+    };
+  }
+  // Never write a model.json the server would reject.
+  parseManifest(manifest, `${name}/${MANIFEST_FILE}`);
+  return { files, manifest, verification };
+}
+
+async function verifyFp16(
+  model: Uint8Array,
+  cases: VerifyCase[],
+  expected: Float32Array[],
+  what: string,
+): Promise<VerifyResult> {
+  try {
+    return await verifyOnnx(model, cases, expected, FP16_TOLERANCE, what);
+  } catch (e) {
+    if (e instanceof VerificationError)
+      throw new VerificationError(`${e.message}; half precision is too coarse for this model, export without --fp16`);
+    throw e;
+  }
+}
+
+async function writeModelFiles(dir: string, built: BuiltModel): Promise<void> {
+  for (const [file, data] of built.files) await writeDurable(path.join(dir, file), data);
+  await writeDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(built.manifest, null, 2) + '\n');
+}
+
+/** Exports one checkpoint file into the model folder `opts.out`. */
+export async function exportCheckpoint(file: string, opts: ExportOptions): Promise<ExportResult> {
+  const name = opts.name ?? path.basename(path.dirname(file));
+  let result: ExportResult | undefined;
+  // Building inside the folder writer means an unusable destination fails before the slow part.
+  await writeFolderAtomically(opts.out, async (tmp) => {
+    const built = await buildModel(await loadCheckpoint(file), name, opts);
+    await writeModelFiles(tmp, built);
+    result = { out: opts.out, manifest: built.manifest, verification: built.verification };
+  });
+  return result!;
+}
+
+/** `--epoch latest|N`: one checkpoint of run `name`. */
+export async function exportRun(
+  checkpointsDir: string,
+  name: string,
+  epoch: string,
+  opts: ExportOptions,
+): Promise<ExportResult> {
+  return exportCheckpoint(checkpointPath(checkpointsDir, name, parseEpoch(epoch)), { name, ...opts });
+}
+
+/**
+ * `--epoch all`: every numbered epoch of run `name` into `<out>/epoch_N/`. Epochs are written one
+ * by one into the temp folder, which replaces `<out>` only once all of them have been verified,
+ * so a bad epoch leaves the previous export intact.
+ */
+export async function exportAllEpochs(
+  checkpointsDir: string,
+  name: string,
+  opts: ExportOptions,
+): Promise<ExportResult[]> {
+  const runDir = path.join(checkpointsDir, name);
+  let epochs: number[];
+  try {
+    epochs = await listEpochs(runDir);
+  } catch {
+    throw new Error(`no checkpoint folder ${runDir}`);
+  }
+  if (epochs.length === 0) throw new Error(`no numbered epoch checkpoints (N.ckpt) in ${runDir}`);
+  const results: ExportResult[] = [];
+  await writeFolderAtomically(opts.out, async (tmp) => {
+    for (const epoch of epochs) {
+      const built = await buildModel(await loadCheckpoint(checkpointPath(checkpointsDir, name, epoch)), name, opts);
+      const dir = path.join(tmp, `epoch_${epoch}`);
+      await fs.mkdir(dir);
+      await writeModelFiles(dir, built);
+      results.push({
+        out: path.join(opts.out, `epoch_${epoch}`),
+        manifest: built.manifest,
+        verification: built.verification,
+      });
+    }
+  });
+  return results;
+}

@@ -1,0 +1,287 @@
+/**
+ * Builds an ONNX generator graph by walking the shared architecture description
+ * (core/arch/spec.ts), the same Layer list the tfjs networks walk.
+ *
+ * The graph is pure NCHW, like a PyTorch export: input `input` float32 [N, C, H, W] in [-1, 1],
+ * output `output` float32 [N, C_out, H_out, W_out], with N/H/W symbolic. PyTorch state_dict
+ * layouts already are the ONNX ones (Conv W [out, in, kH, kW]; ConvTranspose W [in, out, kH, kW]),
+ * so weights go in unpermuted and the body has no Transpose nodes. Initializers keep their
+ * state_dict names, as torch.onnx.export names them.
+ */
+import { onnx } from 'onnx-proto';
+import type { Layer, NetworkSpec } from '../core/arch/spec';
+import { paramSpecs } from '../core/arch/spec';
+import type { StateDict } from '../core/arch/stateDict';
+import { numel } from '../core/arch/stateDict';
+import { toFloat16Array } from './float16';
+
+export const DEFAULT_OPSET = 17;
+/** Pad takes `pads` as an input from opset 11; everything else used here is older. */
+export const MIN_OPSET = 13;
+/** Newest opset this builder has been checked against with onnxruntime-node. */
+export const MAX_OPSET = 21;
+
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'output';
+
+export interface BuildOptions {
+  opset?: number;
+  /** Half-precision weights and arithmetic; the graph still takes and returns float32 (Cast at both ends). */
+  fp16?: boolean;
+  /** Graph name, e.g. `horse2zebra AtoB`. */
+  name?: string;
+  producerVersion?: string;
+  docString?: string;
+}
+
+const { DataType } = onnx.TensorProto;
+const { AttributeType } = onnx.AttributeProto;
+
+/** IR version that goes with an opset (onnx/docs/Versioning.md): ORT rejects opsets newer than the IR allows. */
+function irVersionFor(opset: number): number {
+  if (opset <= 18) return 8;
+  if (opset <= 20) return 9;
+  return 10;
+}
+
+type Attr = number | number[] | string;
+
+class GraphWriter {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly initializers: onnx.ITensorProto[] = [];
+  private readonly used = new Set<string>();
+  private readonly shared = new Map<string, string>();
+
+  constructor(readonly fp16: boolean) {}
+
+  /** A name not used before, derived from `hint`. */
+  fresh(hint: string): string {
+    let name = hint;
+    for (let i = 1; this.used.has(name); i++) name = `${hint}_${i}`;
+    this.used.add(name);
+    return name;
+  }
+
+  node(opType: string, inputs: string[], scope: string, attrs: Record<string, Attr> = {}): string {
+    const name = this.fresh(`/${scope}/${opType}`);
+    const output = this.fresh(`${name}_output_0`);
+    this.nodes.push({
+      opType,
+      name,
+      input: inputs,
+      output: [output],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return output;
+  }
+
+  /** A float tensor in the graph's compute precision. */
+  floatInit(name: string, dims: number[], values: Float32Array): string {
+    const raw = this.fp16 ? toFloat16Array(values) : values;
+    name = this.fresh(name);
+    this.initializers.push({
+      name,
+      dims,
+      dataType: this.fp16 ? DataType.FLOAT16 : DataType.FLOAT,
+      rawData: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    });
+    return name;
+  }
+
+  /** One initializer per distinct constant (instance-norm scale/bias, pad amounts). */
+  sharedFloat(name: string, dims: number[], fill: number): string {
+    return this.share(name, () => this.floatInit(name, dims, new Float32Array(numel(dims)).fill(fill)));
+  }
+
+  sharedInt64(name: string, values: number[]): string {
+    return this.share(name, () => {
+      const raw = BigInt64Array.from(values.map(BigInt));
+      name = this.fresh(name);
+      this.initializers.push({
+        name,
+        dims: [values.length],
+        dataType: DataType.INT64,
+        rawData: new Uint8Array(raw.buffer),
+      });
+      return name;
+    });
+  }
+
+  private share(key: string, make: () => string): string {
+    let name = this.shared.get(key);
+    if (!name) {
+      name = make();
+      this.shared.set(key, name);
+    }
+    return name;
+  }
+
+  /** Makes `tensor` (the output of the last node) appear under `name`. */
+  renameOutput(tensor: string, name: string): void {
+    const producer = this.nodes.find((n) => n.output?.[0] === tensor);
+    if (!producer || producer !== this.nodes[this.nodes.length - 1]) {
+      this.nodes.push({ opType: 'Identity', name: this.fresh('/Identity'), input: [tensor], output: [name] });
+    } else {
+      producer.output = [name];
+    }
+  }
+}
+
+function attribute(name: string, v: Attr): onnx.IAttributeProto {
+  if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
+  if (Number.isInteger(v) && name !== 'alpha' && name !== 'epsilon' && name !== 'momentum')
+    return { name, type: AttributeType.INT, i: v };
+  return { name, type: AttributeType.FLOAT, f: v };
+}
+
+function tensorType(elemType: number, dims: (number | string)[]): onnx.ITypeProto {
+  return {
+    tensorType: {
+      elemType,
+      shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+    },
+  };
+}
+
+/**
+ * Checks `weights` against the spec: every parameter present with its PyTorch shape, nothing
+ * else (PyTorch's `num_batches_tracked` counters aside, which inference does not use). Extra keys
+ * usually mean the options describe a different architecture than was trained.
+ */
+export function checkWeights(spec: NetworkSpec, weights: StateDict, where = 'weights'): void {
+  const expected = paramSpecs(spec);
+  const keys = new Set(expected.map((p) => p.key));
+  for (const p of expected) {
+    const t = weights.get(p.key);
+    if (!t) throw new Error(`${where}: missing parameter '${p.key}'`);
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
+      throw new Error(`${where}: parameter '${p.key}' has shape [${t.shape}], expected [${p.shape}]`);
+    if (t.data.length !== numel(p.shape))
+      throw new Error(`${where}: parameter '${p.key}' has the wrong number of values`);
+  }
+  for (const k of weights.keys())
+    if (!keys.has(k) && !k.endsWith('.num_batches_tracked')) throw new Error(`${where}: unexpected parameter '${k}'`);
+}
+
+export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: BuildOptions = {}): Uint8Array {
+  const opset = opts.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET)
+    throw new Error(`opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
+  checkWeights(spec, weights);
+  const fp16 = opts.fp16 ?? false;
+  const g = new GraphWriter(fp16);
+  g.fresh(INPUT_NAME);
+  g.fresh(OUTPUT_NAME);
+
+  const param = (key: string): string => {
+    const t = weights.get(key)!;
+    return g.floatInit(key, t.shape, t.data);
+  };
+
+  const walk = (layers: Layer[], x: string, scope: string): string => {
+    for (const l of layers) {
+      switch (l.op) {
+        case 'conv': {
+          const inputs = [x, param(`${l.name}.weight`)];
+          if (l.bias) inputs.push(param(`${l.name}.bias`));
+          x = g.node('Conv', inputs, l.name, {
+            dilations: [1, 1],
+            group: 1,
+            kernel_shape: [l.kernel, l.kernel],
+            pads: [l.pad, l.pad, l.pad, l.pad],
+            strides: [l.stride, l.stride],
+          });
+          break;
+        }
+        case 'convTranspose': {
+          // ONNX output size = stride*(in-1) + output_padding + k - pad_begin - pad_end: PyTorch's formula.
+          const inputs = [x, param(`${l.name}.weight`)];
+          if (l.bias) inputs.push(param(`${l.name}.bias`));
+          x = g.node('ConvTranspose', inputs, l.name, {
+            dilations: [1, 1],
+            group: 1,
+            kernel_shape: [l.kernel, l.kernel],
+            output_padding: [l.outputPad, l.outputPad],
+            pads: [l.pad, l.pad, l.pad, l.pad],
+            strides: [l.stride, l.stride],
+          });
+          break;
+        }
+        case 'reflectPad': {
+          const p = l.pad;
+          const pads = g.sharedInt64(`pads_reflect_${p}`, [0, 0, p, p, 0, 0, p, p]);
+          x = g.node('Pad', [x, pads], `${scope}ReflectionPad2d`, { mode: 'reflect' });
+          break;
+        }
+        case 'instanceNorm': {
+          // InstanceNorm2d(affine=False) is ONNX InstanceNormalization with scale 1 and bias 0.
+          const scale = g.sharedFloat(`instance_norm_scale_${l.channels}`, [l.channels], 1);
+          const bias = g.sharedFloat(`instance_norm_bias_${l.channels}`, [l.channels], 0);
+          x = g.node('InstanceNormalization', [x, scale, bias], `${scope}InstanceNorm2d`, { epsilon: l.eps });
+          break;
+        }
+        case 'batchNorm': {
+          // Inference mode: normalise with the running statistics (PyTorch eval()).
+          const inputs = ['weight', 'bias', 'running_mean', 'running_var'].map((s) => param(`${l.name}.${s}`));
+          x = g.node('BatchNormalization', [x, ...inputs], l.name, { epsilon: l.eps, momentum: 1 - l.momentum });
+          break;
+        }
+        case 'relu':
+          x = g.node('Relu', [x], `${scope}ReLU`);
+          break;
+        case 'leakyRelu':
+          x = g.node('LeakyRelu', [x], `${scope}LeakyReLU`, { alpha: l.alpha });
+          break;
+        case 'tanh':
+          x = g.node('Tanh', [x], `${scope}Tanh`);
+          break;
+        case 'dropout':
+          // Identity at inference, as in PyTorch eval(); nothing to emit.
+          break;
+        case 'residual': {
+          const y = walk(l.body, x, `${scope}ResnetBlock/`);
+          x = g.node('Add', [x, y], `${scope}ResnetBlock`);
+          break;
+        }
+        case 'skipConcat': {
+          const y = walk(l.body, x, `${scope}UnetSkipConnectionBlock/`);
+          x = g.node('Concat', [x, y], `${scope}UnetSkipConnectionBlock`, { axis: 1 });
+          break;
+        }
+      }
+    }
+    return x;
+  };
+
+  let x = INPUT_NAME;
+  if (fp16) x = g.node('Cast', [x], 'input', { to: DataType.FLOAT16 });
+  x = walk(spec.layers, x, '');
+  if (fp16) {
+    g.nodes.push({
+      opType: 'Cast',
+      name: g.fresh('/output/Cast'),
+      input: [x],
+      output: [OUTPUT_NAME],
+      attribute: [attribute('to', DataType.FLOAT)],
+    });
+  } else {
+    g.renameOutput(x, OUTPUT_NAME);
+  }
+
+  const model: onnx.IModelProto = {
+    irVersion: irVersionFor(opset),
+    opsetImport: [{ domain: '', version: opset }],
+    producerName: 'cyclegan-ts',
+    producerVersion: opts.producerVersion ?? '',
+    docString: opts.docString ?? '',
+    graph: {
+      name: opts.name ?? 'generator',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: INPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.inputNc, 'H', 'W']) }],
+      output: [{ name: OUTPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.outputNc, 'H_out', 'W_out']) }],
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
