@@ -1,0 +1,259 @@
+/**
+ * Serving benchmark: `npx tsx bench/serve.ts [--duration 20] [--concurrency 1,4,16]`, prints JSON.
+ *
+ * Builds a random-weight CycleGAN generator (default resnet_9blocks, ngf 64: the official
+ * architecture, so timings are representative of a trained model) with the exporter's ONNX
+ * builder, then
+ *   1. measures bare onnxruntime throughput on it (same process, no HTTP), batch 1 and batch 4;
+ *   2. starts `serve/main.ts` on 127.0.0.1 (random port) and drives POST /translate with
+ *      autocannon at each concurrency, for a bounded duration each, sending a 256×256 PNG;
+ *   3. reads the server's /metrics before and after each level to split the time per request
+ *      into decode / preprocess / queue / inference / encode, and the mean batch size.
+ * Everything runs on the CPU provider unless --providers says otherwise. autocannon counts only
+ * responses that arrive within the duration, so it must be several times the latency at the
+ * highest concurrency (about 16 × one inference) for the numbers to mean anything.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import * as ort from 'onnxruntime-node';
+import { openSession } from '../serve/executionProviders';
+import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
+
+interface AutocannonResult {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  '2xx': number;
+  latency: { p50: number; p99: number; average: number; max: number };
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+// autocannon ships no type declarations; its promise API is all we use.
+const autocannon = createRequire(__filename)('autocannon') as Autocannon;
+
+const ROOT = path.join(__dirname, '..');
+const STAGES = ['decode', 'preprocess', 'queue', 'inference', 'encode'] as const;
+
+const program = new Command()
+  .name('bench/serve.ts')
+  .option('--duration <s>', 'seconds per concurrency level (and per bare batch size)', '20')
+  .option('--concurrency <list>', 'comma-separated connection counts', '1,4,16')
+  .option('--size <px>', 'square input image side (and model preferred size)', '256')
+  .option('--ngf <n>', 'generator width', '64')
+  .option('--blocks <n>', 'residual blocks', '9')
+  .option('--max-batch <n>', 'server MAX_BATCH', '4')
+  .option('--batch-delay <ms>', 'server MAX_BATCH_DELAY_MS', '5')
+  .option('--providers <list>', 'EXECUTION_PROVIDERS for both measurements', 'cpu')
+  .parse();
+const o = program.opts<{
+  duration: string;
+  concurrency: string;
+  size: string;
+  ngf: string;
+  blocks: string;
+  maxBatch: string;
+  batchDelay: string;
+  providers: string;
+}>();
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    process.stderr.write(`bench/serve.ts: --${name} must be a positive number, got '${v}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const duration = positive('duration', o.duration);
+const levels = o.concurrency.split(',').map((c) => positive('concurrency', c));
+const size = positive('size', o.size);
+const ngf = positive('ngf', o.ngf);
+const blocks = positive('blocks', o.blocks);
+const providers = o.providers.split(',') as Parameters<typeof openSession>[1];
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function bareOnnxruntime(file: string, batch: number) {
+  const { session, provider } = await openSession(file, providers, {
+    intraOpThreads: 0,
+    interOpThreads: 0,
+    graphOptimization: 'all',
+    cpuMemArena: true,
+    memPattern: true,
+  });
+  const dims = [batch, 3, size, size];
+  const x = new ort.Tensor(
+    'float32',
+    new Float32Array(dims.reduce((a, b) => a * b)).map(() => Math.random() * 2 - 1),
+    dims,
+  );
+  await session.run({ input: x }); // warm-up
+  const times: number[] = [];
+  const end = performance.now() + duration * 1000;
+  while (performance.now() < end || times.length < 2) {
+    const t0 = performance.now();
+    await session.run({ input: x });
+    times.push(performance.now() - t0);
+  }
+  await session.release();
+  times.sort((a, b) => a - b);
+  const total = times.reduce((a, b) => a + b, 0);
+  return {
+    provider,
+    batch,
+    runs: times.length,
+    imagesPerSecond: +((batch * times.length) / (total / 1000)).toFixed(2),
+    msPerRunP50: +percentile(times, 50).toFixed(1),
+    msPerRunP99: +percentile(times, 99).toFixed(1),
+  };
+}
+
+/** Sums and counts of the per-stage histogram and the batch-size histogram from /metrics. */
+async function scrape(base: string) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  const stages = Object.fromEntries(
+    STAGES.map((s) => [
+      s,
+      {
+        sum: value(new RegExp(`translate_stage_duration_seconds_sum\\{stage="${s}",model="bench"\\} ([\\d.e+-]+)`)),
+        count: value(new RegExp(`translate_stage_duration_seconds_count\\{stage="${s}",model="bench"\\} (\\d+)`)),
+      },
+    ]),
+  ) as Record<(typeof STAGES)[number], { sum: number; count: number }>;
+  return {
+    stages,
+    batchSum: value(/inference_batch_size_sum\{model="bench",direction="AtoB"\} ([\d.]+)/),
+    batchCount: value(/inference_batch_size_count\{model="bench",direction="AtoB"\} (\d+)/),
+  };
+}
+
+/** Waits until the server has no queued or running requests (autocannon abandons in-flight ones at the end). */
+async function waitIdle(base: string): Promise<void> {
+  for (;;) {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const busy = /inference_(queue_depth|in_flight)\{model="bench"\} [1-9]/.test(text);
+    if (!busy) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-serve-'));
+  const server = { kill: (): void => undefined };
+  try {
+    log(`building resnet_${blocks}blocks ngf ${ngf} with random weights (export/onnxBuilder.ts)`);
+    await writeTinyModel(dir, { name: 'bench', ngf, nBlocks: blocks, preferredSize: size, directions: ['AtoB'] });
+    const onnxFile = path.join(dir, 'bench', 'AtoB.onnx');
+    const image = await noiseImage(size, size, 'png', 42);
+
+    log(`bare onnxruntime, ${duration}s per batch size`);
+    const bare = [await bareOnnxruntime(onnxFile, 1), await bareOnnxruntime(onnxFile, 4)];
+
+    log('starting serve/main.ts on 127.0.0.1');
+    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['serve/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        MODELS_DIR: dir,
+        EXECUTION_PROVIDERS: o.providers,
+        MAX_BATCH: o.maxBatch,
+        MAX_BATCH_DELAY_MS: o.batchDelay,
+        LOG_LEVEL: 'info',
+        API_KEY: '',
+        CONFIG_FILE: '',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    server.kill = () => void child.kill('SIGTERM');
+    const base = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]);
+        if (out.length > 1e6) out = out.slice(-1e4);
+      });
+      child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
+    });
+    for (let i = 0; ; i++) {
+      if ((await fetch(`${base}/readyz`)).status === 200) break;
+      if (i > 600) throw new Error('server not ready after 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const url = `${base}/translate?model=bench&dir=AtoB`;
+    const request = { url, method: 'POST', headers: { 'content-type': 'image/png' }, body: image, timeout: 120 };
+    log('warm-up');
+    await autocannon({ ...request, connections: 1, amount: 2 });
+
+    const http = [];
+    for (const connections of levels) {
+      log(`autocannon: ${connections} connection(s), ${duration}s`);
+      const before = await scrape(base);
+      const r = await autocannon({ ...request, connections, duration });
+      await waitIdle(base);
+      const after = await scrape(base);
+      const n = after.stages.inference.count - before.stages.inference.count;
+      const stageMs = Object.fromEntries(
+        STAGES.map((s) => [s, n > 0 ? +(((after.stages[s].sum - before.stages[s].sum) / n) * 1000).toFixed(1) : null]),
+      );
+      const batches = after.batchCount - before.batchCount;
+      http.push({
+        connections,
+        requests: r['2xx'],
+        failures: r.non2xx + r.errors + r.timeouts,
+        imagesPerSecond: +(r['2xx'] / r.duration).toFixed(2),
+        latencyMsP50: r.latency.p50,
+        latencyMsP99: r.latency.p99,
+        meanMsPerRequest: stageMs,
+        meanBatchSize: batches > 0 ? +((after.batchSum - before.batchSum) / batches).toFixed(2) : null,
+      });
+    }
+
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('exit', r));
+    const result = {
+      model: {
+        netG: `resnet_${blocks}blocks`,
+        ngf,
+        weights: 'random (export/onnxBuilder.ts)',
+        input: `${size}x${size} PNG`,
+      },
+      host: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+      settings: {
+        providers,
+        durationSeconds: duration,
+        maxBatch: Number(o.maxBatch),
+        maxBatchDelayMs: Number(o.batchDelay),
+      },
+      bareOnnxruntime: bare,
+      http,
+      notes: [
+        'meanMsPerRequest.inference is the run time of the batch the request was in (shared by meanBatchSize requests)',
+        'queue is the wait for a batch to start; autocannon counts only responses that arrive within the duration',
+      ],
+      serverExitCode: code,
+    };
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    server.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/serve.ts: ${(e as Error).message}\n`);
+  process.exit(1);
+});

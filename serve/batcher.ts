@@ -1,0 +1,201 @@
+/**
+ * Dynamic batching for one model. Requests with the same direction and input shape that arrive
+ * close together run as one onnxruntime call of up to `maxBatch` samples; one batch runs at a
+ * time per model (onnxruntime already spreads a run over all cores), and requests arriving
+ * meanwhile gather into the next batch. The waiting queue is bounded; past it, submit fails at
+ * once so the HTTP layer can answer 503 instead of letting latency grow without limit.
+ */
+
+/** One inference over a whole batch: NCHW in, NCHW out. */
+export type RunBatch = (
+  direction: string,
+  data: Float32Array,
+  dims: number[],
+) => Promise<{ data: Float32Array; dims: number[]; ms: number }>;
+
+export interface BatcherOptions {
+  maxBatch: number;
+  /** How long the oldest waiting request may wait for companions before its batch is run. */
+  maxDelayMs: number;
+  /** Requests allowed to wait (the running batch not included). */
+  maxQueue: number;
+  run: RunBatch;
+  /** Observes every batch that completed (for metrics). */
+  onBatch?: (direction: string, size: number, ms: number) => void;
+}
+
+export interface BatchResult {
+  /** This request's output, NCHW with N = 1. */
+  data: Float32Array;
+  dims: number[];
+  inferenceMs: number;
+  queueMs: number;
+  batchSize: number;
+}
+
+export class QueueFullError extends Error {}
+export class BatchTimeoutError extends Error {}
+export class CancelledError extends Error {}
+
+interface Item {
+  direction: string;
+  group: string;
+  data: Float32Array;
+  dims: number[];
+  enqueuedAt: number;
+  state: 'waiting' | 'running' | 'settled';
+  timer?: NodeJS.Timeout;
+  resolve(r: BatchResult): void;
+  reject(e: Error): void;
+}
+
+export interface SubmitOptions {
+  /** Absolute time (ms since epoch, Date.now()) after which the request is failed with BatchTimeoutError. */
+  deadline?: number;
+  /** Aborting removes a waiting request (the client went away); a running one is left to finish. */
+  signal?: AbortSignal;
+}
+
+export class Batcher {
+  private waiting: Item[] = [];
+  private running = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+  /** Smoothed batch duration, for Retry-After estimates. */
+  private avgBatchMs = 0;
+
+  constructor(private readonly o: BatcherOptions) {
+    if (!(o.maxBatch >= 1) || !(o.maxQueue >= 1) || !(o.maxDelayMs >= 0)) throw new Error('invalid batcher options');
+  }
+
+  /** Requests waiting for a batch. */
+  get depth(): number {
+    return this.waiting.length;
+  }
+
+  /** Requests in the batch being run. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Seconds a client turned away now should wait before retrying (at least 1). */
+  retryAfterSeconds(): number {
+    const batchesAhead = Math.ceil(this.waiting.length / this.o.maxBatch) + 1;
+    return Math.max(1, Math.ceil((batchesAhead * this.avgBatchMs) / 1000));
+  }
+
+  submit(direction: string, data: Float32Array, dims: number[], opts: SubmitOptions = {}): Promise<BatchResult> {
+    if (dims.length !== 4 || dims[0] !== 1) return Promise.reject(new Error(`expected NCHW with N = 1, got [${dims}]`));
+    if (this.waiting.length >= this.o.maxQueue)
+      return Promise.reject(new QueueFullError(`queue full (${this.waiting.length} requests waiting)`));
+    if (opts.signal?.aborted) return Promise.reject(new CancelledError('cancelled before queueing'));
+    return new Promise<BatchResult>((resolve, reject) => {
+      const item: Item = {
+        direction,
+        group: `${direction}:${dims.slice(1).join('x')}`,
+        data,
+        dims,
+        enqueuedAt: Date.now(),
+        state: 'waiting',
+        resolve,
+        reject,
+      };
+      if (opts.deadline !== undefined) {
+        const ms = Math.max(0, opts.deadline - Date.now());
+        item.timer = setTimeout(() => {
+          const where = item.state === 'waiting' ? 'waiting in the queue' : 'running';
+          this.fail(item, new BatchTimeoutError(`timed out after ${Date.now() - item.enqueuedAt} ms ${where}`));
+        }, ms);
+      }
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (item.state === 'waiting') this.fail(item, new CancelledError('cancelled while waiting'));
+        },
+        { once: true },
+      );
+      this.waiting.push(item);
+      this.schedule();
+    });
+  }
+
+  /** Resolves once nothing is waiting or running (for graceful shutdown). */
+  idle(): Promise<void> {
+    if (this.waiting.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private fail(item: Item, e: Error): void {
+    if (item.state === 'settled') return;
+    if (item.state === 'waiting') {
+      this.waiting.splice(this.waiting.indexOf(item), 1);
+      this.checkIdle();
+    }
+    item.state = 'settled';
+    clearTimeout(item.timer);
+    item.reject(e);
+  }
+
+  private schedule(): void {
+    if (this.running > 0 || this.waiting.length === 0) return;
+    const oldest = this.waiting[0];
+    const group = this.waiting.filter((i) => i.group === oldest.group);
+    const waited = Date.now() - oldest.enqueuedAt;
+    if (group.length >= this.o.maxBatch || waited >= this.o.maxDelayMs) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.dispatch(group.slice(0, this.o.maxBatch));
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.schedule();
+      }, this.o.maxDelayMs - waited);
+    }
+  }
+
+  private async dispatch(items: Item[]): Promise<void> {
+    const taken = new Set(items);
+    this.waiting = this.waiting.filter((i) => !taken.has(i));
+    for (const i of items) i.state = 'running';
+    this.running = items.length;
+    const [, c, h, w] = items[0].dims;
+    const per = c * h * w;
+    const batch = new Float32Array(per * items.length);
+    items.forEach((it, k) => batch.set(it.data, k * per));
+    const started = Date.now();
+    try {
+      const out = await this.o.run(items[0].direction, batch, [items.length, c, h, w]);
+      if (out.dims[0] !== items.length)
+        throw new Error(`model returned batch ${out.dims[0]} for ${items.length} inputs`);
+      const outPer = out.data.length / items.length;
+      this.avgBatchMs = this.avgBatchMs === 0 ? out.ms : 0.8 * this.avgBatchMs + 0.2 * out.ms;
+      this.o.onBatch?.(items[0].direction, items.length, out.ms);
+      items.forEach((it, k) => {
+        if (it.state !== 'running') return;
+        it.state = 'settled';
+        clearTimeout(it.timer);
+        it.resolve({
+          // A copy, so each response owns its pixels and the batch buffer can be collected.
+          data: out.data.slice(k * outPer, (k + 1) * outPer),
+          dims: [1, ...out.dims.slice(1)],
+          inferenceMs: out.ms,
+          queueMs: started - it.enqueuedAt,
+          batchSize: items.length,
+        });
+      });
+    } catch (e) {
+      for (const it of items) this.fail(it, e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.running = 0;
+      this.checkIdle();
+      this.schedule();
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.waiting.length > 0 || this.running > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

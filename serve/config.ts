@@ -1,0 +1,122 @@
+/**
+ * Server configuration: built-in defaults, then an optional `CONFIG_FILE` (JSON or YAML, same
+ * UPPER_SNAKE keys as the environment), then environment variables. Validated once at start;
+ * any problem is one line naming the setting.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import YAML from 'yaml';
+
+export const EXECUTION_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
+export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** A list given either as an array (config file) or a comma-separated string (environment). */
+function list<T extends z.ZodTypeAny>(item: T) {
+  return z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+        : v,
+    z.array(item),
+  );
+}
+
+const bool = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  return v;
+}, z.boolean());
+
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    MODELS_DIR: z.string().min(1).default('./models'),
+    /** Model used when a request names none; default the alphabetically first loaded model. */
+    DEFAULT_MODEL: z.string().min(1).optional(),
+    /** Tried in order; the first that works for a model is used (onnxruntime does not fall back by itself). */
+    EXECUTION_PROVIDERS: list(z.enum(EXECUTION_PROVIDERS))
+      .refine((a) => a.length > 0, 'at least one provider')
+      .default(['cuda', 'webgpu', 'cpu']),
+    MAX_UPLOAD_BYTES: int(1).default(20 * 1024 * 1024),
+    /** Largest image accepted (width × height, read from the header) and largest processing size. */
+    MAX_PIXELS: int(1).default(4096 * 4096),
+    MAX_BATCH: int(1, 256).default(4),
+    MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
+    /** Requests waiting per model (not counting the batch being run) before 503. */
+    MAX_QUEUE: int(1).default(32),
+    REQUEST_TIMEOUT_MS: int(1).default(30_000),
+    /** How long SIGTERM waits for in-flight requests before giving up. */
+    SHUTDOWN_TIMEOUT_MS: int(0).default(30_000),
+    API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** Origins allowed by CORS (`*` for any); empty: no CORS headers (same-origin only). */
+    CORS_ORIGINS: list(z.string().min(1)).default([]),
+    /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */
+    ORT_INTRA_OP_THREADS: int(0, 1024).default(0),
+    ORT_INTER_OP_THREADS: int(0, 1024).default(0),
+    ORT_GRAPH_OPTIMIZATION: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+    ORT_ENABLE_CPU_MEM_ARENA: bool.default(true),
+    ORT_ENABLE_MEM_PATTERN: bool.default(true),
+    /** onnxruntime's own (native) log level; `error` and below print provider-loading noise. */
+    ORT_LOG_LEVEL: z.enum(['verbose', 'info', 'warning', 'error', 'fatal']).default('fatal'),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof schema>;
+export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Config)[];
+
+export class ConfigError extends Error {}
+
+function oneLine(e: z.ZodError, source: Record<string, unknown>): string {
+  const issue = e.issues[0];
+  const key = issue.path.join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') return `config: unknown setting ${issue.keys.join(', ')}`;
+  const given = issue.path.length > 0 ? source[String(issue.path[0])] : undefined;
+  const secret = key === 'API_KEY';
+  const shown = given === undefined || secret ? '' : ` (got ${JSON.stringify(given)})`;
+  return `config: ${key}: ${issue.message}${shown}`;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config: CONFIG_FILE ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: CONFIG_FILE ${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`config: CONFIG_FILE ${file}: expected a mapping of settings`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Builds the configuration from `env` (only the known keys are read from it, so unrelated
+ * variables don't matter) over `CONFIG_FILE` over defaults, plus `overrides` for programmatic use.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const fromFile = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE) : {};
+  const fromEnv: Record<string, unknown> = {};
+  for (const k of CONFIG_KEYS) {
+    const v = env[k];
+    if (v !== undefined && v !== '') fromEnv[k] = v;
+  }
+  const merged = { ...fromFile, ...fromEnv, ...overrides };
+  const r = schema.safeParse(merged);
+  if (!r.success) throw new ConfigError(oneLine(r.error, merged));
+  return r.data;
+}

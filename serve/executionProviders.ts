@@ -1,0 +1,71 @@
+/**
+ * onnxruntime session creation with execution-provider fallback. onnxruntime-node does not fall
+ * back by itself: a session asked for ['cuda', 'cpu'] throws when the CUDA provider library is
+ * missing. So each configured provider is tried on its own (with `cpu` behind it for nodes the
+ * provider lacks, when `cpu` is configured at all) and the first that opens the model wins.
+ */
+import * as ort from 'onnxruntime-node';
+import type { ExecutionProviderName } from './config';
+import type { SessionSettings, SkippedProvider } from './inferenceProtocol';
+
+export function sessionOptions(
+  s: SessionSettings,
+  providers: ExecutionProviderName[],
+): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: providers,
+    intraOpNumThreads: s.intraOpThreads,
+    interOpNumThreads: s.interOpThreads,
+    graphOptimizationLevel: s.graphOptimization,
+    enableCpuMemArena: s.cpuMemArena,
+    enableMemPattern: s.memPattern,
+  };
+}
+
+function reasonOf(e: unknown): string {
+  const msg = String(e instanceof Error ? e.message : e);
+  // onnxruntime messages carry source locations and multiple lines; the last clause says what failed.
+  const line = (msg.split('\n').find((l) => l.trim().length > 0) ?? msg).trim();
+  // ORT_ENFORCE reads "<file>:<line> <function> <condition> was false. <what went wrong>".
+  const enforced = / was false\.\s*(.+)$/.exec(line);
+  return enforced ? enforced[1] : line.replace(/^\/onnxruntime_src\/\S+\s+/, '');
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  provider: ExecutionProviderName;
+  skipped: SkippedProvider[];
+}
+
+/**
+ * Opens `model` with the first provider in `providers` that works, skipping those listed in
+ * `unavailable` (known bad from an earlier model). Providers that failed before one succeeded are
+ * added to `unavailable`; when every provider fails the model itself is the likely culprit, so
+ * nothing is marked and the error says why each one failed.
+ */
+export async function openSession(
+  model: string | Uint8Array,
+  providers: ExecutionProviderName[],
+  settings: SessionSettings,
+  unavailable: Set<ExecutionProviderName> = new Set(),
+): Promise<OpenedSession> {
+  const skipped: SkippedProvider[] = [];
+  const withCpu = providers.includes('cpu');
+  for (const provider of providers) {
+    if (unavailable.has(provider)) continue;
+    const list: ExecutionProviderName[] = provider === 'cpu' || !withCpu ? [provider] : [provider, 'cpu'];
+    try {
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, sessionOptions(settings, list))
+          : await ort.InferenceSession.create(model, sessionOptions(settings, list));
+      for (const s of skipped) unavailable.add(s.provider);
+      return { session, provider, skipped };
+    } catch (e) {
+      skipped.push({ provider, reason: reasonOf(e) });
+    }
+  }
+  if (skipped.length === 0)
+    throw new Error(`every configured execution provider (${providers.join(', ')}) is unavailable`);
+  throw new Error(skipped.map((s) => `${s.provider}: ${s.reason}`).join('; '));
+}

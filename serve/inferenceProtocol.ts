@@ -1,0 +1,59 @@
+/** Messages between the main thread and a model's inference worker (serve/inferenceWorker.ts). */
+import type { ExecutionProviderName } from './config';
+
+export interface SessionSettings {
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  cpuMemArena: boolean;
+  memPattern: boolean;
+}
+
+export interface WorkerInit {
+  ortLogLevel: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
+}
+
+export interface LoadRequest {
+  type: 'load';
+  /** Direction → absolute ONNX file path (resolved from the manifest by the repository). */
+  files: Record<string, string>;
+  inputName: string;
+  outputName: string;
+  /** Providers to try, in order. */
+  providers: ExecutionProviderName[];
+  settings: SessionSettings;
+  /** Input dims per direction for the warm-up run. */
+  warmup: Record<string, number[]>;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  direction: string;
+  data: Float32Array;
+  dims: number[];
+}
+
+export type ToWorker = LoadRequest | RunRequest | { type: 'close' };
+
+export interface SkippedProvider {
+  provider: ExecutionProviderName;
+  reason: string;
+}
+
+export interface Loaded {
+  type: 'loaded';
+  /** Provider each direction's session runs on. */
+  providers: Record<string, ExecutionProviderName>;
+  skipped: SkippedProvider[];
+  /** The batch dimension as the ONNX graph declares it: a number when fixed, else its symbolic name. */
+  batchDim: Record<string, number | string>;
+  warmupMs: number;
+}
+
+export type FromWorker =
+  | Loaded
+  | { type: 'load-failed'; error: string }
+  | { type: 'result'; id: number; data: Float32Array; dims: number[]; ms: number }
+  | { type: 'run-failed'; id: number; error: string }
+  | { type: 'closed' };

@@ -1,0 +1,60 @@
+/**
+ * Model output → image bytes: undo the normalisation (`(x+1)/2·255` for the official mean/std of
+ * 0.5), round, clamp, optionally resize back to the input's size, encode. Independent of Express.
+ */
+import sharp from 'sharp';
+import type { ImageSize, Normalization, RawImage } from './preprocess';
+import { resizeRaw } from './preprocess';
+
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const MIME_TYPES: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
+
+/** NCHW float32 of one sample (N = 1 or the sample already sliced out) → HWC uint8. */
+export function fromNchw(data: Float32Array, dims: readonly number[], norm: Normalization): RawImage {
+  const [channels, height, width] = dims.slice(-3);
+  if (channels !== 1 && channels !== 3) throw new Error(`model output has ${channels} channels, expected 1 or 3`);
+  const plane = width * height;
+  if (data.length !== channels * plane) throw new Error(`model output has ${data.length} values for [${dims}]`);
+  const out = Buffer.allocUnsafe(data.length);
+  for (let c = 0; c < channels; c++) {
+    const mean = norm.mean[c % norm.mean.length];
+    const std = norm.std[c % norm.std.length];
+    const base = c * plane;
+    for (let i = 0, j = c; i < plane; i++, j += channels) {
+      const v = Math.round((data[base + i] * std + mean) * 255);
+      // NaN (a broken model) becomes 0 rather than poisoning the encoder.
+      out[j] = v > 255 ? 255 : v > 0 ? v : 0;
+    }
+  }
+  return { data: out, width, height, channels };
+}
+
+export interface EncodeOptions {
+  format: OutputFormat;
+  /** Resize (bicubic) to this size first, e.g. back to the input's size. */
+  size?: ImageSize;
+  /** JPEG/WebP quality. */
+  quality?: number;
+}
+
+export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
+  const src = o.size ? await resizeRaw(img, o.size) : img;
+  const s = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } }).toColourspace(
+    src.channels === 1 ? 'b-w' : 'srgb',
+  );
+  const quality = o.quality ?? 90;
+  switch (o.format) {
+    case 'png':
+      return s.png().toBuffer();
+    case 'jpeg':
+      return s.jpeg({ quality, mozjpeg: false }).toBuffer();
+    case 'webp':
+      return s.webp({ quality }).toBuffer();
+  }
+}
