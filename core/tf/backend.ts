@@ -1,0 +1,148 @@
+/**
+ * tfjs backend selection.
+ *
+ * 'auto' prefers native TensorFlow (@tensorflow/tfjs-node-gpu when a GPU is visible, else
+ * @tensorflow/tfjs-node), then the wasm backend, then plain JS 'cpu'. The native packages are optional
+ * dependencies: they are loaded with a guarded dynamic import so that their absence is a clean fallback.
+ *
+ * wasm in Node: SIMD is used when the runtime validates SIMD bytecode (Node ≥ 16 does). Threads are not:
+ * tfjs-backend-wasm 4.x hard-codes WASM_HAS_MULTITHREAD_SUPPORT to false under Node (its pthread workers
+ * are created from blob: URLs, which Node's worker_threads refuse; tensorflow/tfjs#3830), so kernels run on
+ * one thread and the reported thread count is 1.
+ */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
+export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  name: string;
+  /** Human-readable reason for the choice (also logged). */
+  reason: string;
+}
+
+const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export function parseBackendChoice(value: string): BackendChoice {
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
+  throw new Error(`unknown backend '${value}' (expected one of ${BACKEND_CHOICES.join(', ')})`);
+}
+
+/** True when a CUDA GPU is visible to this process (nvidia-smi lists at least one device). */
+function gpuVisible(): { visible: boolean; detail: string } {
+  if (process.env.CUDA_VISIBLE_DEVICES === '' || process.env.CUDA_VISIBLE_DEVICES === '-1') {
+    return { visible: false, detail: 'CUDA_VISIBLE_DEVICES hides all GPUs' };
+  }
+  const res = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10_000 });
+  if (res.error || res.status !== 0) return { visible: false, detail: 'nvidia-smi not available or failed' };
+  const gpus = res.stdout.split('\n').filter((l) => l.startsWith('GPU '));
+  return gpus.length > 0
+    ? { visible: true, detail: `${gpus.length} GPU(s): ${gpus[0].trim()}` }
+    : { visible: false, detail: 'nvidia-smi lists no GPU' };
+}
+
+/** Imports an optional package; returns the failure message instead of throwing. */
+async function tryLoad(pkg: string): Promise<string | null> {
+  try {
+    await import(pkg);
+    return null;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    return /Cannot find module/.test(msg) ? 'not installed' : msg;
+  }
+}
+
+/** Loads native TensorFlow; returns the info on success or the reasons each candidate failed. */
+async function loadNative(): Promise<BackendInfo | { failures: string[] }> {
+  const failures: string[] = [];
+  const gpu = gpuVisible();
+  const candidates: { pkg: string; why: string }[] = [];
+  if (gpu.visible) candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: `native TensorFlow on GPU (${gpu.detail})` });
+  else failures.push(`@tensorflow/tfjs-node-gpu skipped: no GPU visible (${gpu.detail})`);
+  candidates.push({ pkg: '@tensorflow/tfjs-node', why: 'native TensorFlow on CPU' });
+  if (!gpu.visible) {
+    // The GPU build also runs on CPU; worth having when it is the only native package installed.
+    candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: 'native TensorFlow (GPU build, running on CPU)' });
+  }
+  for (const c of candidates) {
+    const err = await tryLoad(c.pkg);
+    if (err === null && (await tf.setBackend('tensorflow'))) {
+      await tf.ready();
+      return { name: 'tensorflow', reason: `${c.pkg}: ${c.why}` };
+    }
+    failures.push(`${c.pkg}: ${err ?? 'loaded but the tensorflow backend failed to initialise'}`);
+  }
+  return { failures };
+}
+
+/** Directory holding the tfjs-backend-wasm .wasm binaries (next to the package's Node entry point). */
+function wasmDir(): string {
+  return path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep;
+}
+
+let wasmPathsSet = false;
+
+async function loadWasm(): Promise<BackendInfo | { failure: string }> {
+  try {
+    if (!wasmPathsSet) {
+      setWasmPaths(wasmDir());
+      wasmPathsSet = true;
+    }
+    if (!(await tf.setBackend('wasm'))) return { failure: 'wasm backend failed to initialise' };
+    await tf.ready();
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = getThreadsCount();
+    return {
+      name: 'wasm',
+      reason: `WebAssembly (XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${threads} thread${threads === 1 ? '' : 's'}; tfjs disables wasm threads under Node)`,
+    };
+  } catch (e) {
+    return { failure: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * Activates a tfjs backend and returns which one and why. `log` receives one line describing the choice.
+ * An explicit 'tensorflow' that cannot load is an error; 'auto' falls back tensorflow → wasm → cpu.
+ */
+export async function initBackend(choice: BackendChoice, log: (msg: string) => void = () => {}): Promise<BackendInfo> {
+  parseBackendChoice(choice);
+  let info: BackendInfo | null = null;
+  const skipped: string[] = [];
+  if (choice === 'tensorflow' || choice === 'auto') {
+    const native = await loadNative();
+    if ('name' in native) info = native;
+    else if (choice === 'tensorflow') {
+      throw new Error(
+        `backend 'tensorflow' requested but native TensorFlow could not be loaded (${native.failures.join('; ')}); ` +
+          `install @tensorflow/tfjs-node (or -gpu) or use --backend wasm`,
+      );
+    } else skipped.push(...native.failures);
+  }
+  if (!info && (choice === 'wasm' || choice === 'auto')) {
+    const wasm = await loadWasm();
+    if ('name' in wasm) info = wasm;
+    else if (choice === 'wasm') throw new Error(`backend 'wasm' failed to initialise: ${wasm.failure}`);
+    else skipped.push(`wasm: ${wasm.failure}`);
+  }
+  if (!info) {
+    if (!(await tf.setBackend('cpu'))) throw new Error("backend 'cpu' failed to initialise");
+    await tf.ready();
+    info = { name: 'cpu', reason: 'plain JavaScript kernels (slowest)' };
+  }
+  const why = choice === 'auto' && skipped.length > 0 ? ` [auto skipped: ${skipped.join('; ')}]` : '';
+  const result = { name: info.name, reason: `${info.reason}${why}` };
+  log(`tfjs backend: ${result.name} — ${result.reason}`);
+  return result;
+}
+
+/**
+ * Whether conv/convTranspose should use the forward-conv gradients in core/tf (wasm and cpu), rather than
+ * tfjs's own Conv2DBackpropInput/Filter kernels, which only the native TensorFlow backend implements well.
+ */
+export function usesFastGradients(): boolean {
+  return tf.getBackend() !== 'tensorflow';
+}

@@ -1,0 +1,101 @@
+/**
+ * Checkpoints resume exactly: K iterations straight vs. K/2, stop, resume from `latest`, K/2 more —
+ * with the same seed the final weights, optimiser moments and pools agree. K crosses an epoch
+ * boundary and the split falls mid-epoch, with a learning-rate decay and a non-empty image pool.
+ */
+import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseTrainOptions, type TrainOptions } from '../core/config/options';
+import { initBackend } from '../core/tf/backend';
+import { readTensorFile } from '../core/io/tensorFile';
+import { makeShapesDataset } from '../tools/make_shapes_dataset';
+import { openTrainData } from '../train/data/trainDataset';
+import { Trainer } from '../train/trainer';
+import { scaledMaxError } from './helpers/compare';
+
+const root = mkdtempSync(path.join(tmpdir(), 'resume-'));
+const dataroot = path.join(root, 'data');
+const quiet = () => undefined;
+
+function options(name: string, extra: Record<string, unknown>): TrainOptions {
+  return parseTrainOptions({
+    dataroot,
+    name,
+    checkpoints_dir: path.join(root, 'ck'),
+    netG: 'resnet_1blocks',
+    ngf: 4,
+    ndf: 4,
+    load_size: 36,
+    crop_size: 32,
+    n_epochs: 2,
+    n_epochs_decay: 2,
+    pool_size: 2,
+    print_freq: 3,
+    display_freq: 4,
+    save_epoch_freq: 1,
+    seed: 7,
+    backend: 'wasm',
+    ...extra,
+  });
+}
+
+async function train(o: TrainOptions) {
+  const data = await openTrainData(o, quiet);
+  return new Trainer(o, data, { log: quiet }).run();
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  await makeShapesDataset({ out: dataroot, size: 36, n: 4, n_test: 2, seed: 3, force: false });
+});
+
+test('K iterations straight equal K/2 + resume + K/2', async () => {
+  const K = 10; // 4 iterations per epoch: ends in epoch 3, split at epoch 2 iteration 1
+  const straight = await train(options('straight', { max_iters: K }));
+  expect(straight.stoppedBy).toBe('max_iters');
+  expect(straight.position).toMatchObject({ epoch: 3, epochIter: 2, totalIters: K });
+
+  const first = await train(options('split', { max_iters: K / 2 }));
+  expect(first.position).toMatchObject({ epoch: 2, epochIter: 1, totalIters: K / 2 });
+  const second = await train(options('split', { max_iters: K, continue_train: true }));
+  expect(second.itersRun).toBe(K / 2);
+  expect(second.position).toEqual(straight.position);
+
+  const a = await readTensorFile(path.join(root, 'ck', 'straight', 'latest.ckpt'));
+  const b = await readTensorFile(path.join(root, 'ck', 'split', 'latest.ckpt'));
+  expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+  const keys = [...a.tensors.keys()];
+  expect(keys.some((k) => k.startsWith('pool.A.'))).toBe(true);
+  expect(keys.some((k) => k.startsWith('adam.D.v.'))).toBe(true);
+  let worst = { key: '', err: 0 };
+  for (const k of keys) {
+    const err = scaledMaxError(b.tensors.get(k)!.data, a.tensors.get(k)!.data);
+    if (err > worst.err) worst = { key: k, err };
+  }
+  expect(worst.err).toBeLessThanOrEqual(1e-6);
+  const metaA = a.meta as { lr: number; rng: number[]; optimizers: unknown };
+  const metaB = b.meta as typeof metaA;
+  expect(metaB.lr).toBe(metaA.lr);
+  expect(metaB.rng).toEqual(metaA.rng);
+  expect(metaB.optimizers).toEqual(metaA.optimizers);
+});
+
+test('a run writes options, numbered checkpoints, loss log, sample grids and a report', async () => {
+  const dir = path.join(root, 'ck', 'straight');
+  const files = readdirSync(dir);
+  expect(files).toEqual(
+    expect.arrayContaining(['train_opt.json', 'latest.ckpt', '1.ckpt', '2.ckpt', 'loss_log.jsonl', 'report.html']),
+  );
+  const log = readFileSync(path.join(dir, 'loss_log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(log.map((r) => r.step)).toEqual([3, 6, 9]);
+  expect(Object.keys(log[0].losses)).toEqual(['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycle_B', 'idt_B']);
+  expect(readdirSync(path.join(dir, 'web', 'images')).length).toBeGreaterThanOrEqual(2);
+  const html = readFileSync(path.join(dir, 'report.html'), 'utf8');
+  expect(html).toContain('<svg');
+  expect(html).toContain('web/images/');
+  expect(existsSync(path.join(dir, '3.ckpt'))).toBe(false);
+});
