@@ -11,6 +11,9 @@ import { listRuns } from './checkpoint';
 import { exportAllEpochs, exportRun, type ExportOptions } from './exportModel';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from './onnxBuilder';
 import { FP16_TOLERANCE, FP32_TOLERANCE } from './verify';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, parseBackendChoice } from '../core/tf/backend';
+import { tfjsReference } from './tfjsReference';
 
 /** Kebab-case aliases → the canonical flag commander knows. */
 const ALIASES: Record<string, string> = {
@@ -44,6 +47,8 @@ interface CliOptions {
   opset: number;
   fp16: boolean;
   verify: boolean;
+  reference: 'tfjs' | 'float64';
+  backend: string;
   quiet: boolean;
 }
 
@@ -76,6 +81,13 @@ function program(): Command {
       '--no-verify',
       `skip checking the graphs against the reference (fp32 bound ${FP32_TOLERANCE}) (alias --no_verify)`,
     )
+    .option(
+      '--reference <impl>',
+      "what the graphs are checked against: tfjs (the trainer's generator, fast) or float64 (an independent plain TypeScript forward pass, slow)",
+      parseReference,
+      'tfjs',
+    )
+    .option('--backend <name>', 'tfjs backend for --reference tfjs: auto, tensorflow, wasm or cpu', 'auto')
     .option('--quiet', 'print only errors and the written folders', false)
     .version(pkg.version)
     .allowExcessArguments(false)
@@ -83,7 +95,15 @@ function program(): Command {
 }
 
 async function exportOne(run: string, o: CliOptions, out: string, log: (s: string) => void): Promise<void> {
-  const opts: ExportOptions = { out, opset: o.opset, fp16: o.fp16, verify: o.verify, log };
+  const opts: ExportOptions = {
+    out,
+    opset: o.opset,
+    fp16: o.fp16,
+    verify: o.verify,
+    log,
+    reference: o.reference === 'tfjs' ? tfjsReference : undefined,
+    referenceName: o.reference === 'tfjs' ? `cyclegan-ts tfjs generator (${tf.getBackend()} backend)` : undefined,
+  };
   if (o.epoch === 'all') {
     const results = await exportAllEpochs(o.checkpoints_dir, run, opts);
     console.log(`wrote ${out} (${results.length} epochs: ${results.map((r) => path.basename(r.out)).join(', ')})`);
@@ -99,11 +119,24 @@ function oneLine(e: unknown): string {
   return msg.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+function parseReference(v: string): 'tfjs' | 'float64' {
+  if (v === 'tfjs' || v === 'float64') return v;
+  throw new InvalidArgumentError(`--reference must be tfjs or float64 (got "${v}")`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const cmd = program();
   cmd.parse(canonicalArgs(argv.slice(2)), { from: 'user' });
   const o = cmd.opts<CliOptions>();
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
+  if (o.verify && o.reference === 'tfjs') {
+    try {
+      await initBackend(parseBackendChoice(o.backend), o.quiet ? () => {} : log);
+    } catch (e) {
+      console.error(`export: error: ${oneLine(e)}`);
+      return 1;
+    }
+  }
   if (o.name !== undefined) {
     try {
       await exportOne(o.name, o, o.out ?? path.join(o.models_dir, o.name), log);

@@ -12,7 +12,6 @@ async function main(): Promise<number> {
   const opts = parseArgvOrExit(parseTrainArgv);
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
   const backend = await initBackend(opts.backend, log);
-  log(`tfjs backend: ${backend.name} (${backend.reason})`);
   const data = await openTrainData(opts, log);
 
   const bar = new SingleBar(

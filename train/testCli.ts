@@ -7,7 +7,6 @@ async function main(): Promise<void> {
   const opts = parseArgvOrExit(parseTestArgv);
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const b = await initBackend(opts.backend, log);
-  log(`tfjs backend: ${b.name} (${b.reason})`);
   const r = await runTest(opts, log);
   log(`translated ${r.translated} images, skipped ${r.skipped.length}; open ${r.dir}/index.html`);
 }
