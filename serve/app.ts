@@ -19,7 +19,7 @@ import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
 import { directionChannels, type LoadedModel, type ModelRepository } from './modelRepository';
 import { encodeImage, fromNchw, MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from './postprocess';
-import { ImageError, preprocessImage, type SizeMode } from './preprocess';
+import { ImageError, parseSizeMode, preprocessImage, type SizeMode } from './preprocess';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE } from './problem';
 
 export const OPENAPI_FILE = path.join(__dirname, '..', 'openapi.yaml');
@@ -65,9 +65,7 @@ function modelInfo(m: LoadedModel, config: Config) {
 }
 
 function parseSize(s: string | undefined): SizeMode {
-  if (s === undefined || s === 'native') return { kind: 'native' };
-  if (s === 'original') return { kind: 'original' };
-  return { kind: 'long-side', side: Number(s) };
+  return s === undefined ? { kind: 'native' } : parseSizeMode(s);
 }
 
 /** Constant-time bearer token check (hashing first makes the lengths equal). */

@@ -99,7 +99,11 @@ export class ModelRepository {
     else this.log.info(`${this.models.size} model(s) ready: ${[...this.models.keys()].join(', ') || '(none)'}`);
   }
 
-  private async loadFolder(folder: string, dir: string): Promise<void> {
+  /**
+   * Loads one model folder (`folder` names it in messages) and registers it. `only` restricts the
+   * directions loaded (the batch CLI needs one); by default every direction in the manifest.
+   */
+  async loadFolder(folder: string, dir: string, only?: readonly Direction[]): Promise<LoadedModel> {
     const where = `${folder}/${MANIFEST_FILE}`;
     let json: unknown;
     try {
@@ -112,7 +116,11 @@ export class ModelRepository {
       throw new Error(`${where}: name '${manifest.name}' must match ${MODEL_NAME_PATTERN.source}`);
     if (this.models.has(manifest.name)) throw new Error(`${where}: model name '${manifest.name}' is already taken`);
 
-    const directions = DIRECTIONS.filter((d) => manifest.directions[d]);
+    const directions = DIRECTIONS.filter((d) => manifest.directions[d] && (!only || only.includes(d)));
+    if (directions.length === 0)
+      throw new Error(
+        `${where}: no ${only!.join('/')} generator (directions: ${DIRECTIONS.filter((d) => manifest.directions[d]).join(', ')})`,
+      );
     const files: Record<string, string> = {};
     for (const d of directions) {
       const entry = manifest.directions[d]!;
@@ -195,6 +203,7 @@ export class ModelRepository {
       },
       `model '${name}' loaded and warmed up on ${model.executionProvider}`,
     );
+    return model;
   }
 
   get(name: string): LoadedModel | undefined {

@@ -47,6 +47,17 @@ export interface Normalization {
 
 export type SizeMode = { kind: 'native' } | { kind: 'long-side'; side: number } | { kind: 'original' };
 
+/** `size` as the API and the batch CLI spell it: `native`, `original`, or the long side in pixels. */
+export const SIZE_PATTERN = /^(native|original|[1-9][0-9]{0,4})$/;
+
+export function parseSizeMode(s: string): SizeMode {
+  if (!SIZE_PATTERN.test(s))
+    throw new Error(`size must be native, original or a long side of 1-99999 pixels, got '${s}'`);
+  if (s === 'native') return { kind: 'native' };
+  if (s === 'original') return { kind: 'original' };
+  return { kind: 'long-side', side: Number(s) };
+}
+
 export interface ModelGeometry {
   preferredSize: number;
   sizeMultiple: number;

@@ -1,0 +1,236 @@
+/**
+ * `npm run translate` as a user runs it (tsx, a child process): exit statuses, one-line errors,
+ * kebab-case aliases, shard defaults from the Indexed Job environment, SIGTERM, and --help.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_SOME_FAILED, program } from '../translate/cli';
+import { outputPaths } from '../translate/inputTree';
+import { selectShard } from '../translate/shard';
+import { noiseImage, writeTinyModel } from './helpers/tinyModel';
+
+const ROOT = path.join(__dirname, '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI with the tsx command, or with `node --import tsx` as the container image does when
+ * `whileRunning` (which gets a function that sends SIGTERM) is given: the tsx command would relay
+ * the signal to a child process and SIGKILL it if it is busy. Only the given env variables are set.
+ */
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  whileRunning?: (kill: () => void) => void,
+): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const [bin, pre] = whileRunning ? [process.execPath, ['--import', 'tsx']] : [TSX, []];
+    const child = spawn(bin, [...pre, 'translate/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', EXECUTION_PROVIDERS: 'cpu', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    whileRunning?.(() => child.kill('SIGTERM'));
+  });
+}
+
+let tmp: string;
+let models: string;
+let input: string;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'translate-cli-'));
+  models = path.join(tmp, 'models');
+  await writeTinyModel(models, { name: 'tiny' });
+  input = path.join(tmp, 'in');
+  await fs.mkdir(path.join(input, 'sub'), { recursive: true });
+  for (let i = 0; i < 12; i++)
+    await fs.writeFile(path.join(input, i % 2 ? 'sub' : '', `img${i}.png`), await noiseImage(24, 20, 'png', i));
+  await fs.writeFile(path.join(input, 'sub', 'bad.png'), 'not a png');
+});
+
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('translate CLI', () => {
+  it('a missing model or input folder is one line on stderr and exit status 1', async () => {
+    const noModel = await cli(['--model', 'zebra', '--models-dir', models, '--input', input, '--output', tmp]);
+    expect(noModel.code).toBe(EXIT_ERROR);
+    expect(noModel.stdout).toBe('');
+    expect(noModel.stderr).toMatch(/^translate: error: no model 'zebra' in .*models \(models there: tiny\)\n$/);
+
+    const noInput = await cli(['--model', 'tiny', '--input', path.join(tmp, 'photos'), '--output', tmp], {
+      MODELS_DIR: models,
+    });
+    expect(noInput.code).toBe(EXIT_ERROR);
+    expect(noInput.stdout).toBe('');
+    expect(noInput.stderr).toMatch(/^translate: error: input folder .*photos does not exist\n$/);
+  });
+
+  it('takes its shard from JOB_COMPLETION_INDEX and SHARD_COUNT, lists failures and exits 3', async () => {
+    const all = (await fs.readdir(input, { recursive: true }))
+      .filter((f) => f.endsWith('.png'))
+      .map((f) => f.split(path.sep).join('/'))
+      .sort();
+    // The shard holding the corrupt file, so this run both succeeds and fails.
+    const index = [0, 1, 2].find((i) => selectShard(all, { index: i, count: 3 }).includes('sub/bad.png'))!;
+    const mine = selectShard(all, { index, count: 3 });
+    const out = path.join(tmp, 'out-shard');
+    const r = await cli(
+      ['--model', path.join(models, 'tiny'), '--input', input, '--output', out, '--batch-size', '2', '--format=webp'],
+      { JOB_COMPLETION_INDEX: String(index), SHARD_COUNT: '3' },
+    );
+    expect(r.code).toBe(EXIT_SOME_FAILED);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      `translate: ${mine.length - 1} done, 0 skipped (output exists), 1 failed of shard ${index}/3: ${mine.length} of ${all.length} image(s)`,
+    );
+    expect(lines[1]).toMatch(/^translate: [\d.]+ images\/s over [\d.]+ s; tiny AtoB on cpu, mean batch [\d.]+$/);
+    expect(lines.slice(2)).toEqual([expect.stringMatching(/^failed: sub\/bad\.png: not a decodable image/)]);
+    const names = outputPaths(all, 'webp');
+    const written = (await fs.readdir(out, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(out, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+      .sort();
+    expect(written).toEqual(
+      mine
+        .filter((f) => f !== 'sub/bad.png')
+        .map((f) => names.get(f)!)
+        .sort(),
+    );
+  });
+
+  it('on SIGTERM finishes the images in flight, writes no partial files and exits 130', async () => {
+    const many = path.join(tmp, 'many');
+    await fs.mkdir(many);
+    const img = await noiseImage(256, 256, 'png', 3);
+    for (let i = 0; i < 300; i++) await fs.writeFile(path.join(many, `p${String(i).padStart(3, '0')}.png`), img);
+    const out = path.join(tmp, 'out-many');
+    const r = await cli(
+      ['--model', 'tiny', '--models_dir', models, '--input', many, '--output', out, '--size', 'original', '-q'],
+      { SHARD_COUNT: '1' },
+      (kill) => {
+        // Signal once the first output exists.
+        const poll = setInterval(() => {
+          void fs.readdir(out).then(
+            (f) => {
+              if (f.some((x) => x.endsWith('.png'))) {
+                clearInterval(poll);
+                kill();
+              }
+            },
+            () => undefined,
+          );
+        }, 20);
+      },
+    );
+    expect(r.code).toBe(EXIT_INTERRUPTED);
+    expect(r.stderr).toMatch(/SIGTERM: finishing the images in flight/);
+    const m = /^translate: (\d+) done, 0 skipped \(output exists\), 0 failed of 300 image\(s\); interrupted$/m.exec(
+      r.stdout,
+    );
+    expect(m).not.toBeNull();
+    const done = Number(m![1]);
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(300);
+    const files = await fs.readdir(out);
+    expect(files.length).toBe(done);
+    expect(files.every((f) => /^p\d{3}\.png$/.test(f))).toBe(true);
+  });
+
+  it('rejects bad flag values in one line before doing anything', () => {
+    const parse = (args: string[]) => {
+      const cmd = program()
+        .exitOverride()
+        .configureOutput({ writeErr: () => undefined });
+      try {
+        cmd.parse(['--model', 'm', '--input', 'i', '--output', 'o', ...args], { from: 'user' });
+        return cmd.opts();
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(parse(['--size', 'big'])).toMatch(/'--size <size>' argument 'big' is invalid\. expected native, original/);
+    expect(parse(['--batch_size', '0'])).toMatch(
+      /'--batch_size <n>' argument '0' is invalid\. expected an integer from 1 to 256/,
+    );
+    expect(parse(['--execution_providers', 'cuda,tpu'])).toMatch(/expected a comma-separated list of cuda, tensorrt/);
+    expect(parse(['--format', 'gif'])).toMatch(/Allowed choices are png, jpeg, webp/);
+    expect(parse(['--dir', 'AtoC'])).toMatch(/Allowed choices are AtoB, BtoA/);
+    const ok = parse([
+      '--size',
+      '512',
+      '--execution_providers',
+      'cuda,cpu',
+      '--shard_index',
+      '2',
+      '--shard_count',
+      '3',
+    ]);
+    expect(ok).toMatchObject({
+      size: { kind: 'long-side', side: 512 },
+      execution_providers: ['cuda', 'cpu'],
+      shard_index: 2,
+      shard_count: 3,
+      batch_size: 4,
+      format: 'png',
+    });
+  });
+
+  it('--help documents every flag, its default and its environment variable', () => {
+    const help = program().helpInformation();
+    for (const flag of [
+      '--model <name|path>',
+      '--models_dir <dir>',
+      '--dir <direction>',
+      '--input <dir>',
+      '--output <dir>',
+      '--size <size>',
+      '--fit <fit>',
+      '--format <format>',
+      '--batch_size <n>',
+      '--concurrency <n>',
+      '--overwrite',
+      '--shard_index <i>',
+      '--shard_count <n>',
+      '--execution_providers <list>',
+      '--threads <n>',
+      '--max_pixels <n>',
+      '--quiet',
+    ])
+      expect(help).toContain(flag);
+    const flat = help.replace(/\s+/g, ' ');
+    for (const d of [
+      'default: "./models", env: MODELS_DIR',
+      'default: "AtoB"',
+      'default: native',
+      'default: "original"',
+      'default: "png"',
+      'default: 4',
+      'default: 2 × batch_size + 2',
+      'default: 0, env: JOB_COMPLETION_INDEX',
+      'default: 1, env: SHARD_COUNT',
+      'default: cuda,webgpu,cpu, env: EXECUTION_PROVIDERS',
+      'default: 0, env: ORT_INTRA_OP_THREADS',
+      'default: 16777216, env: MAX_PIXELS',
+    ])
+      expect(flat).toContain(d);
+    for (const alias of ['--models-dir', '--batch-size', '--shard-index', '--shard-count', '--execution-providers'])
+      expect(flat).toContain(`alias ${alias}`);
+  });
+});
