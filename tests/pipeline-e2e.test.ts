@@ -119,7 +119,10 @@ test.each(['AtoB', 'BtoA'] as const)(
     let maxDiff = 0;
     for (let i = 0; i < ours.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ours.data[i] - served.data[i]));
     expect(maxDiff).toBeLessThanOrEqual(1);
-    // A non-trivial network: the output is not the input.
-    expect(Buffer.compare(Buffer.from(ours.data), Buffer.from(pre.input.data.buffer)) !== 0).toBe(true);
+    // The comparison means something only if the network changed the image.
+    const input8 = fromNchw(pre.input.data, pre.input.dims, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    let changed = 0;
+    for (let i = 0; i < ours.data.length; i++) changed += Math.abs(ours.data[i] - input8.data[i]);
+    expect(changed / ours.data.length).toBeGreaterThan(5);
   },
 );
