@@ -5,10 +5,11 @@
  * @tensorflow/tfjs-node), then the wasm backend, then plain JS 'cpu'. The native packages are optional
  * dependencies: they are loaded with a guarded dynamic import so that their absence is a clean fallback.
  *
- * wasm in Node: SIMD is used when the runtime validates SIMD bytecode (Node ≥ 16 does). Threads are not:
- * tfjs-backend-wasm 4.x hard-codes WASM_HAS_MULTITHREAD_SUPPORT to false under Node (its pthread workers
- * are created from blob: URLs, which Node's worker_threads refuse; tensorflow/tfjs#3830), so kernels run on
- * one thread and the reported thread count is 1.
+ * wasm in Node: the .wasm binaries are loaded from the package's dist folder, and SIMD is used when the
+ * runtime validates SIMD bytecode (Node ≥ 16 does). Threads are not available: tfjs-backend-wasm 4.x
+ * hard-codes WASM_HAS_MULTITHREAD_SUPPORT to false under Node (tensorflow/tfjs#3830 — its pthread workers
+ * are started from blob: URLs, which Node's worker_threads reject), so XNNPACK runs on one thread and the
+ * reported thread count is 1.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -60,7 +61,8 @@ async function loadNative(): Promise<BackendInfo | { failures: string[] }> {
   const failures: string[] = [];
   const gpu = gpuVisible();
   const candidates: { pkg: string; why: string }[] = [];
-  if (gpu.visible) candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: `native TensorFlow on GPU (${gpu.detail})` });
+  if (gpu.visible)
+    candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: `native TensorFlow on GPU (${gpu.detail})` });
   else failures.push(`@tensorflow/tfjs-node-gpu skipped: no GPU visible (${gpu.detail})`);
   candidates.push({ pkg: '@tensorflow/tfjs-node', why: 'native TensorFlow on CPU' });
   if (!gpu.visible) {

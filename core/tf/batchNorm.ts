@@ -39,7 +39,8 @@ export function batchNorm(
     ['runningMean', runningMean],
     ['runningVar', runningVar],
   ] as const) {
-    if (t.rank !== 1 || t.shape[0] !== c) throw new Error(`batchNorm: ${name} must have shape [${c}], got [${t.shape}]`);
+    if (t.rank !== 1 || t.shape[0] !== c)
+      throw new Error(`batchNorm: ${name} must have shape [${c}], got [${t.shape}]`);
   }
   if (!training) {
     const y = tf.tidy(() => {
@@ -49,7 +50,8 @@ export function batchNorm(
     return { y };
   }
   const count = x.shape[0] * x.shape[1] * x.shape[2];
-  if (count < 2) throw new Error(`batchNorm: expected more than 1 value per channel when training, got input [${x.shape}]`);
+  if (count < 2)
+    throw new Error(`batchNorm: expected more than 1 value per channel when training, got input [${x.shape}]`);
   // Filled by the forward pass below; read afterwards for the running-stat update.
   const batch: { mean?: tf.Tensor; variance?: tf.Tensor } = {};
   const op = tf.customGrad((xIn, gIn, bIn, save) => {

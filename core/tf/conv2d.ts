@@ -27,7 +27,8 @@ export function checkConvArgs(op: string, x: tf.Tensor, w: tf.Tensor, inC: numbe
   if (x.rank !== 4) throw new Error(`${op}: input must be NHWC rank 4, got shape [${x.shape}]`);
   if (w.rank !== 4 || w.shape[0] !== w.shape[1]) throw new Error(`${op}: filter must be [k,k,·,·], got [${w.shape}]`);
   if (x.shape[3] !== inC) throw new Error(`${op}: input has ${x.shape[3]} channels but the filter expects ${inC}`);
-  if (!Number.isInteger(stride) || stride < 1) throw new Error(`${op}: stride must be a positive integer, got ${stride}`);
+  if (!Number.isInteger(stride) || stride < 1)
+    throw new Error(`${op}: stride must be a positive integer, got ${stride}`);
   if (!Number.isInteger(pad) || pad < 0) throw new Error(`${op}: pad must be a non-negative integer, got ${pad}`);
 }
 

@@ -36,45 +36,45 @@ export function spatialWindow(t: tf.Tensor4D, top: number, bottom: number, left:
 }
 
 /**
- * Polyphase bookkeeping along one spatial axis of conv(input of `inSize`, kernel k, stride s, pad p) whose
- * output has `outSize` rows. Padded input row Y = s·m + r only receives kernel taps kh ≡ r (mod s), from
- * dy rows m - t (t = 0..taps-1). Rows Y ∈ [p, p + inSize) need m ∈ [m0, m1).
+ * One output phase along one spatial axis of the x-adjoint of conv(kernel k, stride s, pad p) whose dy has
+ * `dyLen` rows: output rows y = s·q + r (q < rows) receive, from xpad row Y = y + p = s·(q + c) + e, the
+ * kernel taps kh = s·t + e (t < taps) applied to dy rows q + c - t.
  */
-function phasePlan(inSize: number, outSize: number, k: number, s: number, p: number) {
-  const taps = Math.ceil(k / s);
-  const m0 = Math.floor(p / s);
-  const m1 = Math.floor((p + inSize - 1) / s) + 1;
-  return {
-    taps,
-    /** Phase rows computed per phase. */
-    rows: m1 - m0,
-    /** dy rows to add (positive) or drop (negative) before / after, so phase row 0 reads dy row m0 - taps + 1. */
-    before: taps - 1 - m0,
-    after: m1 - outSize,
-    /** Where input row 0 sits in the interleaved phases. */
-    offset: p - s * m0,
-  };
+function outputPhase(r: number, outLen: number, dyLen: number, k: number, s: number, p: number) {
+  const e = (r + p) % s;
+  const c = Math.floor((r + p) / s);
+  const taps = Math.ceil((k - e) / s);
+  const rows = Math.ceil(outLen / s);
+  /** dy rows to add (positive) or drop (negative) so that window row q + a is dy row q + c - (taps - 1) + a. */
+  return { e, taps, rows, before: taps - 1 - c, after: rows + c - dyLen };
 }
 
 /**
- * The stride-1 correlation filter [ty,tx,co,ci] computing phase (ry, rx): sub-kernel w[ry::s, rx::s] with
- * in/out swapped and taps flipped, so that out[m] = Σ_t dy[m - t]·w[s·t + ry] becomes a forward correlation.
- * `t` rows/cols are allotted; taps beyond the sub-kernel stay zero.
+ * Stride-1 correlation filter [ty,tx,co,ci] for one output phase: the sub-kernel w[ey::s, ex::s] with in/out
+ * swapped and its taps flipped, so that Σ_t dy[q + c - t]·w[s·t + e] becomes a forward correlation.
  */
-function phaseFilter(wd: Float32Array, k: number, ci: number, co: number, s: number, ry: number, rx: number, ty: number, tx: number) {
+function phaseFilter(
+  wd: Float32Array,
+  k: number,
+  ci: number,
+  co: number,
+  s: number,
+  ey: number,
+  ex: number,
+  ty: number,
+  tx: number,
+) {
   const out = new Float32Array(ty * tx * co * ci);
   for (let a = 0; a < ty; a++) {
-    const kh = s * (ty - 1 - a) + ry;
-    if (kh >= k) continue;
+    const kh = s * (ty - 1 - a) + ey;
     for (let b = 0; b < tx; b++) {
-      const kw = s * (tx - 1 - b) + rx;
-      if (kw >= k) continue;
+      const kw = s * (tx - 1 - b) + ex;
       const dst = (a * tx + b) * co * ci;
       const src = (kh * k + kw) * ci * co;
       for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[dst + o * ci + c] = wd[src + c * co + o];
     }
   }
-  return out;
+  return tf.tensor4d(out, [ty, tx, co, ci]);
 }
 
 /** Interleaves phases [N, A, B, s·s·C] (channel = (ry·s + rx)·C + c) into [N, s·A, s·B, C] with rank-4 ops only. */
@@ -90,88 +90,78 @@ function interleavePhases(phases: tf.Tensor4D, s: number): tf.Tensor4D {
  * dy [N,Ho,Wo,co]; returns [N,inH,inW,ci]. With w read as a conv2dTranspose filter [k,k,outC,inC] this is
  * exactly PyTorch's ConvTranspose2d(stride s, padding p) with an inH×inW output.
  *
- * Polyphase: every input phase (ry, rx) is a stride-1 correlation of dy with a flipped sub-kernel, so the
- * whole adjoint costs about one forward conv. When s divides k all phases have the same tap count and run
- * as ONE conv with s²·ci output channels; otherwise (k=3, s=2: sub-kernels 2×2, 2×1, 1×2, 1×1) padding the
- * sub-kernels to a common size would waste 7 of 16 taps, so each phase gets its own exact conv.
+ * Polyphase: output phase (ry, rx) — rows ≡ ry, columns ≡ rx (mod s) — only meets the sub-kernel
+ * w[ey::s, ex::s], so it is one stride-1 correlation of (zero-extended) dy with that sub-kernel flipped. The
+ * s² phase convs have exactly k² taps between them, i.e. the adjoint costs one forward conv's arithmetic,
+ * and the phases interleave with a reshape/transpose. Phases are indexed by output (not padded-input) row so
+ * that no leading crop is needed: for the usual even sizes the interleave is already the answer.
  */
 export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: number, inH: number, inW: number) {
   const [k, , ci, co] = w.shape;
-  const n = dy.shape[0];
-  const ph = phasePlan(inH, dy.shape[1], k, s, p);
-  const pw = phasePlan(inW, dy.shape[2], k, s, p);
-  const src = spatialWindow(dy, ph.before, ph.after, pw.before, pw.after);
+  const [n, ho, wo] = dy.shape;
   const wd = w.dataSync() as Float32Array;
-  let phases: tf.Tensor4D;
-  if (k % s === 0) {
-    const t = ph.taps;
-    const f = new Float32Array(t * t * co * s * s * ci);
-    // Combined filter [t,t,co,s·s·ci]: phase (ry,rx) owns output channels (ry·s+rx)·ci .. +ci.
-    for (let ry = 0; ry < s; ry++) {
-      for (let rx = 0; rx < s; rx++) {
-        const sub = phaseFilter(wd, k, ci, co, s, ry, rx, t, t);
-        const off = (ry * s + rx) * ci;
-        for (let tap = 0; tap < t * t * co; tap++) f.set(sub.subarray(tap * ci, tap * ci + ci), tap * s * s * ci + off);
+  const parts: tf.Tensor4D[] = [];
+  let rows = 0;
+  let cols = 0;
+  for (let ry = 0; ry < s; ry++) {
+    for (let rx = 0; rx < s; rx++) {
+      const py = outputPhase(ry, inH, ho, k, s, p);
+      const px = outputPhase(rx, inW, wo, k, s, p);
+      rows = py.rows;
+      cols = px.rows;
+      if (py.taps === 0 || px.taps === 0) {
+        parts.push(tf.zeros([n, py.rows, px.rows, ci]));
+        continue;
       }
+      const src = spatialWindow(dy, py.before, py.after, px.before, px.after);
+      parts.push(tf.conv2d(src, phaseFilter(wd, k, ci, co, s, py.e, px.e, py.taps, px.taps), 1, 'valid'));
     }
-    phases = tf.conv2d(src, tf.tensor4d(f, [t, t, co, s * s * ci]), 1, 'valid');
-  } else {
-    const parts: tf.Tensor4D[] = [];
-    for (let ry = 0; ry < s; ry++) {
-      for (let rx = 0; rx < s; rx++) {
-        const ty = Math.ceil((k - ry) / s);
-        const tx = Math.ceil((k - rx) / s);
-        if (ty === 0 || tx === 0) {
-          parts.push(tf.zeros([n, ph.rows, pw.rows, ci]));
-          continue;
-        }
-        // A sub-kernel with fewer taps reads dy from a later start row of the shared window.
-        const view = tf.slice(src, [0, ph.taps - ty, pw.taps - tx, 0], [n, ph.rows + ty - 1, pw.rows + tx - 1, co]);
-        const filter = tf.tensor4d(phaseFilter(wd, k, ci, co, s, ry, rx, ty, tx), [ty, tx, co, ci]);
-        parts.push(tf.conv2d(view, filter, 1, 'valid'));
-      }
-    }
-    phases = tf.concat(parts, 3);
   }
-  const full = s === 1 ? phases : interleavePhases(phases, s);
-  return tf.slice(full, [0, ph.offset, pw.offset, 0], [n, inH, inW, ci]);
+  const full = s === 1 ? parts[0] : interleavePhases(tf.concat(parts, 3), s);
+  return rows * s === inH && cols * s === inW ? full : tf.slice(full, [0, 0, 0, 0], [n, inH, inW, ci]);
 }
 
 /**
  * Adjoint in w of conv2d(x, ·, stride s, pad p) for kernel size k: dw[kh,kw,ci,co] = Σ_{n,i,j}
  * xpad[n, s·i+kh, s·j+kw, ci]·dy[n,i,j,co], returned as [k,k,ci,co].
  *
- * Default: one matMul per tap, xviewᵀ[ci, N·Ho·Wo] · dy[N·Ho·Wo, co]; dy is the same weights tensor for all
- * taps, so XNNPACK packs it once. The views are contiguous slices of a channels-first, phase-split copy of
- * xpad. With few output channels (the RGB output layer, the 1-channel PatchGAN head) that matMul is too
- * narrow, and a stride-1 conv with dy as input (batch co) and x as the filter is faster instead.
+ * Default: one matMul per tap, xview[ci, L] · dy[L, co] over the L flattened positions; dy is the same
+ * weights tensor for all k² taps, so XNNPACK packs it once, and each xview is a row-contiguous 2-D slice of a
+ * channels-first, phase-split copy of xpad. (Measured alternatives: a forward conv with batch and channel
+ * axes swapped — x as [ci,H,W,N], dy as the filter — ran 2-3x slower, its input-channel depth being the batch
+ * size 1; a single im2col matMul needs k² copies of x at once.) With few output channels (the RGB output
+ * layer, the 1-channel PatchGAN head) that matMul is too narrow, and a stride-1 conv with dy as the input
+ * (batch co) and x as the filter is faster instead.
  */
 export function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, s: number, p: number): tf.Tensor4D {
   if (s === 1 && dy.shape[3] <= 8) return filterGradNarrow(x, dy, k, p);
   const [n, h, w, ci] = x.shape;
   const [, ho, wo, co] = dy.shape;
   const t = Math.ceil(k / s);
-  // Rows up to s·(ho-1)+k are read; extend to a multiple of s so the phase split is a plain reshape.
-  const hp = s * (ho - 1 + t);
-  const wp = s * (wo - 1 + t);
-  const xt = tf.transpose(spatialWindow(x, p, hp - h - p, p, wp - w - p), [3, 0, 1, 2]); // [ci, n, hp, wp]
-  // phases[ry·s+rx, c·n+b, i, j] = xpad[b, s·i+ry, s·j+rx, c]
-  const phases =
+  // Each phase is a grid of hq×wq samples; rows up to s·(ho-1)+k of xpad are read, rounded up to whole phases.
+  const hq = ho + t - 1;
+  const wq = wo + t - 1;
+  const xt = tf.transpose(spatialWindow(x, p, s * hq - h - p, p, s * wq - w - p), [3, 0, 1, 2]); // [ci,n,s·hq,s·wq]
+  // Rows (ry·s+rx)·ci + c of `flat` hold xpad[b, s·i+ry, s·j+rx, c] at column (b·hq + i)·wq + j.
+  const flat =
     s === 1
-      ? tf.reshape(xt, [1, ci * n, hp, wp])
-      : tf.reshape(tf.transpose(tf.reshape(xt, [ci * n * (hp / s), s, wp / s, s]), [1, 3, 0, 2]), [
-          s * s,
-          ci * n,
-          hp / s,
-          wp / s,
-        ]);
-  const dy2 = tf.reshape(dy, [n * ho * wo, co]) as tf.Tensor2D;
+      ? tf.reshape(xt, [ci, n * hq * wq])
+      : tf.reshape(tf.transpose(tf.reshape(xt, [ci * n * hq, s, wq, s]), [1, 3, 0, 2]), [s * s * ci, n * hq * wq]);
+  // Tap offset (a,b) inside a phase is a flat column shift a·wq + b. dy is zero-extended to the hq×wq grid, so
+  // shifted reads that wrap into the next row or sample only ever meet zeros, and the last `maxShift`
+  // positions (all zero in dy) can be dropped to keep every shifted view inside `flat`.
+  const maxShift = (t - 1) * wq + (t - 1);
+  const len = n * hq * wq - maxShift;
+  const dyFlat = tf.reshape(spatialWindow(dy, 0, t - 1, 0, t - 1), [n * hq * wq, co]);
+  const weights = tf.slice(dyFlat, [0, 0], [len, co]) as tf.Tensor2D;
+  // wasm's Slice first copies its whole source: split the phases apart once so each tap reads only its phase.
+  const phases = s === 1 ? [flat] : tf.split(flat, s * s, 0);
   const taps: tf.Tensor2D[] = [];
   for (let kh = 0; kh < k; kh++) {
     for (let kw = 0; kw < k; kw++) {
-      const begin = [(kh % s) * s + (kw % s), 0, Math.floor(kh / s), Math.floor(kw / s)];
-      const view = tf.slice(phases, begin, [1, ci * n, ho, wo]);
-      taps.push(tf.matMul(tf.reshape(view, [ci, n * ho * wo]) as tf.Tensor2D, dy2));
+      const shift = Math.floor(kh / s) * wq + Math.floor(kw / s);
+      const view = tf.slice(phases[(kh % s) * s + (kw % s)], [0, shift], [ci, len]) as tf.Tensor2D;
+      taps.push(tf.matMul(view, weights));
       view.dispose(); // one x-sized copy alive at a time, whatever k is
     }
   }

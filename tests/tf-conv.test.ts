@@ -1,0 +1,289 @@
+/**
+ * core/tf conv2d / convTranspose2d against references, on the wasm backend and on cpu (both use the
+ * forward-conv gradients of core/tf/convAdjoint.ts).
+ *
+ * Forward references are loops written from PyTorch's definitions (Conv2d: zero pad then correlate;
+ * ConvTranspose2d: scatter x[i]·w into out[i·s - p + kh], output side (H-1)s - 2p + k + op).
+ * Gradient references are tfjs's built-in autodiff on the cpu backend of the plain formulation:
+ * tf.conv2d on an explicitly padded input, and tf.conv2dTranspose ('valid') followed by cropping.
+ *
+ * Tolerance: max|ours − ref| ≤ 1e-4 · max(1, max|ref|) per tensor (helpers/compare scaledMaxError).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../core/tf/backend';
+import { conv2d } from '../core/tf/conv2d';
+import { convTranspose2d } from '../core/tf/convTranspose2d';
+import { scaledMaxError } from './helpers/compare';
+
+const TOL = 1e-4;
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+}
+
+function randomArray(size: number, seed: number): Float32Array {
+  const r = seeded(seed);
+  return Float32Array.from({ length: size }, () => 2 * r());
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** PyTorch Conv2d forward by definition; x NHWC, w [k,k,ci,co]. */
+function convByDefinition(x: Float32Array, xs: number[], w: Float32Array, k: number, co: number, s: number, p: number) {
+  const [n, h, wd, ci] = xs;
+  const ho = Math.floor((h + 2 * p - k) / s) + 1;
+  const wo = Math.floor((wd + 2 * p - k) / s) + 1;
+  const out = new Float32Array(n * ho * wo * co);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < ho; i++)
+      for (let j = 0; j < wo; j++)
+        for (let kh = 0; kh < k; kh++)
+          for (let kw = 0; kw < k; kw++) {
+            const y = i * s + kh - p;
+            const xx = j * s + kw - p;
+            if (y < 0 || y >= h || xx < 0 || xx >= wd) continue;
+            for (let c = 0; c < ci; c++) {
+              const v = x[((b * h + y) * wd + xx) * ci + c];
+              for (let o = 0; o < co; o++)
+                out[((b * ho + i) * wo + j) * co + o] += v * w[((kh * k + kw) * ci + c) * co + o];
+            }
+          }
+  return { data: out, shape: [n, ho, wo, co] };
+}
+
+/** PyTorch ConvTranspose2d forward by definition; x NHWC [n,h,w,inC], w [k,k,outC,inC]. */
+function convTransposeByDefinition(
+  x: Float32Array,
+  xs: number[],
+  w: Float32Array,
+  k: number,
+  outC: number,
+  s: number,
+  p: number,
+  op: number,
+) {
+  const [n, h, wd, inC] = xs;
+  const ho = (h - 1) * s - 2 * p + k + op;
+  const wo = (wd - 1) * s - 2 * p + k + op;
+  const out = new Float32Array(n * ho * wo * outC);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < wd; j++)
+        for (let kh = 0; kh < k; kh++)
+          for (let kw = 0; kw < k; kw++) {
+            const y = i * s - p + kh;
+            const xx = j * s - p + kw;
+            if (y < 0 || y >= ho || xx < 0 || xx >= wo) continue;
+            for (let c = 0; c < inC; c++) {
+              const v = x[((b * h + i) * wd + j) * inC + c];
+              for (let o = 0; o < outC; o++)
+                out[((b * ho + y) * wo + xx) * outC + o] += v * w[((kh * k + kw) * outC + o) * inC + c];
+            }
+          }
+  return { data: out, shape: [n, ho, wo, outC] };
+}
+
+interface Result {
+  y: Float32Array;
+  shape: number[];
+  dx: Float32Array;
+  dw: Float32Array;
+}
+
+/** Output and gradients of sum(f(x, w) · dy) for a seeded cotangent dy. */
+function evaluate(
+  f: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D,
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  seed: number,
+): Result {
+  return tf.tidy(() => {
+    const y = f(x, w);
+    const dy = tf.tensor(randomArray(y.size, seed), y.shape);
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), dy)),
+    )([x, w]);
+    return {
+      y: y.dataSync() as Float32Array,
+      shape: y.shape,
+      dx: dx.dataSync() as Float32Array,
+      dw: dw.dataSync() as Float32Array,
+    };
+  });
+}
+
+function expectMatches(actual: Result, ref: Result) {
+  expect(actual.shape).toEqual(ref.shape);
+  expect(scaledMaxError(actual.y, ref.y)).toBeLessThanOrEqual(TOL);
+  expect(scaledMaxError(actual.dx, ref.dx)).toBeLessThanOrEqual(TOL);
+  expect(scaledMaxError(actual.dw, ref.dw)).toBeLessThanOrEqual(TOL);
+}
+
+const explicitPad = (p: number): [[number, number], [number, number], [number, number], [number, number]] => [
+  [0, 0],
+  [p, p],
+  [p, p],
+  [0, 0],
+];
+
+/** Runs `body` with the given backend active, restoring wasm afterwards. */
+async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T): Promise<T> {
+  await tf.setBackend(name);
+  try {
+    return body();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+// [k, stride, pad, H, W, inC, outC]; batch 2. outC > 8 exercises the per-tap matMul filter gradient, outC ≤ 8
+// with stride 1 the narrow-output path.
+const CONV_CASES: [number, number, number, number, number, number, number][] = [
+  [1, 1, 0, 5, 7, 3, 10],
+  [1, 1, 1, 4, 5, 3, 4],
+  [1, 2, 0, 6, 5, 4, 10],
+  [3, 1, 1, 7, 9, 3, 10],
+  [3, 1, 0, 7, 5, 4, 3],
+  [3, 2, 1, 9, 8, 3, 10],
+  [3, 2, 0, 8, 7, 5, 4],
+  [3, 2, 3, 5, 6, 3, 9],
+  [4, 2, 1, 9, 10, 3, 10],
+  [4, 1, 1, 8, 7, 5, 1],
+  [4, 1, 1, 6, 7, 4, 12],
+  [7, 1, 3, 9, 11, 3, 10],
+  [7, 1, 0, 11, 9, 4, 3],
+  [7, 2, 3, 12, 9, 3, 10],
+];
+
+describe('conv2d = PyTorch Conv2d(stride, padding)', () => {
+  test.each(CONV_CASES)('k%i s%i p%i on %ix%i, %i→%i channels', async (k, s, p, h, w, ci, co) => {
+    const xs = [2, h, w, ci];
+    const xData = randomArray(sizeOf(xs), 1 + k * 100 + s * 10 + p);
+    const wData = randomArray(k * k * ci * co, 7 + k + s + p + co);
+    const x = tf.tensor4d(xData, xs as [number, number, number, number]);
+    const wt = tf.tensor4d(wData, [k, k, ci, co]);
+    const ref = await onBackend('cpu', () =>
+      evaluate((a, b) => tf.conv2d(tf.pad(a, explicitPad(p)), b, s, 'valid'), x, wt, 99),
+    );
+    const byDef = convByDefinition(xData, xs, wData, k, co, s, p);
+    expect(ref.shape).toEqual(byDef.shape);
+    expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
+    expectMatches(
+      evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99),
+      ref,
+    );
+    expectMatches(await onBackend('cpu', () => evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99)), ref);
+    tf.dispose([x, wt]);
+  });
+
+  test('differs from tfjs "same" padding for stride 2 (shifted sampling grid)', () => {
+    const x = tf.tensor4d(randomArray(2 * 8 * 8 * 3, 5), [2, 8, 8, 3]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 3 * 4, 6), [3, 3, 3, 4]);
+    const ours = conv2d(x, w, 2, 1);
+    const same = tf.conv2d(x, w, 2, 'same');
+    expect(ours.shape).toEqual(same.shape);
+    expect(scaledMaxError(ours.dataSync(), same.dataSync())).toBeGreaterThan(100 * TOL);
+    tf.dispose([x, w, ours, same]);
+  });
+
+  test('gradients never run Conv2DBackpropInput / Conv2DBackpropFilter on wasm', async () => {
+    const x = tf.tensor4d(randomArray(1 * 9 * 9 * 4, 3), [1, 9, 9, 4]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
+    const profile = await tf.profile(() => {
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1)),
+      )([x, w]);
+      return [dx, dw];
+    });
+    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    expect(kernels.has('Conv2D')).toBe(true);
+    expect(kernels.has('Conv2DBackpropInput')).toBe(false);
+    expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
+    tf.dispose([x, w]);
+  });
+
+  test('rejects bad arguments with a clear message', () => {
+    const x = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+    expect(() => conv2d(x, tf.zeros([3, 3, 2, 4]) as tf.Tensor4D, 1, 1)).toThrow(/3 channels but the filter expects 2/);
+    expect(() => conv2d(x, tf.zeros([3, 3, 3, 4]) as tf.Tensor4D, 0, 1)).toThrow(/stride/);
+    expect(() => conv2d(x, tf.zeros([7, 7, 3, 4]) as tf.Tensor4D, 1, 1)).toThrow(/smaller than the 7x7 kernel/);
+  });
+});
+
+// [k, stride, pad, outputPad, H, W, inC, outC]
+const TRANSPOSE_CASES: [number, number, number, number, number, number, number, number][] = [
+  [3, 2, 1, 1, 5, 6, 4, 10],
+  [3, 2, 1, 1, 4, 3, 10, 3],
+  [4, 2, 1, 0, 5, 4, 4, 10],
+  [4, 2, 1, 0, 3, 5, 10, 1],
+  [3, 1, 1, 0, 6, 5, 3, 10],
+  [3, 2, 0, 0, 4, 5, 3, 4],
+  [1, 2, 0, 1, 4, 3, 3, 10],
+  [5, 2, 2, 1, 4, 5, 3, 9],
+  [4, 2, 0, 1, 3, 4, 5, 10],
+];
+
+describe('convTranspose2d = PyTorch ConvTranspose2d(stride, padding, output_padding)', () => {
+  test.each(TRANSPOSE_CASES)('k%i s%i p%i op%i on %ix%i, %i→%i channels', async (k, s, p, op, h, w, inC, outC) => {
+    const xs = [2, h, w, inC];
+    const xData = randomArray(sizeOf(xs), 11 + k * 100 + s * 10 + p + op);
+    const wData = randomArray(k * k * outC * inC, 13 + k + s + p + outC);
+    const x = tf.tensor4d(xData, xs as [number, number, number, number]);
+    const wt = tf.tensor4d(wData, [k, k, outC, inC]);
+    const ho = (h - 1) * s - 2 * p + k + op;
+    const wo = (w - 1) * s - 2 * p + k + op;
+    const reference = (a: tf.Tensor4D, b: tf.Tensor4D) => {
+      const full = tf.conv2dTranspose(a, b, [2, (h - 1) * s + k, (w - 1) * s + k, outC], s, 'valid');
+      // Crop `p` in front; at the end crop p - op, or zero-extend when op > p.
+      const grown = tf.pad(full, [
+        [0, 0],
+        [0, Math.max(0, op - p)],
+        [0, Math.max(0, op - p)],
+        [0, 0],
+      ]);
+      return tf.slice(grown, [0, p, p, 0], [2, ho, wo, outC]) as tf.Tensor4D;
+    };
+    const ref = await onBackend('cpu', () => evaluate(reference, x, wt, 98));
+    const byDef = convTransposeByDefinition(xData, xs, wData, k, outC, s, p, op);
+    expect(ref.shape).toEqual(byDef.shape);
+    expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
+    expectMatches(
+      evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98),
+      ref,
+    );
+    expectMatches(await onBackend('cpu', () => evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98)), ref);
+    tf.dispose([x, wt]);
+  });
+
+  test('forward and gradients never run Conv2DBackpropInput / Conv2DBackpropFilter on wasm', async () => {
+    const x = tf.tensor4d(randomArray(1 * 5 * 5 * 6, 3), [1, 5, 5, 6]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
+    const profile = await tf.profile(() => {
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(convTranspose2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1, 1)),
+      )([x, w]);
+      return [dx, dw];
+    });
+    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    expect(kernels.has('Conv2D')).toBe(true);
+    expect(kernels.has('Conv2DBackpropInput')).toBe(false);
+    expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
+    tf.dispose([x, w]);
+  });
+
+  test('rejects an output padding not below the stride', () => {
+    const x = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+    expect(() => convTranspose2d(x, tf.zeros([3, 3, 2, 3]) as tf.Tensor4D, 2, 1, 2)).toThrow(/outputPad/);
+  });
+});
