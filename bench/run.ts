@@ -1,0 +1,92 @@
+/**
+ * `npm run bench`: the training-side figures, as one JSON document on stdout (progress on stderr).
+ *   networks  forward / training-step ms and GFLOP/s of G and D, and a full CycleGAN iteration,
+ *             at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), per tfjs backend
+ *   pipeline  s/iter through the real trainer and data pipeline (decode, resize, crop, flip,
+ *             prefetch) and the share of the step spent waiting for data
+ *   learning  PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline
+ * A benchmark, not a test: run it on a quiet machine. PyTorch's figures for the same
+ * configurations come from `/usr/bin/python3 tools/bench_torch.py`.
+ *
+ *   npm run bench -- [--backends wasm,cpu] [--reps 5] [--learn_iters 1000] [--skip learning]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { parseTrainOptions } from '../core/config/options';
+import { initBackend, type BackendChoice } from '../core/tf/backend';
+import { makeShapesDataset } from '../tools/make_shapes_dataset';
+import { openTrainData } from '../train/data/trainDataset';
+import { Trainer } from '../train/trainer';
+import { benchNetworks } from './networks';
+import { benchLearning } from './learn';
+
+async function benchPipeline(iters: number) {
+  const rows = [];
+  for (const c of [
+    { crop: 64, load: 72, ngf: 32, netG: 'resnet_6blocks' },
+    { crop: 128, load: 144, ngf: 64, netG: 'resnet_9blocks' },
+  ]) {
+    const root = mkdtempSync(path.join(tmpdir(), 'bench-pipe-'));
+    try {
+      const dataroot = path.join(root, 'data');
+      await makeShapesDataset({ out: dataroot, size: c.load, n: 32, n_test: 1, seed: 1, force: false });
+      const o = parseTrainOptions({
+        dataroot,
+        name: 'bench',
+        checkpoints_dir: path.join(root, 'ck'),
+        netG: c.netG,
+        ngf: c.ngf,
+        load_size: c.load,
+        crop_size: c.crop,
+        max_iters: iters,
+        print_freq: 1e9,
+        display_freq: 1e9,
+        save_latest_freq: 1e9,
+        seed: 1,
+        backend: 'wasm',
+      });
+      const r = await new Trainer(o, await openTrainData(o, () => undefined), { log: () => undefined }).run();
+      const row = {
+        crop_size: c.crop,
+        netG: c.netG,
+        ngf: c.ngf,
+        ndf: 64,
+        iterations: r.itersRun,
+        s_per_iter: +(r.stepMs / r.itersRun / 1000).toFixed(3),
+        data_wait_share: +(r.dataWaitMs / (r.dataWaitMs + r.stepMs)).toFixed(4),
+      };
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+      rows.push(row);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+async function main() {
+  const o = new Command('npm run bench --')
+    .option('--backends <list>', 'tfjs backends for the network figures', 'wasm')
+    .option('--reps <n>', 'timed repetitions per figure (median)', '5')
+    .option('--pipeline_iters <n>', 'iterations of the real training loop per size', '8')
+    .option('--learn_iters <n>', 'iterations of the shapes learning run', '1000')
+    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning', '')
+    .parse()
+    .opts<{ backends: string; reps: string; pipeline_iters: string; learn_iters: string; skip: string }>();
+  const skip = new Set(o.skip.split(',').filter(Boolean));
+  const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+  if (!skip.has('networks')) {
+    out.networks = await benchNetworks(o.backends.split(',') as BackendChoice[], Number(o.reps), [64, 128]);
+  }
+  await initBackend('wasm');
+  if (!skip.has('pipeline')) out.pipeline = await benchPipeline(Number(o.pipeline_iters));
+  if (!skip.has('learning')) out.learning = await benchLearning(Number(o.learn_iters), 200);
+  console.log(JSON.stringify(out, null, 2));
+}
+
+main().catch((e) => {
+  console.error(`error: ${(e as Error).message}`);
+  process.exit(1);
+});
