@@ -54,7 +54,9 @@ describe('architecture spec', () => {
     expect(none).not.toContain('model.1.bias');
     expect(none).toContain('model.18.bias'); // final 7×7 conv (model.19 is the Tanh)
     const batch = keys(gen('resnet_1blocks', { norm: 'batch' }));
-    expect(batch).toEqual(expect.arrayContaining(['model.2.weight', 'model.2.running_var', 'model.10.conv_block.6.bias']));
+    expect(batch).toEqual(
+      expect.arrayContaining(['model.2.weight', 'model.2.running_var', 'model.10.conv_block.6.bias']),
+    );
     expect(batch).not.toContain('model.1.bias');
     const d = keys(disc('basic', { norm: 'batch' }));
     expect(d).toEqual(expect.arrayContaining(['model.0.bias', 'model.11.bias']));

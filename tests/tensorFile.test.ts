@@ -24,7 +24,9 @@ describe('tensor file', () => {
     const flipped = Buffer.from(buf);
     flipped[flipped.length - 1] ^= 0xff;
     expect(() => decodeTensorFile(flipped, 'f')).toThrow(/checksum mismatch/);
-    expect(() => decodeTensorFile(Buffer.from('PK\u0003\u0004 not ours at all'), 'f')).toThrow(/not a cyclegan-ts tensor file/);
+    expect(() => decodeTensorFile(Buffer.from('PK\u0003\u0004 not ours at all'), 'f')).toThrow(
+      /not a cyclegan-ts tensor file/,
+    );
   });
 
   test('rejects a tensor whose data does not match its shape', () => {

@@ -11,7 +11,7 @@ import { Trainer } from './trainer';
 async function main(): Promise<number> {
   const opts = parseArgvOrExit(parseTrainArgv);
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
-  const backend = await initBackend(opts.backend, log);
+  await initBackend(opts.backend, log);
   const data = await openTrainData(opts, log);
 
   const bar = new SingleBar(

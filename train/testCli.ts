@@ -6,7 +6,7 @@ import { runTest } from './testTranslate';
 async function main(): Promise<void> {
   const opts = parseArgvOrExit(parseTestArgv);
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const b = await initBackend(opts.backend, log);
+  await initBackend(opts.backend, log);
   const r = await runTest(opts, log);
   log(`translated ${r.translated} images, skipped ${r.skipped.length}; open ${r.dir}/index.html`);
 }
