@@ -11,8 +11,9 @@ import { Trainer } from './trainer';
 async function main(): Promise<number> {
   const opts = parseArgvOrExit(parseTrainArgv);
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
-  await initBackend(opts.backend, log);
+  // Data problems (missing or empty folders) are reported before any work starts.
   const data = await openTrainData(opts, log);
+  await initBackend(opts.backend, log);
 
   const bar = new SingleBar(
     {
