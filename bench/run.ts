@@ -5,11 +5,14 @@
  *   pipeline  s/iter through the real trainer and data pipeline (decode, resize, crop, flip,
  *             prefetch) and the share of the step spent waiting for data
  *   learning  PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline
+ *   translate images/s of `npm run translate` over a folder of 256×256 images on CPU
+ *             (bench/translate.ts, run as its own process so its onnxruntime threads start clean)
  * A benchmark, not a test: run it on a quiet machine. PyTorch's figures for the same
  * configurations come from `/usr/bin/python3 tools/bench_torch.py`.
  *
  *   npm run bench -- [--backends wasm,cpu] [--reps 5] [--learn_iters 1000] [--skip learning]
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -66,13 +69,22 @@ async function benchPipeline(iters: number) {
   return rows;
 }
 
+function benchTranslate(): unknown {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'translate.ts')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) return { error: `bench/translate.ts exited with ${r.status}` };
+  return JSON.parse(r.stdout);
+}
+
 async function main() {
   const o = new Command('npm run bench --')
     .option('--backends <list>', 'tfjs backends for the network figures', 'wasm')
     .option('--reps <n>', 'timed repetitions per figure (median)', '5')
     .option('--pipeline_iters <n>', 'iterations of the real training loop per size', '8')
     .option('--learn_iters <n>', 'iterations of the shapes learning run', '1000')
-    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning', '')
+    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning, translate', '')
     .parse()
     .opts<{ backends: string; reps: string; pipeline_iters: string; learn_iters: string; skip: string }>();
   const skip = new Set(o.skip.split(',').filter(Boolean));
@@ -83,6 +95,7 @@ async function main() {
   await initBackend('wasm');
   if (!skip.has('pipeline')) out.pipeline = await benchPipeline(Number(o.pipeline_iters));
   if (!skip.has('learning')) out.learning = await benchLearning(Number(o.learn_iters), 200);
+  if (!skip.has('translate')) out.translate = benchTranslate();
   console.log(JSON.stringify(out, null, 2));
 }
 
