@@ -79,3 +79,30 @@ test('SIGINT finishes the iteration, saves latest and exits 130', async () => {
   const ck = await readTensorFile<{ position: { totalIters: number } }>(path.join(root, 'ck', 'sig', 'latest.ckpt'));
   expect(ck.meta.position.totalIters).toBeGreaterThanOrEqual(1);
 });
+
+test('kill -9 at any moment leaves a loadable latest checkpoint', async () => {
+  const ck = path.join(root, 'ck9');
+  const args = [
+    ...['--dataroot', dataroot, '--name', 'k9', '--checkpoints_dir', ck],
+    ...['--netG', 'resnet_1blocks', '--ngf', '4', '--ndf', '4', '--load_size', '36', '--crop_size', '32'],
+    // Save latest after every image, so the kill is likely to land during a write.
+    ...['--print_freq', '1', '--save_latest_freq', '1', '--backend', 'wasm', '--seed', '1'],
+  ];
+  for (const delayMs of [0, 37, 91]) {
+    const child = spawn(process.execPath, [...CLI, ...args, ...(delayMs ? ['--continue_train'] : [])], { cwd: ROOT });
+    const exit = new Promise((resolve) => child.on('exit', resolve));
+    let seen = 0;
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        seen += (d.toString().match(/\(epoch \d+, iter \d+\)/g) ?? []).length;
+        if (seen >= 3) resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    await exit;
+    const file = path.join(ck, 'k9', 'latest.ckpt');
+    const loaded = await readTensorFile<{ position: { totalIters: number } }>(file);
+    expect(loaded.meta.position.totalIters).toBeGreaterThanOrEqual(1);
+  }
+});
