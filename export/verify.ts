@@ -6,6 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { INPUT_NAME, OUTPUT_NAME } from './onnxBuilder';
 import type { ReferenceFn } from './referenceForward';
+import { Rng } from '../core/rng';
 
 /** fp32 graphs must match the reference this closely (outputs are tanh values in [-1, 1]). */
 export const FP32_TOLERANCE = 1e-4;
@@ -38,16 +39,10 @@ export interface VerifyResult {
 
 export class VerificationError extends Error {}
 
-/** Deterministic uniform [0, 1) generator (mulberry32), so failures reproduce. */
+/** Deterministic uniform [0, 1) numbers, so failures reproduce. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /**

@@ -3,7 +3,6 @@
  * the trainer's format: single run, batch, `--epoch all`, fp16, replacing a folder, and every
  * bad-input path (exit code, one-line message, nothing left behind).
  */
-import './export-ort-realm';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';

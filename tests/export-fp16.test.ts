@@ -1,5 +1,4 @@
 /** Half-precision export: float16 rounding, the Cast-wrapped graph, and its stated error bound. */
-import './export-ort-realm';
 import { onnx } from 'onnx-proto';
 import { generatorSpec } from '../core/arch/spec';
 import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from '../export/float16';

@@ -2,7 +2,6 @@
  * The TypeScript-built ONNX generator against PyTorch: weights from the golden fixtures
  * (tests/fixtures/golden, tools/make_golden.py) and tests/fixtures/onnx, run in onnxruntime-node.
  */
-import './export-ort-realm';
 import { onnx } from 'onnx-proto';
 import type { Layer, NetworkSpec } from '../core/arch/spec';
 import { generatorSpec, paramSpecs } from '../core/arch/spec';

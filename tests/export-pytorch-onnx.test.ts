@@ -4,7 +4,6 @@
  * hand-written model.json, exactly as export/README.md describes for files exported from the
  * official PyTorch code.
  */
-import './export-ort-realm';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';

@@ -1,5 +1,4 @@
 /** The verifier: its inputs, its tolerance as the real pass/fail boundary, and a pluggable reference. */
-import './export-ort-realm';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

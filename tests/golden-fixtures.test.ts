@@ -8,6 +8,7 @@ import { outputShape } from '../core/arch/flops';
 import { discriminatorSpec, generatorSpec, paramSpecs, type Layer, type NetworkSpec } from '../core/arch/spec';
 import { numel, type StateDict } from '../core/arch/stateDict';
 import { listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
+import { Rng } from '../core/rng';
 
 const NET_CASES = [
   'g_resnet_instance',
@@ -209,16 +210,10 @@ function forward(layers: Layer[], x: T, p: Params, bn?: BnStats): T {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Deterministic directions for the finite differences (mulberry32). */
+/** Deterministic directions for the finite differences, uniform in [-0.5, 0.5). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = new Rng(seed);
+  return () => r.next() - 0.5;
 }
 
 const shapeOf = (t: T) => [t.n, t.c, t.h, t.w];

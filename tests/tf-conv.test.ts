@@ -14,18 +14,13 @@ import { initBackend } from '../core/tf/backend';
 import { conv2d } from '../core/tf/conv2d';
 import { convTranspose2d } from '../core/tf/convTranspose2d';
 import { scaledMaxError } from './helpers/compare';
+import { Rng } from '../core/rng';
 
 const TOL = 1e-4;
 
 function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = new Rng(seed);
+  return () => r.next() - 0.5;
 }
 
 function randomArray(size: number, seed: number): Float32Array {

@@ -14,6 +14,7 @@ import type { StateDict } from '../../core/arch/stateDict';
 import { numel } from '../../core/arch/stateDict';
 import { MANIFEST_FILE, MANIFEST_FORMAT, type Direction, type ModelManifest } from '../../core/modelManifest';
 import { buildGeneratorOnnx } from '../../export/onnxBuilder';
+import { Rng } from '../../core/rng';
 
 export interface TinyModelOptions {
   name?: string;
@@ -27,16 +28,10 @@ export interface TinyModelOptions {
   nBlocks?: number;
 }
 
-/** Deterministic uniform [-1, 1) numbers (mulberry32). */
+/** Deterministic uniform [-1, 1) numbers. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const r = new Rng(seed);
+  return () => r.next() * 2 - 1;
 }
 
 /** Random weights for every parameter of `opts`' generator (batch-norm variances kept positive). */
