@@ -1,9 +1,10 @@
 /**
  * `npm run bench` part 1: forward and training-step (forward + backward) time of G and D, and a
- * full CycleGAN iteration, at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), on each
- * tfjs backend that loads. Prints JSON. GFLOP/s counts convolution MACs × 2 from the spec.
+ * full CycleGAN iteration on 1 and 2 worker threads (train/parallel; not on the multi-threaded
+ * tensorflow backend), at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), on each tfjs
+ * backend that loads. Prints JSON. GFLOP/s counts convolution MACs × 2 from the spec.
  *
- *   npx tsx bench/networks.ts [--backends wasm,cpu] [--reps 5] [--sizes 64,128]
+ *   npx tsx bench/networks.ts [--backends wasm,cpu] [--reps 5] [--sizes 64,128] [--workers 1,2] [--only cycle]
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
@@ -13,7 +14,8 @@ import { initBackend, type BackendChoice } from '../core/tf/backend';
 import { Rng } from '../core/rng';
 import { TfNetwork } from '../train/networks';
 import { initStateDict } from '../train/init';
-import { CycleGanModel, type ModelOptions } from '../train/cycleGanModel';
+import { initialModelState, type TrainingModelOptions } from '../train/modelState';
+import { openTrainingModel } from '../train/trainingModel';
 
 interface Config {
   size: number;
@@ -70,8 +72,9 @@ async function netFigures(spec: NetworkSpec, size: number, reps: number) {
   };
 }
 
-async function cycleIteration(c: Config, reps: number) {
-  const opts: ModelOptions = {
+/** Median seconds of one full iteration (G step, D step) through the trainer's model on `workers` threads. */
+async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
+  const opts: TrainingModelOptions = {
     netG: `resnet_${c.nBlocks}blocks`,
     netD: 'basic',
     n_layers_D: 3,
@@ -89,21 +92,33 @@ async function cycleIteration(c: Config, reps: number) {
     lambda_identity: 0.5,
     lr: 2e-4,
     beta1: 0.5,
+    pool_size: 50,
   };
-  const pass = { query: (b: Float32Array) => b };
-  const model = new CycleGanModel(opts, { rng: new Rng(2) }, { A: pass, B: pass });
-  const a = tf.randomUniform([1, c.size, c.size, 3], -1, 1) as tf.Tensor4D;
-  const b = tf.randomUniform([1, c.size, c.size, 3], -1, 1) as tf.Tensor4D;
-  const ms = await time(() => {
-    model.optimize(a, b);
-  }, reps);
-  model.dispose();
-  a.dispose();
-  b.dispose();
-  return +(ms / 1000).toFixed(3);
+  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), workers, tf.getBackend());
+  const rng = new Rng(3);
+  const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
+  const shape: [number, number, number, number] = [1, c.size, c.size, 3];
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i <= reps; i++) {
+      const [a, b] = [image(), image()];
+      const t0 = performance.now();
+      await model.optimize(a, shape, b, shape);
+      if (i > 0) samples.push(performance.now() - t0); // the first is warm-up
+    }
+  } finally {
+    await model.dispose();
+  }
+  return +(median(samples) / 1000).toFixed(3);
 }
 
-export async function benchNetworks(backends: BackendChoice[], reps: number, sizes: number[]) {
+export async function benchNetworks(
+  backends: BackendChoice[],
+  reps: number,
+  sizes: number[],
+  workers: (1 | 2)[] = [1, 2],
+  only?: 'cycle',
+) {
   const results: Record<string, unknown>[] = [];
   for (const choice of backends) {
     let backend;
@@ -130,9 +145,19 @@ export async function benchNetworks(backends: BackendChoice[], reps: number, siz
         n_blocks: c.nBlocks,
         ndf: c.ndf,
       };
-      row.G = await netFigures(g, c.size, reps);
-      row.D = await netFigures(d, c.size, reps);
-      row.cycle_iteration_s = await cycleIteration(c, Math.max(2, Math.ceil(reps / 2)));
+      if (only !== 'cycle') {
+        row.G = await netFigures(g, c.size, reps);
+        row.D = await netFigures(d, c.size, reps);
+      }
+      const cycleReps = Math.max(2, Math.ceil(reps / 2));
+      const perWorkers: Record<string, number> = {};
+      for (const w of backend.name === 'tensorflow' ? [1 as const] : workers) {
+        perWorkers[`workers_${w}`] = await cycleIteration(c, cycleReps, w);
+      }
+      row.cycle_iteration_s = perWorkers;
+      if (perWorkers.workers_1 && perWorkers.workers_2) {
+        row.parallel_speedup = +(perWorkers.workers_1 / perWorkers.workers_2).toFixed(2);
+      }
       results.push(row);
       process.stderr.write(`${JSON.stringify(row)}\n`);
     }
@@ -145,9 +170,20 @@ if (require.main === module) {
     .option('--backends <list>', 'comma-separated backends', 'wasm')
     .option('--reps <n>', 'timed repetitions (median reported)', '5')
     .option('--sizes <list>', 'crop sizes to run', '64,128')
+    .option('--workers <list>', 'worker-thread counts for the full iteration (1 and/or 2)', '1,2')
+    .option('--only <what>', "'cycle': only the full iteration")
     .parse();
-  const o = cmd.opts<{ backends: string; reps: string; sizes: string }>();
-  benchNetworks(o.backends.split(',') as BackendChoice[], Number(o.reps), o.sizes.split(',').map(Number)).then(
+  const o = cmd.opts<{ backends: string; reps: string; sizes: string; workers: string; only?: string }>();
+  const workers = o.workers.split(',').map(Number);
+  if (!workers.every((w) => w === 1 || w === 2)) throw new Error('--workers must list 1 and/or 2');
+  if (o.only !== undefined && o.only !== 'cycle') throw new Error("--only must be 'cycle'");
+  benchNetworks(
+    o.backends.split(',') as BackendChoice[],
+    Number(o.reps),
+    o.sizes.split(',').map(Number),
+    workers as (1 | 2)[],
+    o.only as 'cycle' | undefined,
+  ).then(
     (r) =>
       console.log(
         JSON.stringify({ networks: r, threads: tf.env().get('WASM_HAS_MULTITHREAD_SUPPORT') ?? null }, null, 2),

@@ -2,12 +2,11 @@
  * Main-thread handle on a model's inference worker: load sessions, run batches, close.
  */
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../core/threads/tsWorker';
 import type { FromWorker, LoadRequest, Loaded, ToWorker, WorkerInit } from './inferenceProtocol';
 
 const WORKER_FILE = path.join(__dirname, 'inferenceWorker.ts');
-// The worker is TypeScript; tsx's require hook loads it whether the server runs under tsx, jest or node.
-const BOOTSTRAP = `require('tsx/cjs/api').require(${JSON.stringify(WORKER_FILE)}, ${JSON.stringify(__filename)});`;
 
 interface Pending {
   resolve(r: { data: Float32Array; dims: number[]; ms: number }): void;
@@ -24,7 +23,7 @@ export class InferenceThread {
   private dead: Error | null = null;
 
   constructor(init: WorkerInit) {
-    this.worker = new Worker(BOOTSTRAP, { eval: true, workerData: init });
+    this.worker = startTsWorker(WORKER_FILE, { workerData: init });
     this.worker.on('message', (m: FromWorker) => this.receive(m));
     this.worker.on('error', (e) => this.die(new Error(`inference worker crashed: ${e.message}`)));
     this.worker.on('exit', (code) => {

@@ -1,19 +1,23 @@
 /**
  * The tfjs networks against PyTorch golden fixtures (tools/make_golden.py): outputs, input
  * gradients, every parameter gradient, batch-norm running statistics, and one full CycleGAN
- * iteration (loss terms, G and D gradients, the Adam step). Runs on the wasm backend, i.e. through
- * the fast forward-convolution gradients training uses on CPU.
+ * iteration (loss terms, G and D gradients, the Adam step), also split over two worker threads as
+ * parallel training does. Runs on the wasm backend, i.e. through the fast forward-convolution
+ * gradients training uses on CPU.
  *
  * Tolerance: max|tfjs − torch| ≤ 1e-4 · max(1, max|torch|) per tensor (float32 against a float64
  * reference rounded to float32).
  */
 import * as tf from '@tensorflow/tfjs';
-import { generatorSpec, discriminatorSpec, paramSpecs, type Layer, type NetworkSpec } from '../core/arch/spec';
+import { generatorSpec, discriminatorSpec, paramSpecs, type NetworkSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
 import { TfNetwork } from '../train/networks';
-import { CycleGanModel, type ModelOptions } from '../train/cycleGanModel';
+import { CycleGanModel, type ModelOptions, type NetName } from '../train/cycleGanModel';
+import { poolStreams } from '../train/modelState';
+import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
 import { listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
+import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
 
 const TOL = 1e-4;
 
@@ -24,19 +28,6 @@ beforeAll(async () => {
 /** tfjs-layout tensor → PyTorch-layout values (kernels transposed back). */
 function torchLayout(t: tf.Tensor, isKernel: boolean): Float32Array {
   return tf.tidy(() => (isKernel ? tf.transpose(t, [3, 2, 0, 1]) : t).dataSync() as Float32Array);
-}
-
-/** Conv biases followed directly by an instance norm (their gradient is mathematically zero). */
-function biasesBeforeInstanceNorm(spec: NetworkSpec): Set<string> {
-  const out = new Set<string>();
-  const walk = (layers: Layer[]) =>
-    layers.forEach((l, i) => {
-      if ((l.op === 'conv' || l.op === 'convTranspose') && l.bias && layers[i + 1]?.op === 'instanceNorm')
-        out.add(`${l.name}.bias`);
-      if (l.op === 'residual' || l.op === 'skipConcat') walk(l.body);
-    });
-  walk(spec.layers);
-  return out;
 }
 
 function specOf(c: GoldenCase): NetworkSpec {
@@ -146,65 +137,125 @@ describe('golden cycle_iteration: one full CycleGAN iteration', () => {
     return tf.tensor4d(t.data, t.shape);
   };
 
+  const LOSS_KEYS = {
+    G_A: 'loss_G_A',
+    G_B: 'loss_G_B',
+    cycle_A: 'loss_cycle_A',
+    cycle_B: 'loss_cycle_B',
+    idt_A: 'loss_idt_A',
+    idt_B: 'loss_idt_B',
+    D_A: 'loss_D_A',
+    D_B: 'loss_D_B',
+  } as const;
+
+  function expectLosses(losses: Partial<Record<keyof typeof LOSS_KEYS, number>>) {
+    for (const [ours, theirs] of Object.entries(LOSS_KEYS)) {
+      const err = Math.abs(losses[ours as keyof typeof LOSS_KEYS]! - c.scalar(theirs));
+      const ok = err <= TOL * Math.max(1, Math.abs(c.scalar(theirs)));
+      expect({ loss: ours, ok, err }).toEqual({ loss: ours, ok: true, err });
+    }
+  }
+
+  /** Worst scaled error of gradients keyed `NET.key` (PyTorch layout) against the fixture's `NET/grad/key`. */
+  function worstGradientError(grads: Iterable<[string, Float32Array]>) {
+    let worst = { key: '', err: 0 };
+    let n = 0;
+    for (const [key, torchValues] of grads) {
+      const [net, ...rest] = key.split('.');
+      const err = scaledMaxError(torchValues, c.tensor(`${net}/grad/${rest.join('.')}`).data);
+      if (err > worst.err) worst = { key, err };
+      n++;
+    }
+    return { ...worst, n };
+  }
+
+  const gradCount = (nets: string[]) =>
+    nets.reduce((a, n) => a + c.names().filter((x) => x.startsWith(`${n}/grad/`)).length, 0);
+
+  /** Every trainable parameter after one Adam step (`value(net, key)`: PyTorch layout) against the fixture. */
+  function expectAfterAdam(value: (net: NetName, key: string) => Float32Array) {
+    let worst = { key: '', err: 0 };
+    for (const net of ['G_A', 'G_B', 'D_A', 'D_B'] as const) {
+      const after = c.group(`${net}/adam/`);
+      const spec = net.startsWith('G') ? generatorSpec(g) : discriminatorSpec(d);
+      for (const p of paramSpecs(spec).filter((q) => q.trainable)) {
+        const ours = value(net, p.key);
+        if (biasesBeforeInstanceNorm(spec).has(p.key)) {
+          // True gradient exactly 0 (instance norm removes any per-channel shift): PyTorch's float64 step
+          // leaves it; ours sees float32 rounding noise, and Adam's first step moves by at most lr.
+          const before = weights[net].get(p.key)!.data;
+          expect(scaledMaxError(ours, before)).toBeLessThanOrEqual(opts.lr * 1.001);
+          expect(scaledMaxError(after.get(p.key)!.data, before)).toBeLessThanOrEqual(1e-7);
+          continue;
+        }
+        const err = scaledMaxError(ours, after.get(p.key)!.data);
+        if (err > worst.err) worst = { key: `${net}.${p.key}`, err };
+      }
+    }
+    expect(worst.err).toBeLessThanOrEqual(TOL);
+  }
+
   test('loss terms, images and gradients of G and D match PyTorch', () => {
     const model = new CycleGanModel(opts, { weights }, { A: passthrough, B: passthrough });
     const realA = img('real_A');
     const realB = img('real_B');
     const gr = model.generatorGradients(realA, realB);
-    expect(scaledMaxError(gr.fakeB.dataSync(), nchwToNhwc(c.tensor('fake_B')).data)).toBeLessThanOrEqual(TOL);
-    expect(scaledMaxError(gr.recB.dataSync(), nchwToNhwc(c.tensor('rec_B')).data)).toBeLessThanOrEqual(TOL);
-    const dr = model.discriminatorGradients(realA, realB, gr.fakeA, gr.fakeB);
-    const losses = { ...gr.losses, ...dr.losses };
-    const names = { G_A: 'loss_G_A', G_B: 'loss_G_B', cycle_A: 'loss_cycle_A', cycle_B: 'loss_cycle_B' } as const;
-    for (const [ours, theirs] of Object.entries({
-      ...names,
-      idt_A: 'loss_idt_A',
-      idt_B: 'loss_idt_B',
-      D_A: 'loss_D_A',
-      D_B: 'loss_D_B',
-    })) {
-      expect(Math.abs(losses[ours as keyof typeof losses] - c.scalar(theirs))).toBeLessThanOrEqual(
-        TOL * Math.max(1, Math.abs(c.scalar(theirs))),
-      );
-    }
-    let worst = { key: '', err: 0 };
-    for (const [key, t] of [...gr.grads, ...dr.grads]) {
-      const [net, ...rest] = key.split('.');
-      const pkey = rest.join('.');
-      const isKernel = t.rank === 4;
-      const err = scaledMaxError(torchLayout(t, isKernel), c.tensor(`${net}/grad/${pkey}`).data);
-      if (err > worst.err) worst = { key, err };
-    }
-    expect(worst.err).toBeLessThanOrEqual(TOL);
-    expect(gr.grads.size + dr.grads.size).toBe(
-      ['G_A', 'G_B', 'D_A', 'D_B'].reduce((a, n) => a + c.names().filter((x) => x.startsWith(`${n}/grad/`)).length, 0),
+    expect(scaledMaxError(gr.images.fake_B!.dataSync(), nchwToNhwc(c.tensor('fake_B')).data)).toBeLessThanOrEqual(TOL);
+    expect(scaledMaxError(gr.images.rec_B!.dataSync(), nchwToNhwc(c.tensor('rec_B')).data)).toBeLessThanOrEqual(TOL);
+    const dr = model.discriminatorGradients(realA, realB, gr.images);
+    expectLosses({ ...gr.losses, ...dr.losses });
+    const torchGrads = [...gr.grads, ...dr.grads].map(
+      ([k, t]) => [k, torchLayout(t, t.rank === 4)] as [string, Float32Array],
     );
+    const worst = worstGradientError(torchGrads);
+    expect(worst.err).toBeLessThanOrEqual(TOL);
+    expect(worst.n).toBe(gradCount(['G_A', 'G_B', 'D_A', 'D_B']));
     model.dispose();
   });
 
   test('one optimize() step reproduces PyTorch Adam on every parameter', () => {
     const model = new CycleGanModel(opts, { weights }, { A: passthrough, B: passthrough });
     model.optimize(img('real_A'), img('real_B'));
-    let worst = { key: '', err: 0 };
-    for (const net of ['G_A', 'G_B', 'D_A', 'D_B'] as const) {
-      const after = c.group(`${net}/adam/`);
-      const ours = model.nets[net];
-      for (const p of ours.paramSpecs.filter((q) => q.trainable)) {
-        const isKernel = p.role === 'convWeight' || p.role === 'convTransposeWeight';
-        const value = torchLayout(ours.params.get(p.key)!, isKernel);
-        if (biasesBeforeInstanceNorm(ours.spec).has(p.key)) {
-          // True gradient exactly 0 (instance norm removes any per-channel shift): PyTorch's float64 step
-          // leaves it; ours sees float32 rounding noise, and Adam's first step moves by at most lr.
-          const before = weights[net].get(p.key)!.data;
-          expect(scaledMaxError(value, before)).toBeLessThanOrEqual(opts.lr * 1.001);
-          expect(scaledMaxError(after.get(p.key)!.data, before)).toBeLessThanOrEqual(1e-7);
-          continue;
-        }
-        const err = scaledMaxError(value, after.get(p.key)!.data);
-        if (err > worst.err) worst = { key: `${net}.${p.key}`, err };
-      }
-    }
-    expect(worst.err).toBeLessThanOrEqual(TOL);
+    expectAfterAdam((net, key) => {
+      const v = model.net(net).params.get(key)!;
+      return torchLayout(v, v.rank === 4);
+    });
     model.dispose();
+  });
+
+  test('the same iteration on two worker threads: losses, summed G gradient, images and Adam step', async () => {
+    const empty = { images: [] };
+    const state = {
+      nets: weights,
+      pools: { A: empty, B: empty },
+      poolRng: poolStreams(1),
+      dropoutCounter: 1,
+      lr: opts.lr,
+    };
+    const model = await ParallelTrainingModel.open({ ...opts, pool_size: 0 }, state, 'wasm');
+    try {
+      const a = nchwToNhwc(c.tensor('real_A'));
+      const b = nchwToNhwc(c.tensor('real_B'));
+      expectLosses(await model.optimize(a.data, a.shape, b.data, b.shape));
+      // Kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed conv).
+      const torchGrads = [...model.generatorGradientSum()].map(([key, values]) => {
+        const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
+        const t = tf.tensor(values, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
+        const out = torchLayout(t, t.rank === 4);
+        t.dispose();
+        return [key, out] as [string, Float32Array];
+      });
+      const worst = worstGradientError(torchGrads);
+      expect(worst.err).toBeLessThanOrEqual(TOL);
+      expect(worst.n).toBe(gradCount(['G_A', 'G_B']));
+      const v = (await model.visuals())!;
+      for (const name of ['fake_B', 'rec_A', 'fake_A', 'rec_B'] as const) {
+        expect([name, scaledMaxError(v[name].data, nchwToNhwc(c.tensor(name)).data) <= TOL]).toEqual([name, true]);
+      }
+      const after = await model.exportState();
+      expectAfterAdam((net, key) => after.nets[net].get(key)!.data);
+    } finally {
+      await model.dispose();
+    }
   });
 });

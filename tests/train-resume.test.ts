@@ -2,16 +2,19 @@
  * Checkpoints resume exactly: K iterations straight vs. K/2, stop, resume from `latest`, K/2 more —
  * with the same seed the final weights, optimiser moments and pools agree. K crosses an epoch
  * boundary and the split falls mid-epoch, with a learning-rate decay and a non-empty image pool.
+ * On one thread, on two worker threads (--workers 2), and switching from one to two on resume.
  */
 import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
-import { readTensorFile } from '../core/io/tensorFile';
+import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
+import { checkpointModelState, loadCheckpoint } from '../train/checkpoint';
+import { poolStreams } from '../train/modelState';
 import { scaledMaxError } from './helpers/compare';
 
 const root = mkdtempSync(path.join(tmpdir(), 'resume-'));
@@ -50,39 +53,60 @@ beforeAll(async () => {
   await makeShapesDataset({ out: dataroot, size: 36, n: 4, n_test: 2, seed: 3, force: false });
 });
 
-test('K iterations straight equal K/2 + resume + K/2', async () => {
-  const K = 10; // 4 iterations per epoch: ends in epoch 3, split at epoch 2 iteration 1
-  const straight = await train(options('straight', { max_iters: K }));
-  expect(straight.stoppedBy).toBe('max_iters');
-  expect(straight.position).toMatchObject({ epoch: 3, epochIter: 2, totalIters: K });
+describe.each([
+  ['1 worker', 1, 1],
+  ['2 workers', 2, 2],
+  ['1 worker, resumed on 2', 1, 2],
+])('%s', (label, before, after) => {
+  test('K iterations straight equal K/2 + resume + K/2', async () => {
+    const K = 10; // 4 iterations per epoch: ends in epoch 3, split at epoch 2 iteration 1
+    const straightName = `straight_w${before}`;
+    const splitName = `split_w${before}_w${after}`;
+    const straight = await train(options(straightName, { max_iters: K, workers: before }));
+    expect(straight.stoppedBy).toBe('max_iters');
+    expect(straight.position).toMatchObject({ epoch: 3, epochIter: 2, totalIters: K });
 
-  const first = await train(options('split', { max_iters: K / 2 }));
-  expect(first.position).toMatchObject({ epoch: 2, epochIter: 1, totalIters: K / 2 });
-  const second = await train(options('split', { max_iters: K, continue_train: true }));
-  expect(second.itersRun).toBe(K / 2);
-  expect(second.position).toEqual(straight.position);
+    const first = await train(options(splitName, { max_iters: K / 2, workers: before }));
+    expect(first.position).toMatchObject({ epoch: 2, epochIter: 1, totalIters: K / 2 });
+    const second = await train(options(splitName, { max_iters: K, continue_train: true, workers: after }));
+    expect(second.itersRun).toBe(K / 2);
+    expect(second.position).toEqual(straight.position);
 
-  const a = await readTensorFile(path.join(root, 'ck', 'straight', 'latest.ckpt'));
-  const b = await readTensorFile(path.join(root, 'ck', 'split', 'latest.ckpt'));
-  expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
-  const keys = [...a.tensors.keys()];
-  expect(keys.some((k) => k.startsWith('pool.A.'))).toBe(true);
-  expect(keys.some((k) => k.startsWith('adam.D.v.'))).toBe(true);
-  let worst = { key: '', err: 0 };
-  for (const k of keys) {
-    const err = scaledMaxError(b.tensors.get(k)!.data, a.tensors.get(k)!.data);
-    if (err > worst.err) worst = { key: k, err };
-  }
-  expect(worst.err).toBeLessThanOrEqual(1e-6);
-  const metaA = a.meta as { lr: number; rng: number[]; optimizers: unknown };
-  const metaB = b.meta as typeof metaA;
-  expect(metaB.lr).toBe(metaA.lr);
-  expect(metaB.rng).toEqual(metaA.rng);
-  expect(metaB.optimizers).toEqual(metaA.optimizers);
+    const a = await readTensorFile(path.join(root, 'ck', straightName, 'latest.ckpt'));
+    const b = await readTensorFile(path.join(root, 'ck', splitName, 'latest.ckpt'));
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    const keys = [...a.tensors.keys()];
+    expect(keys.some((k) => k.startsWith('pool.A.'))).toBe(true);
+    expect(keys.some((k) => k.startsWith('adam.D.v.'))).toBe(true);
+    let worst = { key: '', err: 0 };
+    for (const k of keys) {
+      const err = scaledMaxError(b.tensors.get(k)!.data, a.tensors.get(k)!.data);
+      if (err > worst.err) worst = { key: k, err };
+    }
+    expect(worst.err).toBeLessThanOrEqual(1e-6);
+    const metaA = a.meta as { lr: number; rng: number[]; optimizers: unknown; extra: Record<string, unknown> };
+    const metaB = b.meta as typeof metaA;
+    expect(metaB.lr).toBe(metaA.lr);
+    expect(metaB.rng).toEqual(metaA.rng);
+    expect(metaB.optimizers).toEqual(metaA.optimizers);
+    expect(metaB.extra.poolRng).toEqual(metaA.extra.poolRng);
+    expect(metaB.extra.dropoutCounter).toEqual(metaA.extra.dropoutCounter);
+  });
+});
+
+test('a checkpoint from before the pools had their own random streams resumes with derived ones', async () => {
+  await train(options('legacy', { max_iters: 3, workers: 1 }));
+  const file = path.join(root, 'ck', 'legacy', 'latest.ckpt');
+  const { meta, tensors } = await readTensorFile<{ extra: Record<string, unknown> }>(file);
+  delete meta!.extra.poolRng;
+  await writeTensorFile(file, meta, tensors);
+  expect(checkpointModelState(await loadCheckpoint(file)).poolRng).toEqual(poolStreams(7, 3));
+  const resumed = await train(options('legacy', { max_iters: 5, continue_train: true }));
+  expect(resumed.itersRun).toBe(2);
 });
 
 test('a run writes options, numbered checkpoints, loss log, sample grids and a report', async () => {
-  const dir = path.join(root, 'ck', 'straight');
+  const dir = path.join(root, 'ck', 'straight_w1');
   const files = readdirSync(dir);
   expect(files).toEqual(
     expect.arrayContaining(['train_opt.json', 'latest.ckpt', '1.ckpt', '2.ckpt', 'loss_log.jsonl', 'report.html']),

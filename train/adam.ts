@@ -71,6 +71,24 @@ export class Adam {
     return { step: this.step, m: new Map(this.m), v: new Map(this.v) };
   }
 
+  /** Step and moments as plain arrays (checkpoints, other threads). */
+  async moments(): Promise<{ step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }> {
+    const read = async (vars: Map<string, tf.Variable>) => {
+      const out = new Map<string, Float32Array>();
+      for (const [key, t] of vars) out.set(key, (await t.data()) as Float32Array);
+      return out;
+    };
+    return { step: this.step, m: await read(this.m), v: await read(this.v) };
+  }
+
+  /** Back to the initial state: step 0, zero moments. */
+  reset(): void {
+    this.step = 0;
+    tf.tidy(() => {
+      for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
+    });
+  }
+
   loadState(s: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }): void {
     this.step = s.step;
     for (const [key, buf] of s.m) this.assignFrom(this.m, key, buf, 'first');

@@ -7,14 +7,15 @@
  *   net.<G_A|G_B|D_A|D_B>.<state_dict key>   weights and buffers, PyTorch layout
  *   adam.<G|D>.<m|v>.<NET>.<state_dict key>   Adam moments, tfjs layout
  *   pool.<A|B>.<i>                            image-pool contents [1,H,W,C]
- * Meta: options, epoch/iteration position, learning rate, optimiser steps, RNG and data-order state.
+ * Meta: options, epoch/iteration position, learning rate, optimiser steps, RNG state; `extra` holds
+ * the seed, the dropout counter and the pools' random streams (`poolRng`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NamedTensor, StateDict } from '../core/arch/stateDict';
 import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
-import type { Adam } from './adam';
-import { NET_NAMES, type NetName, type CycleGanModel } from './cycleGanModel';
+import { NET_NAMES, type NetName } from './cycleGanModel';
+import { poolStreams, type ModelState } from './modelState';
 
 export const CHECKPOINT_FORMAT = 'cyclegan-ts/checkpoint@1';
 
@@ -70,42 +71,45 @@ export function listCheckpoints(runDir: string): string[] {
   return labels.sort((a, b) => (a === 'latest' ? -1 : b === 'latest' ? 1 : Number(a) - Number(b)));
 }
 
-async function adamTensors(prefix: string, opt: Adam, out: Map<string, NamedTensor>): Promise<void> {
-  const s = opt.state();
-  for (const [which, map] of [
-    ['m', s.m],
-    ['v', s.v],
-  ] as const) {
-    for (const [key, t] of map) {
-      out.set(`${prefix}.${which}.${key}`, { shape: [...t.shape], data: (await t.data()) as Float32Array });
-    }
-  }
-}
-
 export async function saveCheckpoint(
   file: string,
-  model: CycleGanModel,
-  pools: { A: PoolContents; B: PoolContents },
+  state: ModelState,
   meta: Omit<CheckpointMeta, 'format' | 'optimizers' | 'savedAt' | 'lr'>,
 ): Promise<void> {
+  if (!state.adam) throw new Error('saveCheckpoint: model state without optimiser state');
   const tensors = new Map<string, NamedTensor>();
   for (const n of NET_NAMES) {
-    for (const [key, t] of await model.nets[n].toStateDict()) tensors.set(`net.${n}.${key}`, t);
+    for (const [key, t] of state.nets[n]) tensors.set(`net.${n}.${key}`, t);
   }
-  await adamTensors('adam.G', model.optG, tensors);
-  await adamTensors('adam.D', model.optD, tensors);
+  const shapes = new Map<string, number[]>(
+    NET_NAMES.flatMap((n) => [...state.nets[n]].map(([k, t]) => [`${n}.${k}`, t.shape] as const)),
+  );
+  for (const opt of ['G', 'D'] as const) {
+    for (const which of ['m', 'v'] as const) {
+      for (const [key, data] of state.adam[opt][which]) {
+        tensors.set(`adam.${opt}.${which}.${key}`, { shape: tfjsLayout(shapes.get(key), key), data });
+      }
+    }
+  }
   for (const side of ['A', 'B'] as const) {
-    pools[side].images.forEach((img, i) => tensors.set(`pool.${side}.${i}`, img));
+    state.pools[side].images.forEach((img, i) => tensors.set(`pool.${side}.${i}`, img));
   }
   const full: CheckpointMeta = {
     ...meta,
     format: CHECKPOINT_FORMAT,
-    lr: model.learningRate,
-    optimizers: { G: { step: model.optG.step }, D: { step: model.optD.step } },
+    lr: state.lr,
+    optimizers: { G: { step: state.adam.G.step }, D: { step: state.adam.D.step } },
+    extra: { ...meta.extra, dropoutCounter: state.dropoutCounter, poolRng: state.poolRng },
     savedAt: new Date().toISOString(),
   };
   fs.mkdirSync(path.dirname(file), { recursive: true });
   await writeTensorFile(file, full, tensors);
+}
+
+/** Adam moments keep the parameter's tfjs layout: kernels (the only rank-4 parameters) permuted as in networks.ts. */
+function tfjsLayout(torchShape: number[] | undefined, key: string): number[] {
+  if (!torchShape) throw new Error(`saveCheckpoint: optimiser moment for unknown parameter '${key}'`);
+  return torchShape.length === 4 ? [2, 3, 1, 0].map((i) => torchShape[i]) : [...torchShape];
 }
 
 export async function loadCheckpoint(file: string): Promise<Checkpoint> {
@@ -124,4 +128,22 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   }
   for (const n of NET_NAMES) if (nets[n].size === 0) throw new Error(`${file}: no weights for ${n}`);
   return { meta, nets, adam, pools } as Checkpoint;
+}
+
+/** The model part of a checkpoint. Checkpoints from before the pools had own streams get derived ones. */
+export function checkpointModelState(ck: Checkpoint): ModelState {
+  const extra = ck.meta.extra;
+  const poolRng =
+    (extra.poolRng as ModelState['poolRng'] | undefined) ?? poolStreams(Number(extra.seed), ck.meta.iteration);
+  return {
+    nets: ck.nets,
+    adam: {
+      G: { step: ck.meta.optimizers.G.step, ...ck.adam.G },
+      D: { step: ck.meta.optimizers.D.step, ...ck.adam.D },
+    },
+    pools: { A: { images: ck.pools.A.images }, B: { images: ck.pools.B.images } },
+    poolRng,
+    dropoutCounter: Number(extra.dropoutCounter ?? 1),
+    lr: ck.meta.lr,
+  };
 }

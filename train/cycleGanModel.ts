@@ -3,15 +3,23 @@
  * the optimisation step in the order of the official `cycle_gan_model.py`:
  *   forward → G step (D frozen) → D step on pooled, detached fakes from that same forward.
  * Naming follows the official code: G_A: A→B, G_B: B→A, D_A judges domain B, D_B judges domain A.
+ *
+ * loss_G splits exactly into one part per real domain ("side"), each needing one discriminator:
+ *   side A: GAN(D_A(G_A(real_A))) + λ_A·|G_B(G_A(real_A)) − real_A| + λ_A·λ_idt·|G_B(real_A) − real_A|
+ *   side B: GAN(D_B(G_B(real_B))) + λ_B·|G_A(G_B(real_B)) − real_B| + λ_B·λ_idt·|G_A(real_B) − real_B|
+ * and the D step splits into loss_D_A (side A) and loss_D_B (side B). A model holds both sides
+ * (single-thread training) or one (a worker of train/parallel, which adds the other worker's G
+ * gradient before the Adam step); both compute a side with the same `sideTerms`.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { GeneratorOptions, DiscriminatorOptions, NormKind, InitKind } from '../core/arch/spec';
+import type { GeneratorOptions, DiscriminatorOptions, NormKind, InitKind, NetworkSpec } from '../core/arch/spec';
 import { generatorSpec, discriminatorSpec } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
 import { TfNetwork } from './networks';
 import { initStateDict, type NormalSource } from './init';
 import { Adam } from './adam';
 import { ganLoss, l1Loss, type GanMode } from './losses';
+import type { ImageBatch } from './modelState';
 
 export const NET_NAMES = ['G_A', 'G_B', 'D_A', 'D_B'] as const;
 export type NetName = (typeof NET_NAMES)[number];
@@ -47,15 +55,6 @@ export const LOSS_NAMES = ['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycl
 export type LossName = (typeof LOSS_NAMES)[number];
 export type Losses = Record<LossName, number>;
 
-export interface Visuals {
-  real_A: tf.Tensor4D;
-  fake_B: tf.Tensor4D;
-  rec_A: tf.Tensor4D;
-  real_B: tf.Tensor4D;
-  fake_A: tf.Tensor4D;
-  rec_B: tf.Tensor4D;
-}
-
 export function generatorOptions(o: ModelOptions, direction: 'AtoB' | 'BtoA'): GeneratorOptions {
   const [inputNc, outputNc] = direction === 'AtoB' ? [o.input_nc, o.output_nc] : [o.output_nc, o.input_nc];
   return { netG: o.netG, inputNc, outputNc, ngf: o.ngf, norm: o.norm, useDropout: !o.no_dropout };
@@ -71,48 +70,133 @@ export function discriminatorOptions(o: ModelOptions, domain: 'A' | 'B'): Discri
   };
 }
 
+export type Side = 'A' | 'B';
+export const SIDES: readonly Side[] = ['A', 'B'];
+export type PoolName = 'A' | 'B';
+export type VisualName = 'real_A' | 'fake_B' | 'rec_A' | 'real_B' | 'fake_A' | 'rec_B';
+/** Sample-grid columns, as the official visual_names. */
+export const VISUAL_NAMES: readonly VisualName[] = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B'];
+
+/** What each side owns and computes; `seeds`: dropout-seed offsets, one per generator call of an iteration. */
+const SIDE = {
+  A: {
+    G: 'G_A', // real → fake
+    F: 'G_B', // fake → reconstruction; identity on real
+    D: 'D_A', // judges G's outputs
+    lambda: 'lambda_A',
+    other: 'B', // the domain D judges: its real images are D's "real"
+    pool: 'B', // the pool holding this side's fakes (named by their domain)
+    images: { real: 'real_A', fake: 'fake_B', rec: 'rec_A' },
+    losses: { gan: 'G_A', cycle: 'cycle_A', idt: 'idt_B', d: 'D_A' },
+    seeds: { fake: 0, rec: 1, idt: 5 },
+  },
+  B: {
+    G: 'G_B',
+    F: 'G_A',
+    D: 'D_B',
+    lambda: 'lambda_B',
+    other: 'A',
+    pool: 'A',
+    images: { real: 'real_B', fake: 'fake_A', rec: 'rec_B' },
+    losses: { gan: 'G_B', cycle: 'cycle_B', idt: 'idt_A', d: 'D_B' },
+    seeds: { fake: 2, rec: 3, idt: 4 },
+  },
+} as const;
+
+/** The pool a side's generated images go through (pool B holds side A's fake_B). */
+export function sidePool(side: Side): PoolName {
+  return SIDE[side].pool;
+}
+
+/** Initial weights of the four networks, drawn in a fixed order (G_A, G_B, D_A, D_B) from `rng`. */
+export function initialWeights(opts: ModelOptions, rng: NormalSource): Record<NetName, StateDict> {
+  const specs = networkSpecs(opts);
+  const out = {} as Record<NetName, StateDict>;
+  for (const n of NET_NAMES) out[n] = initStateDict(specs[n], opts.init_type, opts.init_gain, rng);
+  return out;
+}
+
+function networkSpecs(opts: ModelOptions): Record<NetName, NetworkSpec> {
+  return {
+    G_A: generatorSpec(generatorOptions(opts, 'AtoB')),
+    G_B: generatorSpec(generatorOptions(opts, 'BtoA')),
+    // D_A judges G_A's outputs (domain B); D_B judges domain A.
+    D_A: discriminatorSpec(discriminatorOptions(opts, 'B')),
+    D_B: discriminatorSpec(discriminatorOptions(opts, 'A')),
+  };
+}
+
+/** The generator half of an iteration: the owned sides' loss_G terms, gradients and images (kept tensors). */
+export interface GeneratorGradients {
+  /** Gradient of the owned sides' part of loss_G, by parameter key (`G_A.…`, `G_B.…`). */
+  grads: Map<string, tf.Tensor>;
+  losses: Partial<Losses>;
+  images: Partial<Record<VisualName, tf.Tensor4D>>;
+}
+
+export interface AdamMoments {
+  step: number;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+/** Weights and optimiser state of what a model holds, framework-neutral (state_dict layout). */
+export interface NetsState {
+  nets: Partial<Record<NetName, StateDict>>;
+  adam: Record<'G' | 'D', AdamMoments>;
+  dropoutCounter: number;
+}
+
 export class CycleGanModel {
-  readonly nets: Record<NetName, TfNetwork>;
+  /** G_A and G_B always; D_A and D_B for the sides this model holds. */
+  readonly nets: Partial<Record<NetName, TfNetwork>> = {};
   readonly optG: Adam;
   readonly optD: Adam;
   /** Advances every iteration so dropout masks differ per step yet replay exactly on resume. */
   dropoutCounter = 1;
   /** The last iteration's images (kept for sample grids; disposed on the next step). */
-  visuals?: Visuals;
+  private lastImages: Partial<Record<VisualName, tf.Tensor4D>> = {};
 
   constructor(
     readonly opts: ModelOptions,
-    init: { rng: NormalSource } | { weights: Record<NetName, StateDict> },
-    private readonly pools: { A: FakeImagePool; B: FakeImagePool },
+    init: { rng: NormalSource } | { weights: Partial<Record<NetName, StateDict>> },
+    /** The pools of the owned sides' fakes: pool B (fake_B) for side A, pool A for side B. */
+    private readonly pools: Partial<Record<PoolName, FakeImagePool>>,
+    readonly sides: readonly Side[] = SIDES,
   ) {
     if (opts.lambda_identity > 0 && opts.input_nc !== opts.output_nc) {
       throw new Error('--lambda_identity > 0 needs input_nc == output_nc (the identity loss compares G_A(B) with B)');
     }
-    const specs = {
-      G_A: generatorSpec(generatorOptions(opts, 'AtoB')),
-      G_B: generatorSpec(generatorOptions(opts, 'BtoA')),
-      // D_A judges G_A's outputs (domain B); D_B judges domain A.
-      D_A: discriminatorSpec(discriminatorOptions(opts, 'B')),
-      D_B: discriminatorSpec(discriminatorOptions(opts, 'A')),
-    };
-    const weights = (name: NetName): StateDict =>
-      'weights' in init ? init.weights[name] : initStateDict(specs[name], opts.init_type, opts.init_gain, init.rng);
-    this.nets = {
-      G_A: new TfNetwork(specs.G_A, 'G_A', weights('G_A')),
-      G_B: new TfNetwork(specs.G_B, 'G_B', weights('G_B')),
-      D_A: new TfNetwork(specs.D_A, 'D_A', weights('D_A')),
-      D_B: new TfNetwork(specs.D_B, 'D_B', weights('D_B')),
-    };
+    if (sides.length === 0 || new Set(sides).size !== sides.length) throw new Error(`bad model sides [${sides}]`);
+    const specs = networkSpecs(opts);
+    const weights = 'weights' in init ? init.weights : initialWeights(opts, init.rng);
+    for (const n of ['G_A', 'G_B', ...sides.map((s) => SIDE[s].D)] as NetName[]) {
+      const w = weights[n];
+      if (!w) throw new Error(`no weights for ${n}`);
+      this.nets[n] = new TfNetwork(specs[n], n, w);
+    }
+    for (const s of sides) if (!pools[SIDE[s].pool]) throw new Error(`side ${s} needs image pool ${SIDE[s].pool}`);
     const adam = { lr: opts.lr, beta1: opts.beta1, beta2: 0.999, eps: 1e-8 };
     this.optG = new Adam(this.trainableParams(['G_A', 'G_B']), adam);
-    this.optD = new Adam(this.trainableParams(['D_A', 'D_B']), adam);
+    this.optD = new Adam(this.trainableParams(this.discriminators), adam);
+  }
+
+  /** The discriminators this model holds. */
+  get discriminators(): NetName[] {
+    return this.sides.map((s) => SIDE[s].D);
+  }
+
+  net(name: NetName): TfNetwork {
+    const n = this.nets[name];
+    if (!n) throw new Error(`this model (sides ${this.sides.join(', ')}) has no ${name}`);
+    return n;
   }
 
   /** Trainable parameters keyed `NET.key`, the key space of optimiser state and gradients. */
   trainableParams(names: readonly NetName[]): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();
     for (const n of names) {
-      const net = this.nets[n];
+      const net = this.net(n);
       for (const p of net.paramSpecs) if (p.trainable) out.set(`${n}.${p.key}`, net.params.get(p.key)!);
     }
     return out;
@@ -129,106 +213,200 @@ export class CycleGanModel {
 
   /** One training iteration on NHWC batches in [-1, 1]. Returns the eight official loss terms. */
   optimize(realA: tf.Tensor4D, realB: tf.Tensor4D): Losses {
-    this.disposeVisuals();
+    if (this.sides.length !== SIDES.length) throw new Error('optimize() needs a model of both sides');
     const g = this.generatorGradients(realA, realB);
-    this.optG.apply(g.grads);
-    disposeMap(g.grads);
-    // The D step sees the fakes of the forward above (detached: plain tensors, off the tape), through the pools.
-    const pooledB = this.queryPool(this.pools.B, g.fakeB);
-    const pooledA = this.queryPool(this.pools.A, g.fakeA);
-    const d = this.discriminatorGradients(realA, realB, pooledA, pooledB);
-    this.optD.apply(d.grads);
-    disposeMap(d.grads);
-    pooledA.dispose();
-    pooledB.dispose();
-    this.visuals = {
-      real_A: tf.keep(realA.clone()),
-      fake_B: g.fakeB,
-      rec_A: g.recA,
-      real_B: tf.keep(realB.clone()),
-      fake_A: g.fakeA,
-      rec_B: g.recB,
-    };
-    const all: Record<string, number> = { ...g.losses, ...d.losses };
+    const losses = this.completeStep(realA, realB, g, g.grads);
     // The official order (D_A, G_A, cycle_A, idt_A, D_B, …) for logs and reports.
-    return Object.fromEntries(LOSS_NAMES.map((k) => [k, all[k]])) as Losses;
+    return Object.fromEntries(LOSS_NAMES.map((k) => [k, losses[k]])) as Losses;
   }
 
   /**
-   * Forward of both cycles and the gradients of loss_G for the generators' parameters. The
-   * discriminators are used but not differentiated (official: set_requires_grad(D, False)).
-   * Returned images are kept tensors owned by the caller.
+   * The rest of an iteration after `generatorGradients`: the G step with `grads` (the gradient of
+   * the whole loss_G), then the D step of the owned sides on their pooled fakes. Disposes `g.grads`
+   * and `grads`; keeps `g.images` for sample grids. Returns all loss terms of the owned sides.
    */
-  generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D) {
-    const o = this.opts;
-    const { G_A, G_B, D_A, D_B } = this.nets;
-    const seed = this.dropoutCounter;
-    this.dropoutCounter += 8;
-    const train = (k: number) => ({ training: true, dropoutSeed: seed + k });
-    const dFrozen = { training: true, frozen: true };
-    const params = this.trainableParams(['G_A', 'G_B']);
-    const kept: Record<string, tf.Tensor> = {};
-    const r = tf.variableGrads(() => {
-      const fakeB = G_A.apply(realA, train(0));
-      const recA = G_B.apply(fakeB, train(1));
-      const fakeA = G_B.apply(realB, train(2));
-      const recB = G_A.apply(fakeA, train(3));
-      let idtA: tf.Scalar = tf.scalar(0);
-      let idtB: tf.Scalar = tf.scalar(0);
-      if (o.lambda_identity > 0) {
-        idtA = tf.mul(l1Loss(G_A.apply(realB, train(4)), realB), o.lambda_B * o.lambda_identity);
-        idtB = tf.mul(l1Loss(G_B.apply(realA, train(5)), realA), o.lambda_A * o.lambda_identity);
-      }
-      const gA = ganLoss(o.gan_mode, D_A.apply(fakeB, dFrozen), true);
-      const gB = ganLoss(o.gan_mode, D_B.apply(fakeA, dFrozen), true);
-      const cycA = tf.mul(l1Loss(recA, realA), o.lambda_A);
-      const cycB = tf.mul(l1Loss(recB, realB), o.lambda_B);
-      Object.assign(kept, { fakeB, recA, fakeA, recB, terms: tf.stack([gA, cycA, idtA, gB, cycB, idtB]) });
-      for (const t of Object.values(kept)) tf.keep(t);
-      return tf.addN([gA, gB, cycA, cycB, idtA, idtB]) as tf.Scalar;
-    }, [...params.values()]);
-    const v = kept.terms.dataSync();
-    kept.terms.dispose();
-    r.value.dispose();
-    return {
-      grads: this.byKey(params, r.grads),
-      losses: { G_A: v[0], cycle_A: v[1], idt_A: v[2], G_B: v[3], cycle_B: v[4], idt_B: v[5] },
-      fakeB: kept.fakeB as tf.Tensor4D,
-      recA: kept.recA as tf.Tensor4D,
-      fakeA: kept.fakeA as tf.Tensor4D,
-      recB: kept.recB as tf.Tensor4D,
-    };
+  completeStep(
+    realA: tf.Tensor4D,
+    realB: tf.Tensor4D,
+    g: GeneratorGradients,
+    grads: Map<string, tf.Tensor>,
+  ): Partial<Losses> {
+    this.optG.apply(grads);
+    disposeMap(grads);
+    if (grads !== g.grads) disposeMap(g.grads);
+    // The D step sees the fakes of the forward above (detached: plain tensors, off the tape), through the pools.
+    const pooled: Partial<Record<VisualName, tf.Tensor4D>> = {};
+    for (const side of this.sides) {
+      const s = SIDE[side];
+      pooled[s.images.fake] = this.queryPool(this.pools[s.pool]!, g.images[s.images.fake]!);
+    }
+    const d = this.discriminatorGradients(realA, realB, pooled);
+    this.optD.apply(d.grads);
+    disposeMap(d.grads);
+    for (const t of Object.values(pooled)) t.dispose();
+    this.disposeVisuals();
+    const reals = { A: realA, B: realB };
+    for (const side of this.sides) {
+      const s = SIDE[side];
+      this.lastImages[s.images.real] = tf.keep(reals[side].clone());
+      this.lastImages[s.images.fake] = g.images[s.images.fake];
+      this.lastImages[s.images.rec] = g.images[s.images.rec];
+    }
+    return { ...g.losses, ...d.losses };
   }
 
-  /** loss_D_A + loss_D_B (each 0.5·(real + fake)) and their gradients for the discriminators' parameters. */
-  discriminatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, fakeA: tf.Tensor4D, fakeB: tf.Tensor4D) {
+  /**
+   * Terms of one side's part of loss_G, to be called inside a gradient function. The discriminator
+   * is used but not differentiated (official: set_requires_grad(D, False)). The identity term is
+   * returned as a thunk so that callers can run the generators in the official order.
+   */
+  private sideTerms(side: Side, real: tf.Tensor4D, seed: number) {
     const o = this.opts;
-    const { D_A, D_B } = this.nets;
+    const s = SIDE[side];
+    const G = this.net(s.G);
+    const F = this.net(s.F);
+    const lambda = o[s.lambda];
+    const train = (k: number) => ({ training: true, dropoutSeed: seed + k });
+    const fake = G.apply(real, train(s.seeds.fake));
+    const rec = F.apply(fake, train(s.seeds.rec));
+    const gan = ganLoss(o.gan_mode, this.net(s.D).apply(fake, { training: true, frozen: true }), true);
+    const cycle = tf.mul(l1Loss(rec, real), lambda) as tf.Scalar;
+    // F maps into this side's domain, so it should leave this side's real images unchanged.
+    const identity = (): tf.Scalar =>
+      o.lambda_identity > 0
+        ? (tf.mul(l1Loss(F.apply(real, train(s.seeds.idt)), real), lambda * o.lambda_identity) as tf.Scalar)
+        : tf.scalar(0);
+    return { fake, rec, gan, cycle, identity };
+  }
+
+  /**
+   * Forward of the owned sides and the gradient of their part of loss_G for the generators'
+   * parameters. Returned images are kept tensors owned by the caller.
+   *
+   * Each side is differentiated on its own tape and the gradients are then added: exactly what two
+   * workers compute (train/parallel), so training on one thread and on two agree bit for bit. With
+   * batch norm both sides share one tape instead, so that the generators run in the official order
+   * (forward(), then backward_G's idt_A, idt_B) that their running statistics depend on; batch norm
+   * therefore trains on one thread only.
+   */
+  generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D): GeneratorGradients {
+    const seed = this.dropoutCounter;
+    this.dropoutCounter += 8;
+    const reals = { A: realA, B: realB };
+    const params = this.trainableParams(['G_A', 'G_B']);
+    const tapes = this.opts.norm === 'batch' ? [this.sides] : this.sides.map((s) => [s]);
+    const out: GeneratorGradients = { grads: new Map(), losses: {}, images: {} };
+    for (const sides of tapes) {
+      let terms: tf.Tensor | undefined;
+      const r = tf.variableGrads(() => {
+        const parts = sides.map((side) => ({ side, ...this.sideTerms(side, reals[side], seed) }));
+        // Identity terms after all cycles, side B's (idt_A) first: the official order on a shared tape.
+        const idt = new Map([...parts].reverse().map((p) => [p.side, p.identity()] as const));
+        const perSide = parts.map((p) => [p.gan, p.cycle, idt.get(p.side)!]);
+        for (const p of parts) {
+          out.images[SIDE[p.side].images.fake] = tf.keep(p.fake);
+          out.images[SIDE[p.side].images.rec] = tf.keep(p.rec);
+        }
+        terms = tf.keep(tf.stack(perSide.flat()));
+        return tf.addN(perSide.map((t) => tf.addN(t))) as tf.Scalar;
+      }, [...params.values()]);
+      const v = terms!.dataSync();
+      terms!.dispose();
+      r.value.dispose();
+      sides.forEach((side, i) => {
+        const l = SIDE[side].losses;
+        [out.losses[l.gan], out.losses[l.cycle], out.losses[l.idt]] = [v[3 * i], v[3 * i + 1], v[3 * i + 2]];
+      });
+      for (const [key, g] of this.byKey(params, r.grads)) {
+        const sum = out.grads.get(key);
+        out.grads.set(key, sum ? tf.add(sum, g) : g);
+        if (sum) tf.dispose([sum, g]);
+      }
+    }
+    return out;
+  }
+
+  /** The owned sides' loss_D_X (each 0.5·(real + fake)) and their gradients for the discriminators' parameters. */
+  discriminatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, fakes: Partial<Record<VisualName, tf.Tensor4D>>) {
+    const o = this.opts;
+    const reals = { A: realA, B: realB };
     const train = { training: true };
-    const params = this.trainableParams(['D_A', 'D_B']);
+    const params = this.trainableParams(this.discriminators);
     let terms: tf.Tensor | undefined;
     const r = tf.variableGrads(() => {
-      const half = (real: tf.Scalar, fake: tf.Scalar) => tf.mul(tf.add(real, fake), 0.5) as tf.Scalar;
-      const dA = half(
-        ganLoss(o.gan_mode, D_A.apply(realB, train), true),
-        ganLoss(o.gan_mode, D_A.apply(fakeB, train), false),
-      );
-      const dB = half(
-        ganLoss(o.gan_mode, D_B.apply(realA, train), true),
-        ganLoss(o.gan_mode, D_B.apply(fakeA, train), false),
-      );
-      terms = tf.keep(tf.stack([dA, dB]));
-      return tf.add(dA, dB) as tf.Scalar;
+      const perSide = this.sides.map((side) => {
+        const s = SIDE[side];
+        const D = this.net(s.D);
+        const fake = fakes[s.images.fake];
+        if (!fake) throw new Error(`discriminatorGradients: no ${s.images.fake}`);
+        const real = ganLoss(o.gan_mode, D.apply(reals[s.other], train), true);
+        return tf.mul(tf.add(real, ganLoss(o.gan_mode, D.apply(fake, train), false)), 0.5) as tf.Scalar;
+      });
+      terms = tf.keep(tf.stack(perSide));
+      return tf.addN(perSide) as tf.Scalar;
     }, [...params.values()]);
     const v = terms!.dataSync();
     terms!.dispose();
     r.value.dispose();
-    return { grads: this.byKey(params, r.grads), losses: { D_A: v[0], D_B: v[1] } };
+    const losses: Partial<Losses> = {};
+    this.sides.forEach((side, i) => (losses[SIDE[side].losses.d] = v[i]));
+    return { grads: this.byKey(params, r.grads), losses };
+  }
+
+  /** The last iteration's images of the owned sides (NHWC values), for sample grids. */
+  visualImages(): Partial<Record<VisualName, ImageBatch>> {
+    const out: Partial<Record<VisualName, ImageBatch>> = {};
+    for (const [name, t] of Object.entries(this.lastImages) as [VisualName, tf.Tensor4D][]) {
+      out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
+    }
+    return out;
+  }
+
+  /** Weights of the held networks and the optimiser state, in checkpoint layout. */
+  async exportState(): Promise<NetsState> {
+    const nets: NetsState['nets'] = {};
+    for (const [n, net] of Object.entries(this.nets) as [NetName, TfNetwork][]) nets[n] = await net.toStateDict();
+    return {
+      nets,
+      adam: { G: await this.optG.moments(), D: await this.optD.moments() },
+      dropoutCounter: this.dropoutCounter,
+    };
+  }
+
+  /**
+   * Loads weights of the held networks, and optimiser moments for their parameters (`adam`
+   * absent: fresh optimisers). Extra networks and moments (another side's) are ignored.
+   */
+  importState(s: {
+    nets: Partial<Record<NetName, StateDict>>;
+    adam?: Record<'G' | 'D', AdamMoments>;
+    dropoutCounter: number;
+  }): void {
+    for (const [n, net] of Object.entries(this.nets) as [NetName, TfNetwork][]) {
+      const w = s.nets[n];
+      if (!w) throw new Error(`no weights for ${n}`);
+      net.loadStateDict(w);
+    }
+    if (s.adam) {
+      const held = (m: Map<string, Float32Array>) =>
+        new Map([...m].filter(([key]) => this.nets[key.slice(0, key.indexOf('.')) as NetName] !== undefined));
+      for (const [which, opt] of [
+        ['G', this.optG],
+        ['D', this.optD],
+      ] as const) {
+        const a = s.adam[which];
+        opt.loadState({ step: a.step, m: held(a.m), v: held(a.v) });
+      }
+    } else {
+      this.optG.reset();
+      this.optD.reset();
+    }
+    this.dropoutCounter = s.dropoutCounter;
   }
 
   /** Inference (no dropout, batch norm with running statistics, as the official test with eval()). */
   translate(x: tf.Tensor4D, direction: 'AtoB' | 'BtoA'): tf.Tensor4D {
-    const net = direction === 'AtoB' ? this.nets.G_A : this.nets.G_B;
+    const net = this.net(direction === 'AtoB' ? 'G_A' : 'G_B');
     return tf.tidy(() => net.apply(x, { training: false }));
   }
 
@@ -247,14 +425,13 @@ export class CycleGanModel {
   }
 
   disposeVisuals(): void {
-    if (!this.visuals) return;
-    for (const t of Object.values(this.visuals)) t.dispose();
-    this.visuals = undefined;
+    for (const t of Object.values(this.lastImages)) t.dispose();
+    this.lastImages = {};
   }
 
   dispose(): void {
     this.disposeVisuals();
-    for (const n of NET_NAMES) this.nets[n].dispose();
+    for (const net of Object.values(this.nets)) net.dispose();
     this.optG.dispose();
     this.optD.dispose();
   }

@@ -4,6 +4,8 @@
  * `latest` every save_latest_freq images and at the end of each epoch, numbered checkpoints every
  * save_epoch_freq epochs. Unlike the official loop it resumes mid-epoch with the optimiser state,
  * image pools and RNG, so a resumed run continues exactly where the interrupted one stopped.
+ * Iterations run on this thread or split over two worker threads (`--workers`, trainingModel.ts),
+ * with the same results and the same checkpoints either way.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,10 +13,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainOptions } from '../core/config/options';
 import { Rng, randomSeed } from '../core/rng';
 import { writeFileAtomic } from '../core/io/atomicWrite';
-import { CycleGanModel, LOSS_NAMES, type Losses } from './cycleGanModel';
-import { ImagePool } from './imagePool';
+import { LOSS_NAMES, VISUAL_NAMES, type Losses } from './cycleGanModel';
 import { learningRate } from './lrSchedule';
-import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
+import { checkpointModelState, checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
+import { initialModelState, type ModelState } from './modelState';
+import { openTrainingModel, resolveWorkers, type TrainingModel } from './trainingModel';
 import { writeSampleGrid, type GridImage } from './report/sampleGrid';
 import { writeReport, type LossRecord } from './report/htmlReport';
 import type { TrainData } from './trainData';
@@ -69,20 +72,14 @@ export class Trainer {
     // ---- start fresh or resume ----
     let seed: number;
     let rng: Rng;
-    let model: CycleGanModel;
+    let state: ModelState;
     let pos: TrainPosition;
-    const pools = { A: new ImagePool(o.pool_size), B: new ImagePool(o.pool_size) };
     if (o.continue_train) {
       const file = checkpointPath(o.checkpoints_dir, o.name, o.epoch);
       const ck = await loadCheckpoint(file);
       seed = Number(ck.meta.extra.seed);
       rng = Rng.fromState(ck.meta.rng);
-      pools.A = ImagePool.fromState(o.pool_size, ck.pools.A.images, rng);
-      pools.B = ImagePool.fromState(o.pool_size, ck.pools.B.images, rng);
-      model = new CycleGanModel(o, { weights: ck.nets }, { A: pools.A.bind(rng), B: pools.B.bind(rng) });
-      model.optG.loadState({ step: ck.meta.optimizers.G.step, ...ck.adam.G });
-      model.optD.loadState({ step: ck.meta.optimizers.D.step, ...ck.adam.D });
-      model.dropoutCounter = Number(ck.meta.extra.dropoutCounter ?? 1);
+      state = checkpointModelState(ck);
       pos = { ...ck.meta.position };
       // A numbered checkpoint marks an epoch's end; --epoch_count set by hand overrides, as officially.
       if (o.epoch_count > 1) pos = { ...pos, epoch: o.epoch_count, epochIter: 0 };
@@ -93,27 +90,28 @@ export class Trainer {
     } else {
       seed = o.seed ?? randomSeed();
       rng = new Rng(seed);
-      model = new CycleGanModel(o, { rng }, { A: pools.A.bind(rng), B: pools.B.bind(rng) });
+      state = initialModelState(o, rng, seed);
       pos = { epoch: o.epoch_count, epochIter: 0, totalIters: 0, totalImages: 0 };
       await writeFileAtomic(path.join(this.runDir, 'train_opt.json'), JSON.stringify({ ...o, seed }, null, 2) + '\n');
       fs.rmSync(path.join(this.runDir, 'loss_log.jsonl'), { force: true });
     }
-    this.hooks.log(`seed ${seed}; ${this.data.itersPerEpoch} iterations per epoch; epochs ${pos.epoch}…${lastEpoch}`);
+    const backend = tf.getBackend();
+    const workers = resolveWorkers(o, backend, this.hooks.log);
+    const model = await openTrainingModel(o, state, workers, backend);
+    this.hooks.log(
+      `seed ${seed}; ${this.data.itersPerEpoch} iterations per epoch; epochs ${pos.epoch}…${lastEpoch}; ` +
+        `${workers} worker thread${workers === 1 ? '' : 's'}`,
+    );
 
     const save = async (label: string | number): Promise<void> => {
-      await saveCheckpoint(
-        checkpointPath(o.checkpoints_dir, o.name, label),
-        model,
-        { A: pools.A.contents(), B: pools.B.contents() },
-        {
-          options: { ...o, seed },
-          epoch: pos.epoch,
-          iteration: pos.totalIters,
-          position: pos,
-          rng: rng.state(),
-          extra: { seed, dropoutCounter: model.dropoutCounter },
-        },
-      );
+      await saveCheckpoint(checkpointPath(o.checkpoints_dir, o.name, label), await model.exportState(), {
+        options: { ...o, seed },
+        epoch: pos.epoch,
+        iteration: pos.totalIters,
+        position: pos,
+        rng: rng.state(),
+        extra: { seed },
+      });
     };
 
     let stoppedBy: TrainResult['stoppedBy'] = 'finished';
@@ -122,15 +120,11 @@ export class Trainer {
     let itersRun = 0;
     try {
       outer: while (pos.epoch <= lastEpoch) {
-        model.learningRate = learningRate(o, pos.epoch);
+        await model.setLearningRate(learningRate(o, pos.epoch));
         this.hooks.onEpochStart?.(pos.epoch, lastEpoch, this.data.itersPerEpoch, pos.epochIter);
         for await (const batch of this.data.epoch(seed, pos.epoch, pos.epochIter)) {
           const t0 = performance.now();
-          const losses = tf.tidy(() => {
-            const a = tf.tensor4d(batch.A, batch.shapeA);
-            const b = tf.tensor4d(batch.B, batch.shapeB);
-            return model.optimize(a, b);
-          });
+          const losses = await model.optimize(batch.A, batch.shapeA, batch.B, batch.shapeB);
           const ms = performance.now() - t0;
           stepMs += ms;
           dataWaitMs += batch.waitMs;
@@ -174,11 +168,11 @@ export class Trainer {
         const why = stoppedBy === 'signal' ? 'on a signal' : `at --max_iters ${o.max_iters}`;
         this.hooks.log(`stopped ${why}; saved latest at iteration ${pos.totalIters}`);
       }
-      if (model.visuals) await this.writeSamples(model, pos);
+      if (itersRun > 0) await this.writeSamples(model, pos);
       await this.writeHtml(stoppedBy === 'finished' ? 'finished' : `stopped at iteration ${pos.totalIters}`);
       return { position: pos, stoppedBy, seed, dataWaitMs, stepMs, itersRun, skippedImages: this.data.skipped };
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   }
 
@@ -192,13 +186,10 @@ export class Trainer {
     await this.writeHtml(`training: epoch ${pos.epoch}, iteration ${pos.totalIters}`);
   }
 
-  private async writeSamples(model: CycleGanModel, pos: TrainPosition): Promise<void> {
-    const v = model.visuals;
+  private async writeSamples(model: TrainingModel, pos: TrainPosition): Promise<void> {
+    const v = await model.visuals();
     if (!v) return;
-    const cols: GridImage[] = [v.real_A, v.fake_B, v.rec_A, v.real_B, v.fake_A, v.rec_B].map((t) => ({
-      data: t.dataSync() as Float32Array,
-      shape: t.shape as [number, number, number, number],
-    }));
+    const cols: GridImage[] = VISUAL_NAMES.map((n) => v[n]);
     const dir = path.join(this.runDir, 'web', 'images');
     fs.mkdirSync(dir, { recursive: true });
     const file = `epoch${String(pos.epoch).padStart(3, '0')}_iter${String(pos.totalIters).padStart(7, '0')}.png`;

@@ -1,0 +1,44 @@
+/** The training model on the calling thread: both sides of the loss in one CycleGanModel. */
+import * as tf from '@tensorflow/tfjs';
+import { SIDES, VISUAL_NAMES, type Losses, type VisualName } from './cycleGanModel';
+import { ModelReplica } from './modelReplica';
+import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from './modelState';
+import type { TrainingModel } from './trainingModel';
+
+export class LocalTrainingModel implements TrainingModel {
+  readonly workers = 1;
+  readonly replica: ModelReplica;
+
+  constructor(opts: TrainingModelOptions, state: ModelState) {
+    this.replica = new ModelReplica(opts, SIDES, state);
+  }
+
+  async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {
+    return tf.tidy(() => this.replica.model.optimize(tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB)));
+  }
+
+  async setLearningRate(lr: number): Promise<void> {
+    this.replica.model.learningRate = lr;
+  }
+
+  get learningRate(): number {
+    return this.replica.model.learningRate;
+  }
+
+  async visuals(): Promise<Record<VisualName, ImageBatch> | undefined> {
+    const v = this.replica.model.visualImages();
+    return VISUAL_NAMES.every((n) => v[n]) ? (v as Record<VisualName, ImageBatch>) : undefined;
+  }
+
+  async exportState(): Promise<ModelState> {
+    return completeState(await this.replica.exportState());
+  }
+
+  async importState(state: ModelState): Promise<void> {
+    this.replica.importState(state);
+  }
+
+  async dispose(): Promise<void> {
+    this.replica.dispose();
+  }
+}

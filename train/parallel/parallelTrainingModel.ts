@@ -1,0 +1,219 @@
+/**
+ * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (the wasm
+ * backend runs XNNPACK on one thread under Node). loss_G = L_A + L_B splits exactly by real domain
+ * (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A with the pool of fake_B,
+ * worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per iteration:
+ *   1. both: this side's G gradient → shared buffer            (main waits for both)
+ *   2. both: G step with the sum of the two buffers, then this side's D step
+ * Both add the same two float32 gradients and take the same elementwise Adam step, so their G copies
+ * stay bit-identical (checked at every export); the D step and its Adam are per network anyway.
+ * The math is the single-thread model's up to float summation order.
+ */
+import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../../core/threads/tsWorker';
+import { LOSS_NAMES, SIDES, VISUAL_NAMES, type Losses, type Side, type VisualName } from '../cycleGanModel';
+import {
+  completeState,
+  type ImageBatch,
+  type ModelState,
+  type PartialModelState,
+  type Shape4,
+  type TrainingModelOptions,
+} from '../modelState';
+import type { TrainingModel } from '../trainingModel';
+import {
+  allocateExchange,
+  generatorGradientLayout,
+  gradientSum,
+  type ExchangeBuffers,
+  type GradientLayout,
+} from './gradientExchange';
+import type { FromSideWorker, RequestName, SideRequests, SideWorkerData } from './protocol';
+
+const WORKER_FILE = path.join(__dirname, 'sideWorker.ts');
+
+/** Main-thread handle on one side worker: numbered requests, one answer each. */
+class SideThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  constructor(
+    readonly side: Side,
+    data: SideWorkerData,
+  ) {
+    this.worker = startTsWorker(WORKER_FILE, { workerData: data });
+    // Referenced only while a request is out: an idle, forgotten model never keeps the process alive.
+    this.worker.unref();
+    this.worker.on('message', (m: FromSideWorker) => this.receive(m));
+    this.worker.on('error', (e) => this.die(new Error(`training worker ${side} crashed: ${e.message}`)));
+    this.worker.on('exit', (code) => this.die(new Error(`training worker ${side} exited (code ${code})`)));
+  }
+
+  call<K extends RequestName>(type: K, args: SideRequests[K]['args']): Promise<SideRequests[K]['result']> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, type, args });
+    });
+  }
+
+  private receive(m: FromSideWorker): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if (m.ok) p.resolve(m.value);
+    else p.reject(new Error(`training worker ${this.side}: ${m.error}`));
+  }
+
+  private die(e: Error): void {
+    if (this.dead) return;
+    this.dead = e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    this.worker.unref();
+  }
+
+  /** Frees the worker's tensors and ends the thread. */
+  async close(): Promise<void> {
+    if (!this.dead) await this.call('close', {}).catch(() => undefined);
+    this.dead ??= new Error(`training worker ${this.side} closed`);
+    await this.worker.terminate();
+  }
+}
+
+export class ParallelTrainingModel implements TrainingModel {
+  readonly workers = 2;
+  private iteration = 0;
+  private stepped = false;
+
+  private constructor(
+    private readonly threads: Record<Side, SideThread>,
+    private readonly layout: GradientLayout,
+    private readonly buffers: ExchangeBuffers,
+    private lr: number,
+  ) {}
+
+  /** Starts both workers (tfjs backend `backend`, as this thread's) and loads `state` into them. */
+  static async open(opts: TrainingModelOptions, state: ModelState, backend: string): Promise<ParallelTrainingModel> {
+    if (backend !== 'wasm' && backend !== 'cpu') {
+      throw new Error(`parallel training runs on the wasm or cpu backend, not '${backend}'`);
+    }
+    if (opts.norm === 'batch') {
+      throw new Error(
+        "parallel training needs --norm instance or none: each worker would update batch norm's running statistics on different images",
+      );
+    }
+    const layout = generatorGradientLayout(opts);
+    const buffers = allocateExchange(layout);
+    const thread = (side: Side) => new SideThread(side, { side, backend, opts, layout, buffers });
+    const m = new ParallelTrainingModel({ A: thread('A'), B: thread('B') }, layout, buffers, state.lr);
+    try {
+      await m.importState(state);
+    } catch (e) {
+      await m.dispose();
+      throw e;
+    }
+    return m;
+  }
+
+  private async both<K extends RequestName>(
+    type: K,
+    args: SideRequests[K]['args'],
+  ): Promise<[SideRequests[K]['result'], SideRequests[K]['result']]> {
+    const [a, b] = await Promise.allSettled([this.threads.A.call(type, args), this.threads.B.call(type, args)]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+    return [a.value, b.value];
+  }
+
+  async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {
+    this.iteration = (this.iteration % 0x7fffffff) + 1;
+    const iteration = this.iteration;
+    await this.both('generatorGradients', { iteration, a, shapeA, b, shapeB });
+    const [la, lb] = await this.both('completeStep', { iteration });
+    this.stepped = true;
+    const all = { ...la, ...lb };
+    return Object.fromEntries(LOSS_NAMES.map((k) => [k, all[k]])) as Losses;
+  }
+
+  async setLearningRate(lr: number): Promise<void> {
+    await this.both('setLearningRate', { lr });
+    this.lr = lr;
+  }
+
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  async visuals(): Promise<Record<VisualName, ImageBatch> | undefined> {
+    if (!this.stepped) return undefined;
+    const [a, b] = await this.both('visuals', {});
+    const v = { ...a, ...b };
+    return VISUAL_NAMES.every((n) => v[n]) ? (v as Record<VisualName, ImageBatch>) : undefined;
+  }
+
+  async exportState(): Promise<ModelState> {
+    const [a, b] = await this.both('exportState', {});
+    return completeState(mergeSides(a, b));
+  }
+
+  async importState(state: ModelState): Promise<void> {
+    await this.both('load', { state });
+    this.lr = state.lr;
+    this.stepped = false;
+  }
+
+  /** Gradient of the whole loss_G in the last iteration, as the workers summed it (for tests). */
+  generatorGradientSum(): Map<string, Float32Array> {
+    if (!this.stepped) throw new Error('no iteration yet');
+    return gradientSum(this.layout, this.buffers, this.iteration);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(SIDES.map((s) => this.threads[s].close()));
+  }
+}
+
+function sameBits(x: Float32Array, y: Float32Array): boolean {
+  if (x.length !== y.length) return false;
+  const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Worker A's and B's parts as one state; their generator copies and step counts must agree exactly. */
+function mergeSides(a: PartialModelState, b: PartialModelState): PartialModelState {
+  const differ = (what: string) =>
+    new Error(`parallel training: the workers' ${what} differ (their generator copies drifted apart)`);
+  for (const n of ['G_A', 'G_B'] as const) {
+    for (const [key, t] of a.nets[n]!) if (!sameBits(t.data, b.nets[n]!.get(key)!.data)) throw differ(`${n}.${key}`);
+  }
+  for (const [key, m] of a.adam.G.m) {
+    if (!sameBits(m, b.adam.G.m.get(key)!) || !sameBits(a.adam.G.v.get(key)!, b.adam.G.v.get(key)!))
+      throw differ(`Adam moments of ${key}`);
+  }
+  if (a.adam.G.step !== b.adam.G.step || a.adam.D.step !== b.adam.D.step) throw differ('optimiser steps');
+  if (a.dropoutCounter !== b.dropoutCounter) throw differ('dropout counters');
+  return {
+    nets: { ...b.nets, ...a.nets },
+    adam: {
+      G: a.adam.G,
+      D: {
+        step: a.adam.D.step,
+        m: new Map([...a.adam.D.m, ...b.adam.D.m]),
+        v: new Map([...a.adam.D.v, ...b.adam.D.v]),
+      },
+    },
+    pools: { ...a.pools, ...b.pools },
+    poolRng: { ...a.poolRng, ...b.poolRng },
+    dropoutCounter: a.dropoutCounter,
+    lr: a.lr,
+  };
+}

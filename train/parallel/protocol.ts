@@ -1,0 +1,37 @@
+/** Messages between ParallelTrainingModel (main thread) and its two side workers. */
+import type { Losses, Side, VisualName } from '../cycleGanModel';
+import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
+import type { ExchangeBuffers, GradientLayout } from './gradientExchange';
+
+export interface SideWorkerData {
+  side: Side;
+  /** The tfjs backend the main thread runs ('wasm' or 'cpu'). */
+  backend: string;
+  opts: TrainingModelOptions;
+  layout: GradientLayout;
+  buffers: ExchangeBuffers;
+}
+
+/** Request name → its arguments and the worker's answer. */
+export interface SideRequests {
+  load: { args: { state: ModelState }; result: null };
+  /** First half of an iteration: this side's G gradient, published to the exchange. */
+  generatorGradients: {
+    args: { iteration: number; a: Float32Array; shapeA: Shape4; b: Float32Array; shapeB: Shape4 };
+    result: null;
+  };
+  /** Second half, once both gradients are published: G step with their sum, then this side's D step. */
+  completeStep: { args: { iteration: number }; result: Partial<Losses> };
+  setLearningRate: { args: { lr: number }; result: null };
+  visuals: { args: Record<string, never>; result: Partial<Record<VisualName, ImageBatch>> };
+  exportState: { args: Record<string, never>; result: PartialModelState };
+  close: { args: Record<string, never>; result: null };
+}
+
+export type RequestName = keyof SideRequests;
+
+export type ToSideWorker = {
+  [K in RequestName]: { id: number; type: K; args: SideRequests[K]['args'] };
+}[RequestName];
+
+export type FromSideWorker = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
