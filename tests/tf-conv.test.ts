@@ -15,6 +15,7 @@ import { conv2d } from '../core/tf/conv2d';
 import { convTranspose2d } from '../core/tf/convTranspose2d';
 import { scaledMaxError } from './helpers/compare';
 import { Rng } from '../core/rng';
+import { onBackend } from './helpers/backends';
 
 const TOL = 1e-4;
 
@@ -127,16 +128,6 @@ const explicitPad = (p: number): [[number, number], [number, number], [number, n
   [p, p],
   [0, 0],
 ];
-
-/** Runs `body` with the given backend active, restoring wasm afterwards. */
-async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T): Promise<T> {
-  await tf.setBackend(name);
-  try {
-    return body();
-  } finally {
-    await tf.setBackend('wasm');
-  }
-}
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -12,6 +12,7 @@ import { batchNorm } from '../core/tf/batchNorm';
 import { instanceNorm } from '../core/tf/instanceNorm';
 import { reflectPad } from '../core/tf/reflectPad';
 import { scaledMaxError } from './helpers/compare';
+import { onBackend } from './helpers/backends';
 
 const TOL = 1e-4;
 
@@ -26,15 +27,6 @@ function randomArray(size: number, seed: number, scale = 2, offset = 0): Float32
     out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5) * scale + offset;
   }
   return out;
-}
-
-async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T): Promise<T> {
-  await tf.setBackend(name);
-  try {
-    return body();
-  } finally {
-    await tf.setBackend('wasm');
-  }
 }
 
 beforeAll(async () => {
