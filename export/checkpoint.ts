@@ -9,9 +9,9 @@ import { z } from 'zod';
 import type { GeneratorOptions } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
 import { readTensorFile } from '../core/io/tensorFile';
+import { CHECKPOINT_EXT, CHECKPOINT_FORMAT, checkpointPath } from '../core/checkpointLayout';
 
-export const CHECKPOINT_FORMAT = 'cyclegan-ts/checkpoint@1';
-export const CHECKPOINT_EXT = '.ckpt';
+export { CHECKPOINT_FORMAT, checkpointPath };
 
 /** The options export needs; everything else in the checkpoint's options is passed through. */
 const optionsSchema = z
@@ -44,10 +44,6 @@ export interface Checkpoint {
   /** Generator weights without their `net.G_A.` / `net.G_B.` prefix. */
   G_A: StateDict;
   G_B: StateDict;
-}
-
-export function checkpointPath(checkpointsDir: string, name: string, epoch: string | number): string {
-  return path.join(checkpointsDir, name, `${epoch}${CHECKPOINT_EXT}`);
 }
 
 /** `latest` or a non-negative epoch number, as the official --epoch takes it. */

@@ -14,10 +14,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NamedTensor, StateDict } from '../core/arch/stateDict';
 import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
+import { CHECKPOINT_FORMAT, checkpointPath } from '../core/checkpointLayout';
+
+export { CHECKPOINT_FORMAT, checkpointPath };
 import { NET_NAMES, type NetName } from './cycleGanModel';
 import { poolStreams, type ModelState } from './modelState';
-
-export const CHECKPOINT_FORMAT = 'cyclegan-ts/checkpoint@1';
 
 export interface TrainPosition {
   /** Epoch in progress (1-based, official numbering). */
@@ -53,12 +54,6 @@ export interface Checkpoint {
   nets: Record<NetName, StateDict>;
   adam: Record<'G' | 'D', { m: Map<string, Float32Array>; v: Map<string, Float32Array> }>;
   pools: { A: PoolContents; B: PoolContents };
-}
-
-export function checkpointPath(checkpointsDir: string, name: string, epoch: string | number): string {
-  const label = String(epoch);
-  if (!/^(latest|\d+)$/.test(label)) throw new Error(`--epoch must be 'latest' or an epoch number (got "${label}")`);
-  return path.join(checkpointsDir, name, `${label}.ckpt`);
 }
 
 /** Epoch labels saved for a run: `latest` first, then numbers ascending. */
