@@ -123,3 +123,15 @@ test('a run writes options, numbered checkpoints, loss log, sample grids and a r
   expect(html).toContain('web/images/');
   expect(existsSync(path.join(dir, '3.ckpt'))).toBe(false);
 });
+
+test('--max_iters on an epoch boundary finishes that epoch: numbered checkpoint, resume at the next epoch', async () => {
+  const r = await train(options('boundary', { max_iters: 8, workers: 1 })); // 4 iterations per epoch
+  expect(r.stoppedBy).toBe('max_iters');
+  expect(r.position).toMatchObject({ epoch: 3, epochIter: 0, totalIters: 8 });
+  const dir = path.join(root, 'ck', 'boundary');
+  expect(existsSync(path.join(dir, '2.ckpt'))).toBe(true);
+  const latest = await readTensorFile<{ position: { epoch: number; epochIter: number } }>(
+    path.join(dir, 'latest.ckpt'),
+  );
+  expect(latest.meta.position).toMatchObject({ epoch: 3, epochIter: 0 });
+});

@@ -149,7 +149,9 @@ export class Trainer {
           if (crossed(o.save_latest_freq)) await save('latest');
           if (o.max_iters !== undefined && pos.totalIters >= o.max_iters) stoppedBy = 'max_iters';
           else if (this.stopRequested) stoppedBy = 'signal';
-          if (stoppedBy !== 'finished') break outer;
+          // On an epoch's last slot, stop only after the epoch's bookkeeping (numbered checkpoint).
+          if (stoppedBy !== 'finished' && pos.epochIter < this.data.itersPerEpoch) break outer;
+          if (stoppedBy !== 'finished') break;
         }
         // End of epoch: checkpoints taken now resume at the start of the next one.
         const done = pos.epoch;
@@ -158,10 +160,8 @@ export class Trainer {
         await save('latest');
         if (done % o.save_epoch_freq === 0 || done === lastEpoch) await save(done);
         this.hooks.log(`end of epoch ${done} / ${lastEpoch} (lr ${model.learningRate.toExponential(3)})`);
-        if (this.stopRequested) {
-          stoppedBy = 'signal';
-          break;
-        }
+        if (stoppedBy === 'finished' && this.stopRequested) stoppedBy = 'signal';
+        if (stoppedBy !== 'finished') break;
       }
       if (stoppedBy !== 'finished') {
         await save('latest');
