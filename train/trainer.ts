@@ -106,7 +106,8 @@ export class Trainer {
     const save = async (label: string | number): Promise<void> => {
       await saveCheckpoint(checkpointPath(o.checkpoints_dir, o.name, label), await model.exportState(), {
         options: { ...o, seed },
-        epoch: pos.epoch,
+        // A numbered checkpoint is the state at the end of that epoch; `latest` names the epoch in progress.
+        epoch: typeof label === 'number' ? label : pos.epoch,
         iteration: pos.totalIters,
         position: pos,
         rng: rng.state(),
