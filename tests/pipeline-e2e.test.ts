@@ -16,8 +16,6 @@ import { parseTrainOptions } from '../core/config/options';
 import { generatorSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { openTrainData } from '../train/data/trainDataset';
-import { Trainer } from '../train/trainer';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TfNetwork } from '../train/networks';
 import { generatorOptions, type ModelOptions } from '../train/cycleGanModel';
@@ -28,6 +26,7 @@ import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
 import { preprocessImage, parseSizeMode } from '../serve/preprocess';
 import { fromNchw } from '../serve/postprocess';
+import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 const root = mkdtempSync(path.join(tmpdir(), 'e2e-'));
 const dataroot = path.join(root, 'data');
@@ -43,16 +42,12 @@ beforeAll(async () => {
     dataroot,
     name: 'tiny',
     checkpoints_dir: checkpoints,
-    netG: 'resnet_1blocks',
-    ngf: 4,
-    ndf: 4,
-    load_size: 36,
-    crop_size: 32,
+    ...TINY_NETWORKS,
     max_iters: 3,
     seed: 1,
     backend: 'wasm',
   });
-  await new Trainer(o, await openTrainData(o, () => undefined), { log: () => undefined }).run();
+  await trainQuietly(o);
 });
 
 afterAll(async () => {

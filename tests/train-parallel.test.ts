@@ -14,10 +14,9 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { readTensorFile } from '../core/io/tensorFile';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { openTrainData } from '../train/data/trainDataset';
 import { resolveWorkers } from '../train/trainingModel';
-import { Trainer } from '../train/trainer';
 import { scaledMaxError } from './helpers/compare';
+import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 function sameBits(x: Float32Array, y: Float32Array): boolean {
   const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
@@ -34,11 +33,7 @@ function options(name: string, extra: Record<string, unknown>): TrainOptions {
     dataroot,
     name,
     checkpoints_dir: path.join(root, 'ck'),
-    netG: 'resnet_1blocks',
-    ngf: 4,
-    ndf: 4,
-    load_size: 36,
-    crop_size: 32,
+    ...TINY_NETWORKS,
     n_epochs: 1,
     n_epochs_decay: 2,
     pool_size: 2,
@@ -54,7 +49,7 @@ function options(name: string, extra: Record<string, unknown>): TrainOptions {
 
 async function train(o: TrainOptions): Promise<string[]> {
   const lines: string[] = [];
-  await new Trainer(o, await openTrainData(o, () => undefined), { log: (m) => lines.push(m) }).run();
+  await trainQuietly(o, (m) => lines.push(m));
   return lines;
 }
 

@@ -11,26 +11,20 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { openTrainData } from '../train/data/trainDataset';
-import { Trainer } from '../train/trainer';
 import { checkpointModelState, loadCheckpoint } from '../train/checkpoint';
 import { poolStreams } from '../train/modelState';
 import { scaledMaxError } from './helpers/compare';
+import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 const root = mkdtempSync(path.join(tmpdir(), 'resume-'));
 const dataroot = path.join(root, 'data');
-const quiet = () => undefined;
 
 function options(name: string, extra: Record<string, unknown>): TrainOptions {
   return parseTrainOptions({
     dataroot,
     name,
     checkpoints_dir: path.join(root, 'ck'),
-    netG: 'resnet_1blocks',
-    ngf: 4,
-    ndf: 4,
-    load_size: 36,
-    crop_size: 32,
+    ...TINY_NETWORKS,
     n_epochs: 2,
     n_epochs_decay: 2,
     pool_size: 2,
@@ -43,10 +37,7 @@ function options(name: string, extra: Record<string, unknown>): TrainOptions {
   });
 }
 
-async function train(o: TrainOptions) {
-  const data = await openTrainData(o, quiet);
-  return new Trainer(o, data, { log: quiet }).run();
-}
+const train = (o: TrainOptions) => trainQuietly(o);
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -6,9 +6,8 @@ import sharp from 'sharp';
 import { parseTestOptions, parseTrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { openTrainData } from '../train/data/trainDataset';
-import { Trainer } from '../train/trainer';
 import { runTest } from '../train/testTranslate';
+import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 const root = mkdtempSync(path.join(tmpdir(), 'testtr-'));
 const dataroot = path.join(root, 'data');
@@ -19,15 +18,11 @@ test('writes the six visuals per test image and an index.html', async () => {
   const common = { dataroot, name: 'tt', checkpoints_dir: path.join(root, 'ck') };
   const o = parseTrainOptions({
     ...common,
-    netG: 'resnet_1blocks',
-    ngf: 4,
-    ndf: 4,
-    load_size: 36,
-    crop_size: 32,
+    ...TINY_NETWORKS,
     max_iters: 1,
     seed: 1,
   });
-  await new Trainer(o, await openTrainData(o, () => undefined), { log: () => undefined }).run();
+  await trainQuietly(o);
   const r = await runTest(
     parseTestOptions({ ...common, results_dir: path.join(root, 'results'), num_test: 2, load_size: 32, crop_size: 32 }),
     () => undefined,
