@@ -17,7 +17,7 @@ import {
   type ModelManifest,
 } from '../core/modelManifest';
 import pkg from '../package.json';
-import type { Checkpoint } from './checkpoint';
+import type { CheckpointOptions } from './checkpoint';
 import { checkpointPath, generatorOptions, listEpochs, loadCheckpoint, parseEpoch } from './checkpoint';
 import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
 import type { ReferenceFn } from './referenceForward';
@@ -49,6 +49,8 @@ export interface ExportOptions {
   referenceName?: string;
   /** Name recorded in model.json; defaults to the checkpoint's run folder name. */
   name?: string;
+  /** Recorded in model.json's `description`. */
+  description?: string;
   log?: (line: string) => void;
 }
 
@@ -56,6 +58,19 @@ export interface ExportResult {
   out: string;
   manifest: ModelManifest;
   verification: Partial<Record<Direction, { fp32: VerifyResult; fp16?: VerifyResult }>>;
+}
+
+/**
+ * What a model folder is made from: the generators' weights in state_dict layout and the options
+ * that describe them. A cyclegan-ts checkpoint has both; an imported PyTorch file may have one.
+ */
+export interface GeneratorSource {
+  /** Where the weights came from, for messages. */
+  file: string;
+  options: CheckpointOptions;
+  epoch: number | string;
+  G_A?: StateDict;
+  G_B?: StateDict;
 }
 
 const NETS: [Direction, 'G_A' | 'G_B'][] = [
@@ -80,8 +95,8 @@ interface BuiltModel {
   verification: ExportResult['verification'];
 }
 
-/** Builds and verifies everything for one checkpoint in memory; writes nothing. */
-async function buildModel(ckpt: Checkpoint, name: string, opts: ExportOptions): Promise<BuiltModel> {
+/** Builds and verifies everything for one set of generators in memory; writes nothing. */
+async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptions): Promise<BuiltModel> {
   const log = opts.log ?? (() => {});
   const o = ckpt.options;
   const inputNc = channels(o.input_nc, 'input_nc');
@@ -93,8 +108,9 @@ async function buildModel(ckpt: Checkpoint, name: string, opts: ExportOptions): 
   const label = `${name} epoch ${ckpt.epoch}`;
 
   for (const [direction, net] of NETS) {
-    const spec = generatorSpec(generatorOptions(o, net));
     const weights = ckpt[net];
+    if (!weights) continue;
+    const spec = generatorSpec(generatorOptions(o, net));
     checkWeights(spec, weights, `${ckpt.file}: ${net}`);
     multiple = Math.max(multiple, sizeMultiple(spec));
     const graphName = `${name} ${direction}`;
@@ -147,6 +163,7 @@ async function buildModel(ckpt: Checkpoint, name: string, opts: ExportOptions): 
   const manifest: ModelManifest = {
     format: MANIFEST_FORMAT,
     name,
+    ...(opts.description ? { description: opts.description } : {}),
     directions,
     inputNc,
     outputNc,
@@ -206,17 +223,28 @@ async function writeModelFiles(dir: string, built: BuiltModel): Promise<void> {
   await writeDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(built.manifest, null, 2) + '\n');
 }
 
-/** Exports one checkpoint file into the model folder `opts.out`. */
-export async function exportCheckpoint(file: string, opts: ExportOptions): Promise<ExportResult> {
-  const name = opts.name ?? path.basename(path.dirname(file));
+/**
+ * The one writer of model folders: builds and verifies the graphs of the generators `load`
+ * returns and writes them, with model.json, atomically into `opts.out`. Loading inside the folder
+ * writer means an unusable destination fails before the slow part.
+ */
+export async function writeModelFolder(
+  load: () => Promise<GeneratorSource>,
+  name: string,
+  opts: ExportOptions,
+): Promise<ExportResult> {
   let result: ExportResult | undefined;
-  // Building inside the folder writer means an unusable destination fails before the slow part.
   await writeFolderAtomically(opts.out, async (tmp) => {
-    const built = await buildModel(await loadCheckpoint(file), name, opts);
+    const built = await buildModel(await load(), name, opts);
     await writeModelFiles(tmp, built);
     result = { out: opts.out, manifest: built.manifest, verification: built.verification };
   });
   return result!;
+}
+
+/** Exports one checkpoint file into the model folder `opts.out`. */
+export async function exportCheckpoint(file: string, opts: ExportOptions): Promise<ExportResult> {
+  return writeModelFolder(() => loadCheckpoint(file), opts.name ?? path.basename(path.dirname(file)), opts);
 }
 
 /** `--epoch latest|N`: one checkpoint of run `name`. */

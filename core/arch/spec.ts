@@ -46,8 +46,11 @@ export type Layer =
       bias: boolean;
     }
   | { op: 'reflectPad'; pad: number }
-  /** InstanceNorm2d(affine=False, track_running_stats=False): per sample and channel, biased variance. */
-  | { op: 'instanceNorm'; channels: number; eps: number }
+  /**
+   * InstanceNorm2d(affine=False, track_running_stats=False): per sample and channel, biased variance.
+   * No parameters; `name` is its state_dict prefix, where pre-0.4 checkpoints kept unused running stats.
+   */
+  | { op: 'instanceNorm'; name: string; channels: number; eps: number }
   /** BatchNorm2d(affine=True, track_running_stats=True). */
   | { op: 'batchNorm'; name: string; channels: number; eps: number; momentum: number }
   | { op: 'relu' }
@@ -87,7 +90,7 @@ function useBias(norm: NormKind): boolean {
 
 /** The norm layer for `channels`, or null for `none` (which still occupies a Sequential index). */
 function normLayer(norm: NormKind, name: string, channels: number): Layer | null {
-  if (norm === 'instance') return { op: 'instanceNorm', channels, eps: EPS };
+  if (norm === 'instance') return { op: 'instanceNorm', name, channels, eps: EPS };
   if (norm === 'batch') return { op: 'batchNorm', name, channels, eps: EPS, momentum: 0.1 };
   return null;
 }

@@ -192,6 +192,12 @@ export const trainOptionsShape = {
   continue_train: booleanType().default(false).describe('continue training from the checkpoint selected by --epoch'),
   epoch: epochLabelType().default('latest').describe("which checkpoint to load: 'latest' or an epoch number"),
   epoch_count: intType(1).default(1).describe('number of the first epoch (set it when continuing a run by hand)'),
+  from_pth: textType()
+    .optional()
+    .describe(
+      'with --continue_train: start from an official PyTorch run folder holding <epoch>_net_G_A.pth, _G_B, _D_A ' +
+        'and _D_B (epoch from --epoch) instead of a cyclegan-ts checkpoint; the optimisers start fresh',
+    ),
   n_epochs: intType(0).default(100).describe('epochs at the initial learning rate'),
   n_epochs_decay: intType(0).default(100).describe('epochs to decay the learning rate linearly to zero'),
   // optimisation
@@ -315,6 +321,12 @@ function crossCheckTrain(o: TrainOptions): Issue[] {
   if (o.lr_policy === 'cosine' && o.n_epochs < 1) {
     out.push({ path: 'n_epochs', message: '--lr_policy cosine needs --n_epochs >= 1 (it is the cosine period)' });
   }
+  if (o.from_pth !== undefined && !o.continue_train) {
+    out.push({
+      path: 'from_pth',
+      message: '--from_pth needs --continue_train (it says where training continues from)',
+    });
+  }
   const last = o.n_epochs + o.n_epochs_decay;
   if (o.epoch_count > last) {
     out.push({
@@ -365,6 +377,49 @@ export const testOptionsShape = {
 export type TestOptions = z.output<z.ZodObject<typeof testOptionsShape>>;
 
 export const testOptionsSchema = withCrossChecks(testOptionsShape, crossCheckSizes);
+
+// ---------------------------------------------------------------------------------------------
+// Import (official PyTorch .pth generators → model folder) options. Architecture flags and their
+// defaults are the training ones, i.e. the official ones.
+
+export const importOptionsShape = {
+  pth: textType()
+    .optional()
+    .describe('a PyTorch generator file (e.g. a pretrained latest_net_G.pth): the AtoB direction'),
+  pth_BtoA: textType().optional().describe('the opposite generator file, for a model with both directions'),
+  checkpoints_dir: textType()
+    .optional()
+    .describe('instead of --pth: an official checkpoints folder; imports <name>/<epoch>_net_G_A.pth and _G_B.pth'),
+  name: plainNameType().describe('model name (and the run folder under --checkpoints_dir)'),
+  epoch: trainOptionsShape.epoch,
+  netG: trainOptionsShape.netG,
+  ngf: trainOptionsShape.ngf,
+  norm: trainOptionsShape.norm,
+  input_nc: trainOptionsShape.input_nc,
+  output_nc: trainOptionsShape.output_nc,
+  no_dropout: trainOptionsShape.no_dropout,
+  crop_size: intType(1).default(256).describe("the model's preferred input size (the training crop size)"),
+  out: textType().optional().describe('model folder to write (default: models/<name>)'),
+  reference: enumType(['tfjs', 'float64'])
+    .default('tfjs')
+    .describe(
+      "what the graphs are checked against: tfjs (the trainer's generator, fast) or float64 (an independent plain TypeScript forward pass, slow)",
+    ),
+  backend: backend(),
+  quiet: booleanType().default(false).describe('print only errors and the written folder'),
+};
+
+export type ImportOptions = z.output<z.ZodObject<typeof importOptionsShape>>;
+
+function crossCheckImport(o: ImportOptions): Issue[] {
+  if ((o.pth === undefined) === (o.checkpoints_dir === undefined))
+    return [{ path: 'pth', message: 'give either --pth FILE or --checkpoints_dir DIR (with --name)' }];
+  if (o.pth_BtoA !== undefined && o.pth === undefined)
+    return [{ path: 'pth_BtoA', message: '--pth_BtoA goes with --pth (the AtoB generator)' }];
+  return [];
+}
+
+export const importOptionsSchema = withCrossChecks(importOptionsShape, crossCheckImport);
 
 // ---------------------------------------------------------------------------------------------
 // Parsing with one-line errors that name the flag.

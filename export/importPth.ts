@@ -1,0 +1,78 @@
+/**
+ * PyTorch generator files (official pytorch-CycleGAN-and-pix2pix checkpoints) → model folder,
+ * through the same writer as `npm run export`: graphs built from the shared spec, verified, written
+ * atomically. Every file is read and matched to the architecture before anything is written.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { readPth } from '../core/pth/readPth';
+import { fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
+import type { ImportOptions } from '../core/config/options';
+import type { CheckpointOptions } from './checkpoint';
+import { generatorOptions } from './checkpoint';
+import { writeModelFolder, type ExportOptions, type ExportResult, type GeneratorSource } from './exportModel';
+
+export type ImportArchitecture = Pick<
+  ImportOptions,
+  'netG' | 'ngf' | 'norm' | 'input_nc' | 'output_nc' | 'no_dropout' | 'crop_size'
+>;
+
+/** The generator files of a model: AtoB always, BtoA when the model has both directions. */
+export interface PthFiles {
+  AtoB: string;
+  BtoA?: string;
+}
+
+/** An official run folder's generators: `<dir>/<name>/<epoch>_net_G_A.pth` and `_G_B.pth`. */
+export function runGeneratorFiles(checkpointsDir: string, name: string, epoch: string): PthFiles {
+  const dir = path.join(checkpointsDir, name);
+  return { AtoB: officialCheckpointFile(dir, epoch, 'G_A'), BtoA: officialCheckpointFile(dir, epoch, 'G_B') };
+}
+
+/** Reads a .pth file's tensors; a missing or unreadable file is a one-line error. */
+export async function readPthFile(file: string): Promise<ReturnType<typeof readPth>> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(e))}`);
+  }
+  return readPth(buf, file);
+}
+
+/** `latest_net_G.pth` → `latest`, `15_net_G_A.pth` → 15; other names → `latest`. */
+function epochOf(file: string): number | string {
+  const m = /^(latest|\d+)_net_/.exec(path.basename(file));
+  return !m || m[1] === 'latest' ? 'latest' : Number(m[1]);
+}
+
+/** Reads and fits the generators; throws (naming file and tensors) if they do not match `arch`. */
+export async function loadPthGenerators(files: PthFiles, arch: ImportArchitecture): Promise<GeneratorSource> {
+  const options: CheckpointOptions = { ...arch, load_size: arch.crop_size };
+  const load = async (file: string, net: 'G_A' | 'G_B') => {
+    const { tensors } = await readPthFile(file);
+    return fitGenerator(tensors, generatorOptions(options, net), file).weights;
+  };
+  return {
+    file: files.AtoB,
+    options,
+    epoch: epochOf(files.AtoB),
+    G_A: await load(files.AtoB, 'G_A'),
+    ...(files.BtoA ? { G_B: await load(files.BtoA, 'G_B') } : {}),
+  };
+}
+
+export async function importPth(
+  files: PthFiles,
+  name: string,
+  arch: ImportArchitecture,
+  opts: ExportOptions,
+): Promise<ExportResult> {
+  const source = await loadPthGenerators(files, arch);
+  const from = [files.AtoB, files.BtoA].filter(Boolean).map((f) => path.basename(f!));
+  const description =
+    `Imported from PyTorch checkpoint${from.length > 1 ? 's' : ''} ${from.join(', ')}` +
+    (files.BtoA ? '' : '; AtoB only (the file holds one generator)');
+  return writeModelFolder(async () => source, name, { description, ...opts });
+}
