@@ -6,7 +6,12 @@
  *   `<archive>/byteorder` entry says `little` or `big`.
  * - legacy format (PyTorch < 1.6, the official pretrained CycleGAN models): five pickles in a row
  *   (magic number, protocol version, sys info with `little_endian`, the object, the storage keys),
- *   then each storage as an int64 element count and its raw elements, in the writer's byte order.
+ *   then each storage as an int64 element count and its raw elements. PyTorch's writer
+ *   (THPStorage_writeFileRaw) converts counts and elements to little-endian on big-endian hosts
+ *   and its reader assumes little-endian, so `little_endian` only records the saving machine.
+ *
+ * Zip archives from PyTorch ≥ 2.0 record the saving machine's byte order in `byteorder`; their
+ * storages are in that order (big-endian from e.g. s390x), and are converted here.
  *
  * Tensors come back as float32 in PyTorch layout (views and non-contiguous strides gathered).
  */
@@ -119,8 +124,9 @@ function readLegacyFormat(buf: Buffer, where: string): PthFile {
   if (proto.value !== LEGACY_PROTOCOL)
     throw new PthError(`${where}: unsupported legacy protocol ${String(proto.value)}`);
   const sys = unpickle(buf, proto.end, noPid);
-  const littleEndian = sys.value instanceof PyDict ? sys.value.map.get('little_endian') : undefined;
-  if (typeof littleEndian !== 'boolean') throw new PthError(`${where}: sys info without little_endian`);
+  if (!(sys.value instanceof PyDict) || typeof sys.value.map.get('little_endian') !== 'boolean')
+    throw new PthError(`${where}: sys info without little_endian`);
+  const littleEndian = true; // on disk, whatever the saving machine was (see above)
 
   // ('storage', storage_type, root_key, location, numel, view_metadata)
   const classes = new Map<string, StorageClass>();

@@ -85,12 +85,12 @@ export function listGoldenCases(): string[] {
 
 const cache = new Map<string, GoldenCase>();
 
-/** Loads (and caches) one case; throws a one-line error naming the case if it is missing or malformed. */
-export function loadGolden(name: string): GoldenCase {
-  const hit = cache.get(name);
+/** Loads (and caches) one case (from `dir`, for the same format elsewhere, e.g. tests/fixtures/pth); throws a one-line error naming the case if it is missing or malformed. */
+export function loadGolden(name: string, dir = GOLDEN_DIR): GoldenCase {
+  const hit = cache.get(join(dir, name));
   if (hit) return hit;
   const read = <R>(file: string, parse: (buf: Buffer) => R): R => {
-    const path = join(GOLDEN_DIR, file);
+    const path = join(dir, file);
     try {
       return parse(readFileSync(path));
     } catch (e) {
@@ -135,6 +135,6 @@ export function loadGolden(name: string): GoldenCase {
       return out;
     },
   };
-  cache.set(name, golden);
+  cache.set(join(dir, name), golden);
   return golden;
 }
