@@ -131,7 +131,9 @@ export function encodePth(sd: Map<string, NamedTensor>, o: WritePthOptions): Buf
     ]);
   }
   // magic number (LONG1, 10 bytes), protocol 1001, sys info, object, storage keys, storages
-  const magic = new Pickler().raw(0x8a, 10, ...Buffer.from('6c fc 9c 46 f9 20 6a a8 50 19'.replace(/ /g, ''), 'hex')).done();
+  const magic = new Pickler()
+    .raw(0x8a, 10, ...Buffer.from('6c fc 9c 46 f9 20 6a a8 50 19'.replace(/ /g, ''), 'hex'))
+    .done();
   const proto = new Pickler().raw(0x4d, 0xe9, 0x03).done();
   const sys = new Pickler()
     .raw(0x7d)
@@ -165,11 +167,5 @@ export function encodePth(sd: Map<string, NamedTensor>, o: WritePthOptions): Buf
 
 /** A pickle that calls `module.name(arg)` when Python loads it, stored under a state-dict key. */
 export function maliciousPickle(module: string, name: string, arg: string): Buffer {
-  return new Pickler()
-    .raw(0x7d)
-    .str('model.1.weight')
-    .global(module, name)
-    .str(arg)
-    .raw(0x85, 0x52, 0x73)
-    .done();
+  return new Pickler().raw(0x7d).str('model.1.weight').global(module, name).str(arg).raw(0x85, 0x52, 0x73).done();
 }
