@@ -3,9 +3,8 @@
  * through the same writer as `npm run export`: graphs built from the shared spec, verified, written
  * atomically. Every file is read and matched to the architecture before anything is written.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { readPth } from '../core/pth/readPth';
+import { readPthFile } from '../core/pth/readPth';
 import { fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
 import type { ImportOptions } from '../core/config/options';
 import type { CheckpointOptions } from './checkpoint';
@@ -27,18 +26,6 @@ export interface PthFiles {
 export function runGeneratorFiles(checkpointsDir: string, name: string, epoch: string): PthFiles {
   const dir = path.join(checkpointsDir, name);
   return { AtoB: officialCheckpointFile(dir, epoch, 'G_A'), BtoA: officialCheckpointFile(dir, epoch, 'G_B') };
-}
-
-/** Reads a .pth file's tensors; a missing or unreadable file is a one-line error. */
-export async function readPthFile(file: string): Promise<ReturnType<typeof readPth>> {
-  let buf: Buffer;
-  try {
-    buf = await fs.readFile(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(e))}`);
-  }
-  return readPth(buf, file);
 }
 
 /** `latest_net_G.pth` → `latest`, `15_net_G_A.pth` → 15; other names → `latest`. */

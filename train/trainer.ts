@@ -17,6 +17,7 @@ import { LOSS_NAMES, VISUAL_NAMES, type Losses } from './cycleGanModel';
 import { learningRate } from './lrSchedule';
 import { checkpointModelState, checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
 import { initialModelState, type ModelState } from './modelState';
+import { officialRunWeights } from './officialRun';
 import { openTrainingModel, resolveWorkers, type TrainingModel } from './trainingModel';
 import { writeSampleGrid, type GridImage } from './report/sampleGrid';
 import { writeReport, type LossRecord } from './report/htmlReport';
@@ -74,7 +75,18 @@ export class Trainer {
     let rng: Rng;
     let state: ModelState;
     let pos: TrainPosition;
-    if (o.continue_train) {
+    if (o.continue_train && o.from_pth !== undefined) {
+      // An official PyTorch run: its weights, everything else fresh (as the official --continue_train).
+      seed = o.seed ?? randomSeed();
+      rng = new Rng(seed);
+      state = { ...initialModelState(o, rng, seed), nets: await officialRunWeights(o.from_pth, o.epoch, o) };
+      pos = { epoch: o.epoch_count, epochIter: 0, totalIters: 0, totalImages: 0 };
+      await writeFileAtomic(path.join(this.runDir, 'train_opt.json'), JSON.stringify({ ...o, seed }, null, 2) + '\n');
+      fs.rmSync(path.join(this.runDir, 'loss_log.jsonl'), { force: true });
+      this.hooks.log(
+        `starting from the official PyTorch run ${o.from_pth} (epoch ${o.epoch}): its four networks, fresh optimisers`,
+      );
+    } else if (o.continue_train) {
       const file = checkpointPath(o.checkpoints_dir, o.name, o.epoch);
       const ck = await loadCheckpoint(file);
       seed = Number(ck.meta.extra.seed);

@@ -5,9 +5,10 @@
  * - a run folder holds `<epoch>_net_G_A.pth`, `_G_B`, `_D_A`, `_D_B` (epoch `latest` or a number);
  *   a pretrained test model is a single `latest_net_G.pth`;
  * - keys may carry DataParallel's `module.` prefix;
- * - checkpoints from PyTorch < 0.4 hold `running_mean`/`running_var` for InstanceNorm layers, and
- *   later ones may hold `num_batches_tracked`: the official `load_networks` deletes both
- *   (`__patch_instance_norm_state_dict`), and so do we.
+ * - checkpoints from PyTorch < 0.4 hold `running_mean`/`running_var` for InstanceNorm layers, which
+ *   the official `load_networks` deletes (`__patch_instance_norm_state_dict`), and so do we;
+ * - PyTorch ≥ 0.4.1 adds `num_batches_tracked` to norm layers: dropped too (for BatchNorm it only
+ *   drives momentum=None averaging, which these networks never use).
  *
  * Weights that do not fit the chosen options are reported tensor by tensor, with the options that
  * would fit, found by trying the architectures the tensor shapes allow.

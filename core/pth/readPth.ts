@@ -15,6 +15,7 @@
  *
  * Tensors come back as float32 in PyTorch layout (views and non-contiguous strides gathered).
  */
+import { promises as fs } from 'node:fs';
 import type { NamedTensor } from '../arch/stateDict';
 import { isZip, readZipDirectory, readZipEntry, ZipError } from './zip';
 import {
@@ -62,6 +63,18 @@ function pidTuple(pid: unknown, where: string): unknown[] {
   if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage')
     throw new PthError(`${where}: unsupported persistent id (not a storage)`);
   return pid.items;
+}
+
+/** Reads a .pth file; a missing or unreadable file is a one-line error too. */
+export async function readPthFile(file: string): Promise<PthFile> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PthError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(e))}`);
+  }
+  return readPth(buf, file);
 }
 
 export function readPth(buf: Buffer, where = 'checkpoint'): PthFile {
