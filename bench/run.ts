@@ -7,6 +7,8 @@
  *   learning  PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline
  *   translate images/s of `npm run translate` over a folder of 256×256 images on CPU
  *             (bench/translate.ts, run as its own process so its onnxruntime threads start clean)
+ *   import    `npm run import` of a full-size resnet_9blocks .pth (11.4 M parameters), legacy and
+ *             zip format: read time and the whole command's wall time (bench/import.ts)
  * A benchmark, not a test: run it on a quiet machine. PyTorch's figures for the same
  * configurations come from `/usr/bin/python3 tools/bench_torch.py`.
  *
@@ -69,12 +71,13 @@ async function benchPipeline(iters: number) {
   return rows;
 }
 
-function benchTranslate(): unknown {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'translate.ts')], {
+/** A bench script run as its own process (clean onnxruntime threads, a fresh heap); its stdout is JSON. */
+function benchProcess(script: string): unknown {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, script)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  if (r.status !== 0) return { error: `bench/translate.ts exited with ${r.status}` };
+  if (r.status !== 0) return { error: `bench/${script} exited with ${r.status}` };
   return JSON.parse(r.stdout);
 }
 
@@ -84,7 +87,7 @@ async function main() {
     .option('--reps <n>', 'timed repetitions per figure (median)', '5')
     .option('--pipeline_iters <n>', 'iterations of the real training loop per size', '8')
     .option('--learn_iters <n>', 'iterations of the shapes learning run', '1000')
-    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning, translate', '')
+    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning, translate, import', '')
     .parse()
     .opts<{ backends: string; reps: string; pipeline_iters: string; learn_iters: string; skip: string }>();
   const skip = new Set(o.skip.split(',').filter(Boolean));
@@ -95,7 +98,8 @@ async function main() {
   await initBackend('wasm');
   if (!skip.has('pipeline')) out.pipeline = await benchPipeline(Number(o.pipeline_iters));
   if (!skip.has('learning')) out.learning = await benchLearning(Number(o.learn_iters), 200);
-  if (!skip.has('translate')) out.translate = benchTranslate();
+  if (!skip.has('translate')) out.translate = benchProcess('translate.ts');
+  if (!skip.has('import')) out.import = benchProcess('import.ts');
   console.log(JSON.stringify(out, null, 2));
 }
 

@@ -49,6 +49,11 @@ export interface ExportOptions {
   referenceName?: string;
   /** Name recorded in model.json; defaults to the checkpoint's run folder name. */
   name?: string;
+  /**
+   * Side of the square verification input (a half-height one is checked too); default the
+   * training crop size. Smaller is faster and checks the same weights and graph.
+   */
+  verifySize?: number;
   /** Recorded in model.json's `description`. */
   description?: string;
   log?: (line: string) => void;
@@ -142,7 +147,7 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
     log(`${label} ${direction}: built ${(fp32.length / 1e6).toFixed(1)} MB${fp16 ? ' (+ fp16 copy)' : ''}`);
 
     if (opts.verify ?? true) {
-      const cases = verificationCases(spec.inputNc, o.crop_size, sizeMultiple(spec));
+      const cases = verificationCases(spec.inputNc, opts.verifySize ?? o.crop_size, sizeMultiple(spec));
       const reference = await (opts.reference ?? referenceGenerator)(spec, weights);
       const gmacs = cases.reduce((a, c) => a + c.shape[0] * forwardMacs(spec, c.shape[2], c.shape[3]), 0) / 1e9;
       log(`${label} ${direction}: verifying on ${cases.map((c) => c.label).join(', ')} (${gmacs.toPrecision(2)} GMAC)`);
@@ -183,7 +188,7 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
   if (opts.verify ?? true) {
     manifest.verification = {
       device: 'onnxruntime-node cpu',
-      sizes: verificationSizes(o.crop_size, multiple).map(([h, w]) => `${h}x${w}`),
+      sizes: verificationSizes(opts.verifySize ?? o.crop_size, multiple).map(([h, w]) => `${h}x${w}`),
       reference: opts.referenceName ?? (opts.reference ? 'custom' : 'cyclegan-ts TypeScript forward pass (float64)'),
       fp32Tolerance: FP32_TOLERANCE,
       ...(opts.fp16

@@ -45,6 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const files = o.pth ? { AtoB: o.pth, BtoA: o.pth_BtoA } : runGeneratorFiles(o.checkpoints_dir!, o.name, o.epoch);
     const r = await importPth(files, o.name, o, {
       out: o.out ?? path.join('models', o.name),
+      verifySize: o.verify_size,
       log,
       reference: o.reference === 'tfjs' ? tfjsReference : undefined,
       referenceName: o.reference === 'tfjs' ? `cyclegan-ts tfjs generator (${tf.getBackend()} backend)` : undefined,

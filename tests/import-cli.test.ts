@@ -83,8 +83,6 @@ describe('npm run import --pth (one generator per file)', () => {
       String(input.shape[2]),
       '--out',
       path.join(models, name),
-      '--reference',
-      'float64',
       '--quiet',
     ]);
     expect(r.stderr).toBe('');
@@ -95,6 +93,8 @@ describe('npm run import --pth (one generator per file)', () => {
     const m = await readManifest(dir);
     expect(Object.keys(m.directions)).toEqual(['AtoB']);
     expect(m.description).toMatch(/AtoB only/);
+    // The default check: the independent float64 forward pass, at --verify_size 32 (or the U-Net's multiple).
+    expect(m.verification).toMatchObject({ reference: expect.stringMatching(/float64/) });
     expect(m.architecture).toMatchObject({ netG: official.netG, ngf: official.ngf, norm: official.norm });
     const out = await runOnnx(await fs.readFile(path.join(dir, 'AtoB.onnx')), input.data, input.shape);
     expect([...out.dims]).toEqual(g.tensor('output').shape);
@@ -156,7 +156,7 @@ describe('npm run import --pth (one generator per file)', () => {
 });
 
 describe('npm run import --checkpoints_dir (an official run folder)', () => {
-  it('imports latest_net_G_A/G_B as AtoB/BtoA, verified with the default (tfjs) reference', async () => {
+  it('imports latest_net_G_A/G_B as AtoB/BtoA (verified here with the tfjs reference)', async () => {
     const g = loadGolden('run', FIXTURES);
     const out = path.join(models, 'run');
     const r = runImport([
@@ -169,11 +169,14 @@ describe('npm run import --checkpoints_dir (an official run folder)', () => {
       '32',
       '--out',
       out,
+      '--reference',
+      'tfjs',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/max \|onnx - reference\| \S+ \(≤ 0\.0001\)/);
     const m = await readManifest(out);
+    expect(m.verification).toMatchObject({ reference: expect.stringMatching(/tfjs/), sizes: ['32x32', '16x32'] });
     expect(Object.keys(m.directions).sort()).toEqual(['AtoB', 'BtoA']);
     expect(m.description).not.toMatch(/only/);
     expect(m.epoch).toBe('latest');

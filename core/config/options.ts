@@ -400,10 +400,15 @@ export const importOptionsShape = {
   no_dropout: trainOptionsShape.no_dropout,
   crop_size: intType(1).default(256).describe("the model's preferred input size (the training crop size)"),
   out: textType().optional().describe('model folder to write (default: models/<name>)'),
-  reference: enumType(['tfjs', 'float64'])
-    .default('tfjs')
+  reference: enumType(['float64', 'tfjs'])
+    .default('float64')
     .describe(
-      "what the graphs are checked against: tfjs (the trainer's generator, fast) or float64 (an independent plain TypeScript forward pass, slow)",
+      "what the graphs are checked against: float64 (an independent plain TypeScript forward pass) or tfjs (the trainer's generator in float32: faster, but on deep nets its own rounding can approach the 1e-4 bound)",
+    ),
+  verify_size: intType(1)
+    .default(32)
+    .describe(
+      'side of the square test input the graphs are checked on (and a half-height one), rounded up to what the generator needs; the weights and graph checked are the same at any size',
     ),
   backend: backend(),
   quiet: booleanType().default(false).describe('print only errors and the written folder'),
