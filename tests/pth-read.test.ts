@@ -15,7 +15,7 @@ const expected = JSON.parse(readFileSync(path.join(DIR, 'dtypes.json'), 'utf8'))
   { shape: number[]; dtype: string; values: number[] }
 >;
 
-describe.each(['dtypes.pth', 'dtypes_legacy.pth'])('%s (written by PyTorch)', (file) => {
+describe.each(['dtypes.pth', 'dtypes_legacy.pth', 'dtypes_deflated.pth'])('%s (written by PyTorch)', (file) => {
   const pth = readPth(readFileSync(path.join(DIR, file)), file);
 
   it('is recognised in its format', () => {
@@ -55,6 +55,17 @@ describe('byte order', () => {
     expect(r.format).toBe('legacy');
     for (const [k, t] of sd) expect(Array.from(r.tensors.get(k)!.data)).toEqual(Array.from(t.data));
   });
+});
+
+it('legacy files saved from the GPU (torch.cuda.FloatStorage) read like CPU ones', () => {
+  const sd = new Map<string, NamedTensor>([['w', { shape: [3], data: Float32Array.from([1, -2, 3.5]) }]]);
+  const cpu = encodePth(sd, { format: 'legacy' });
+  const gpu = Buffer.from(
+    cpu.toString('latin1').replace('ctorch\nFloatStorage\n', 'ctorch.cuda\nFloatStorage\n'),
+    'latin1',
+  );
+  expect(gpu.length).toBe(cpu.length + 5);
+  expect(Array.from(readPth(gpu).tensors.get('w')!.data)).toEqual([1, -2, 3.5]);
 });
 
 describe('refused', () => {

@@ -27,7 +27,7 @@ and `<case>.expected.png` (PyTorch's output through the official tensor2im: (y+1
 to uint8). For run/: the four .pth files plus `run.json`/`run.bin` with every network's state dict
 (after the official load_networks clean-up) and G_A's output for `input`.
 
-`dtypes.pth` (zip) and `dtypes_legacy.pth` hold small tensors of every supported dtype, views with a
+`dtypes.pth` (zip), `dtypes_legacy.pth` and `dtypes_deflated.pth` (re-zipped with DEFLATE) hold small tensors of every supported dtype, views with a
 storage offset and transposed (non-contiguous) ones; `dtypes.json` lists their expected values.
 """
 
@@ -37,6 +37,7 @@ import io
 import json
 import os
 import sys
+import zipfile
 
 import numpy as np
 import torch
@@ -204,6 +205,13 @@ def main():
     torch_save(d, os.path.join(out, 'dtypes.pth'))
     torch_save(d, os.path.join(out, 'dtypes_legacy.pth'), legacy=True)
     mg.write_atomic(os.path.join(out, 'dtypes.json'), (json.dumps(expected, indent=1) + '\n').encode())
+    # The same archive re-zipped with DEFLATE and zip64 local headers (torch writes STORED; other tools may not).
+    buf = io.BytesIO()
+    with zipfile.ZipFile(os.path.join(out, 'dtypes.pth')) as src, zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            with dst.open(info.filename, 'w', force_zip64=True) as f:
+                f.write(src.read(info.filename))
+    mg.write_atomic(os.path.join(out, 'dtypes_deflated.pth'), buf.getvalue())
 
     total = 0
     for root, _, files in os.walk(out):

@@ -55,7 +55,8 @@ interface Storage {
 }
 
 function storageClassOf(g: unknown, where: string): StorageClass {
-  if (g instanceof PyGlobal && g.module === 'torch' && g.name in STORAGE_DTYPES) return g.name as StorageClass;
+  if (g instanceof PyGlobal && (g.module === 'torch' || g.module === 'torch.cuda') && g.name in STORAGE_DTYPES)
+    return g.name as StorageClass;
   throw new PthError(`${where}: unsupported storage type ${g instanceof PyGlobal ? g.qualified : String(g)}`);
 }
 

@@ -67,6 +67,8 @@ const ALLOWED = new Set([
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   ...Object.keys(STORAGE_DTYPES).map((c) => `torch.${c}`),
+  // Legacy files saved from the GPU name CUDA storages; the bytes on disk are the same.
+  ...Object.keys(STORAGE_DTYPES).map((c) => `torch.cuda.${c}`),
 ]);
 
 const MARK = Symbol('mark');

@@ -77,8 +77,14 @@ export function readZipDirectory(buf: Buffer): Map<string, ZipEntry> {
       const len = buf.readUInt16LE(e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) ((size = u64(buf, q)), (q += 8));
-        if (compressedSize === 0xffffffff) ((compressedSize = u64(buf, q)), (q += 8));
+        if (size === 0xffffffff) {
+          size = u64(buf, q);
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = u64(buf, q);
+          q += 8;
+        }
         if (localOffset === 0xffffffff) localOffset = u64(buf, q);
       }
       e += 4 + len;
