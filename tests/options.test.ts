@@ -76,15 +76,16 @@ function errorOf(argv: string[]): string {
 const D = ['--dataroot', 'data/x'];
 
 describe('train options schema', () => {
-  it('has exactly the official option names (plus seed, backend, workers, max_iters) with the official defaults', () => {
+  it('has exactly the official option names (plus seed, backend, workers, max_iters, from_pth) with the official defaults', () => {
     const opts = parseTrainArgv(D);
     expect(opts).toEqual({ dataroot: 'data/x', ...OFFICIAL_DEFAULTS });
     expect(Object.keys(trainOptionsShape).sort()).toEqual(
-      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'workers', 'max_iters'].sort(),
+      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'workers', 'max_iters', 'from_pth'].sort(),
     );
     expect(opts.seed).toBeUndefined();
     expect(opts.workers).toBeUndefined();
     expect(opts.max_iters).toBeUndefined();
+    expect(opts.from_pth).toBeUndefined();
   });
 
   it('gives every field a description', () => {
