@@ -42,7 +42,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const t0 = performance.now();
   try {
     if (o.reference === 'tfjs') await initBackend(o.backend, o.quiet ? () => {} : log);
-    const files = o.pth ? { AtoB: o.pth, BtoA: o.pth_BtoA } : runGeneratorFiles(o.checkpoints_dir!, o.name, o.epoch);
+    const files = o.pth
+      ? { AtoB: o.pth, BtoA: o.pth_BtoA }
+      : await runGeneratorFiles(o.checkpoints_dir!, o.name, o.epoch);
     const r = await importPth(files, o.name, o, {
       out: o.out ?? path.join('models', o.name),
       verifySize: o.verify_size,

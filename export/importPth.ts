@@ -3,6 +3,7 @@
  * through the same writer as `npm run export`: graphs built from the shared spec, verified, written
  * atomically. Every file is read and matched to the architecture before anything is written.
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readPthFile } from '../core/pth/readPth';
 import { fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
@@ -22,10 +23,20 @@ export interface PthFiles {
   BtoA?: string;
 }
 
-/** An official run folder's generators: `<dir>/<name>/<epoch>_net_G_A.pth` and `_G_B.pth`. */
-export function runGeneratorFiles(checkpointsDir: string, name: string, epoch: string): PthFiles {
+/**
+ * An official folder's generators: a training run's `<dir>/<name>/<epoch>_net_G_A.pth` and
+ * `_G_B.pth`, or, when it has no G_A, a pretrained test model's single `<epoch>_net_G.pth` (AtoB).
+ */
+export async function runGeneratorFiles(checkpointsDir: string, name: string, epoch: string): Promise<PthFiles> {
   const dir = path.join(checkpointsDir, name);
-  return { AtoB: officialCheckpointFile(dir, epoch, 'G_A'), BtoA: officialCheckpointFile(dir, epoch, 'G_B') };
+  const run = { AtoB: officialCheckpointFile(dir, epoch, 'G_A'), BtoA: officialCheckpointFile(dir, epoch, 'G_B') };
+  const single = officialCheckpointFile(dir, epoch, 'G');
+  const exists = (f: string) =>
+    fs.access(f).then(
+      () => true,
+      () => false,
+    );
+  return !(await exists(run.AtoB)) && (await exists(single)) ? { AtoB: single } : run;
 }
 
 /** `latest_net_G.pth` → `latest`, `15_net_G_A.pth` → 15; other names → `latest`. */

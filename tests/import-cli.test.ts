@@ -125,20 +125,7 @@ describe('npm run import --pth (one generator per file)', () => {
         .attach('image', readFileSync(path.join(FIXTURES, `${name}.input.png`)), 'in.png');
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('image/png');
-      const got = await sharp(res.body as Buffer)
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      const want = await sharp(path.join(FIXTURES, `${name}.expected.png`))
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      expect([got.info.width, got.info.height, got.info.channels]).toEqual([
-        want.info.width,
-        want.info.height,
-        want.info.channels,
-      ]);
-      let worst = 0;
-      for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]));
-      expect(worst).toBeLessThanOrEqual(1);
+      expect(await maxGreyDiff(res.body as Buffer, path.join(FIXTURES, `${name}.expected.png`))).toBeLessThanOrEqual(1);
     });
 
     it('a single-direction import says so: BtoA is a 404 problem naming the directions it has', async () => {
@@ -152,6 +139,43 @@ describe('npm run import --pth (one generator per file)', () => {
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(JSON.parse(res.text).detail).toMatch(/has no BtoA generator \(directions: AtoB\)/);
     });
+  });
+});
+
+/** Max |a - b| over two images' 8-bit pixels, after checking they have the same size. */
+async function maxGreyDiff(a: Buffer | string, b: Buffer | string): Promise<number> {
+  const got = await sharp(a).raw().toBuffer({ resolveWithObject: true });
+  const want = await sharp(b).raw().toBuffer({ resolveWithObject: true });
+  expect([got.info.width, got.info.height, got.info.channels]).toEqual([
+    want.info.width,
+    want.info.height,
+    want.info.channels,
+  ]);
+  let worst = 0;
+  for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]));
+  return worst;
+}
+
+describe('npm run translate on an imported model folder', () => {
+  it("writes PyTorch's tensor2im image within 1 grey level", async () => {
+    const input = path.join(tmp, 'photos');
+    const output = path.join(tmp, 'translated');
+    await fs.mkdir(input, { recursive: true });
+    await fs.copyFile(path.join(FIXTURES, 'resnet_legacy.input.png'), path.join(input, 'a.png'));
+    const run = spawnSync(
+      path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+      [
+        path.join(ROOT, 'translate', 'cli.ts'),
+        ...['--model', path.join(models, 'resnet_legacy'), '--input', input, '--output', output, '--quiet'],
+        ...['--execution_providers', 'cpu'],
+      ],
+      { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(
+      await maxGreyDiff(path.join(output, 'a.png'), path.join(FIXTURES, 'resnet_legacy.expected.png')),
+    ).toBeLessThanOrEqual(1);
   });
 });
 
@@ -189,6 +213,22 @@ describe('npm run import --checkpoints_dir (an official run folder)', () => {
     const ref = await referenceGenerator(spec, g.group('G_B/'))(input.data, input.shape);
     expect(compareOutputs(b.data as Float32Array, ref).max).toBeLessThanOrEqual(1e-4);
   });
+});
+
+it('--checkpoints_dir with a pretrained test model folder (<epoch>_net_G.pth) imports AtoB', async () => {
+  const ck = path.join(tmp, 'pretrained');
+  await fs.mkdir(path.join(ck, 'zoo_pretrained'), { recursive: true });
+  await fs.copyFile(path.join(FIXTURES, 'resnet_legacy.pth'), path.join(ck, 'zoo_pretrained', 'latest_net_G.pth'));
+  const out = path.join(tmp, 'zoo');
+  const run = runImport([
+    ...['--checkpoints_dir', ck, '--name', 'zoo_pretrained', '--netG', 'resnet_2blocks', '--ngf', '4'],
+    ...['--crop_size', '32', '--out', out, '--quiet'],
+  ]);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const m = await readManifest(out);
+  expect(Object.keys(m.directions)).toEqual(['AtoB']);
+  expect(m.description).toMatch(/latest_net_G\.pth; AtoB only/);
 });
 
 describe('bad input: exit 1, one line, nothing written', () => {

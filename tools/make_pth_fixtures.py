@@ -27,8 +27,12 @@ and `<case>.expected.png` (PyTorch's output through the official tensor2im: (y+1
 to uint8). For run/: the four .pth files plus `run.json`/`run.bin` with every network's state dict
 (after the official load_networks clean-up) and G_A's output for `input`.
 
-`dtypes.pth` (zip), `dtypes_legacy.pth` and `dtypes_deflated.pth` (re-zipped with DEFLATE) hold small tensors of every supported dtype, views with a
-storage offset and transposed (non-contiguous) ones; `dtypes.json` lists their expected values.
+`dtypes.pth` (zip), `dtypes_legacy.pth` and `dtypes_deflated.pth` (re-zipped with DEFLATE) hold
+small tensors of every supported dtype, views with a storage offset and transposed
+(non-contiguous) ones; `dtypes.json` lists their expected values.
+
+Legacy files name storages by memory address, so regenerating rewrites their bytes (not their
+contents); the zip files, .bin and .png outputs are reproducible.
 """
 
 import argparse

@@ -389,7 +389,9 @@ export const importOptionsShape = {
   pth_BtoA: textType().optional().describe('the opposite generator file, for a model with both directions'),
   checkpoints_dir: textType()
     .optional()
-    .describe('instead of --pth: an official checkpoints folder; imports <name>/<epoch>_net_G_A.pth and _G_B.pth'),
+    .describe(
+      'instead of --pth: an official checkpoints folder; imports <name>/<epoch>_net_G_A.pth and _G_B.pth (a run), or <name>/<epoch>_net_G.pth (a pretrained test model)',
+    ),
   name: plainNameType().describe('model name (and the run folder under --checkpoints_dir)'),
   epoch: trainOptionsShape.epoch,
   netG: trainOptionsShape.netG,
