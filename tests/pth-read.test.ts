@@ -57,6 +57,12 @@ describe('byte order', () => {
   });
 });
 
+it('zip64 archives (sizes and offsets in zip64 records, as for files over 4 GB)', () => {
+  const sd = new Map<string, NamedTensor>([['w', { shape: [2, 2], data: Float32Array.from([1, -2, 3.5, 4]) }]]);
+  const r = readPth(encodePth(sd, { format: 'zip', zip64: true }));
+  expect(Array.from(r.tensors.get('w')!.data)).toEqual([1, -2, 3.5, 4]);
+});
+
 it('legacy files saved from the GPU (torch.cuda.FloatStorage) read like CPU ones', () => {
   const sd = new Map<string, NamedTensor>([['w', { shape: [3], data: Float32Array.from([1, -2, 3.5]) }]]);
   const cpu = encodePth(sd, { format: 'legacy' });

@@ -72,8 +72,11 @@ function floatBytes(data: Float32Array, littleEndian: boolean): Buffer {
   return b;
 }
 
-/** A zip archive of STORED entries. */
-export function zipStored(entries: [string, Buffer][]): Buffer {
+/**
+ * A zip archive of STORED entries. `zip64`: sizes and offsets in zip64 extra fields and a zip64
+ * end record, as writers do for archives over 4 GB (here forced, to test the reader on small files).
+ */
+export function zipStored(entries: [string, Buffer][], zip64 = false): Buffer {
   const locals: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
@@ -89,25 +92,49 @@ export function zipStored(entries: [string, Buffer][]): Buffer {
     h.writeUInt16LE(n.length, 26);
     const c = Buffer.alloc(46);
     c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(20, 4);
-    c.writeUInt16LE(20, 6);
+    c.writeUInt16LE(zip64 ? 45 : 20, 4);
+    c.writeUInt16LE(zip64 ? 45 : 20, 6);
     c.writeUInt32LE(crc, 16);
-    c.writeUInt32LE(data.length, 20);
-    c.writeUInt32LE(data.length, 24);
+    c.writeUInt32LE(zip64 ? 0xffffffff : data.length, 20);
+    c.writeUInt32LE(zip64 ? 0xffffffff : data.length, 24);
     c.writeUInt16LE(n.length, 28);
-    c.writeUInt32LE(offset, 42);
+    c.writeUInt32LE(zip64 ? 0xffffffff : offset, 42);
+    const extra = Buffer.alloc(zip64 ? 28 : 0);
+    if (zip64) {
+      // id 1, 24 bytes: size, compressed size, local header offset
+      extra.writeUInt16LE(1, 0);
+      extra.writeUInt16LE(24, 2);
+      extra.writeBigUInt64LE(BigInt(data.length), 4);
+      extra.writeBigUInt64LE(BigInt(data.length), 12);
+      extra.writeBigUInt64LE(BigInt(offset), 20);
+      c.writeUInt16LE(extra.length, 30);
+    }
     locals.push(h, n, data);
-    central.push(c, n);
+    central.push(c, n, extra);
     offset += 30 + n.length + data.length;
   }
   const cd = Buffer.concat(central);
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
+  end.writeUInt16LE(zip64 ? 0xffff : entries.length, 8);
+  end.writeUInt16LE(zip64 ? 0xffff : entries.length, 10);
+  end.writeUInt32LE(zip64 ? 0xffffffff : cd.length, 12);
+  end.writeUInt32LE(zip64 ? 0xffffffff : offset, 16);
+  if (!zip64) return Buffer.concat([...locals, cd, end]);
+  const end64 = Buffer.alloc(56);
+  end64.writeUInt32LE(0x06064b50, 0);
+  end64.writeBigUInt64LE(44n, 4);
+  end64.writeUInt16LE(45, 12);
+  end64.writeUInt16LE(45, 14);
+  end64.writeBigUInt64LE(BigInt(entries.length), 24);
+  end64.writeBigUInt64LE(BigInt(entries.length), 32);
+  end64.writeBigUInt64LE(BigInt(cd.length), 40);
+  end64.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(offset + cd.length), 8);
+  locator.writeUInt32LE(1, 16);
+  return Buffer.concat([...locals, cd, end64, locator, end]);
 }
 
 export interface WritePthOptions {
@@ -115,6 +142,8 @@ export interface WritePthOptions {
   /** Byte order of the saving machine (default little). */
   littleEndian?: boolean;
   pickleOverride?: Buffer;
+  /** Zip format only: zip64 records (see zipStored). */
+  zip64?: boolean;
 }
 
 export function encodePth(sd: Map<string, NamedTensor>, o: WritePthOptions): Buffer {
@@ -123,12 +152,15 @@ export function encodePth(sd: Map<string, NamedTensor>, o: WritePthOptions): Buf
   const datas = [...sd.values()].map((t) => floatBytes(t.data, o.format === 'legacy' || le));
   if (o.format === 'zip') {
     const pkl = o.pickleOverride ?? stateDictPickle(sd, false);
-    return zipStored([
-      ['archive/data.pkl', pkl],
-      ['archive/byteorder', Buffer.from(le ? 'little' : 'big')],
-      ...keys.map((k, i): [string, Buffer] => [`archive/data/${k}`, datas[i]]),
-      ['archive/version', Buffer.from('3\n')],
-    ]);
+    return zipStored(
+      [
+        ['archive/data.pkl', pkl],
+        ['archive/byteorder', Buffer.from(le ? 'little' : 'big')],
+        ...keys.map((k, i): [string, Buffer] => [`archive/data/${k}`, datas[i]]),
+        ['archive/version', Buffer.from('3\n')],
+      ],
+      o.zip64,
+    );
   }
   // magic number (LONG1, 10 bytes), protocol 1001, sys info, object, storage keys, storages
   const magic = new Pickler()
