@@ -22,7 +22,8 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { optionField } from '../core/config/options';
-import { parseArgvOrExit, parseArgvWith } from '../train/options/cliOptions';
+import { runCommand } from '../core/cli/command';
+import { firstLine } from '../core/errorText';
 import { createHash } from 'node:crypto';
 import {
   dropDuplicateImages,
@@ -129,7 +130,7 @@ async function readEmojiJson(dir: string, vendor: Vendor) {
   try {
     json = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(`${file}: ${firstLine(e)}`);
   }
   return parseEmojiJson(json, `${PACKAGES[vendor]}/emoji.json`);
 }
@@ -147,7 +148,7 @@ async function convertImage(src: string, dst: string): Promise<void> {
       .png({ palette: false, compressionLevel: 9 })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new Error(`${src}: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(`${src}: ${firstLine(e)}`);
   }
   if (out.info.channels !== 3) throw new Error(`${src}: converted to ${out.info.channels} channels, expected 3`);
   await fs.writeFile(dst, out.data);
@@ -304,19 +305,17 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
 }
 
 if (require.main === module) {
-  const spec = {
-    program: 'npm run data:emoji --',
-    summary:
-      'Build datasets/twemoji2noto (trainA/trainB/testA/testB, 64x64 RGB PNGs) from the Twemoji and Noto ' +
-      'emoji images of the emoji-datasource npm packages.',
-    schema: emojiOptionsSchema,
-  };
-  const opts = parseArgvOrExit((argv) => parseArgvWith(spec, argv).options);
-  buildEmojiDataset(opts).then(
-    (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
-    (e: Error) => {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(1);
+  runCommand(
+    {
+      name: 'data:emoji',
+      program: 'npm run data:emoji --',
+      summary:
+        'Build datasets/twemoji2noto (trainA/trainB/testA/testB, 64x64 RGB PNGs) from the Twemoji and Noto ' +
+        'emoji images of the emoji-datasource npm packages.',
+      schema: emojiOptionsSchema,
+    },
+    async (opts) => {
+      process.stdout.write(`${JSON.stringify(await buildEmojiDataset(opts))}\n`);
     },
   );
 }

@@ -5,15 +5,12 @@ import {
   trainOptionsShape,
   type TrainOptions,
 } from '../core/config/options';
-import {
-  HelpRequested,
-  helpText,
-  kebabAlias,
-  parseTestArgv,
-  parseTrainArgv,
-  parseTrainArgvDetailed,
-  trainCli,
-} from '../train/options/cliOptions';
+import { HelpRequested, helpText, kebabAlias, parseCommandLine } from '../core/cli/command';
+import { testCommand, trainCommand } from '../train/commands';
+
+const parseTrainArgvDetailed = (argv: string[]) => parseCommandLine(trainCommand, argv);
+const parseTrainArgv = (argv: string[]) => parseTrainArgvDetailed(argv).options;
+const parseTestArgv = (argv: string[]) => parseCommandLine(testCommand, argv).options;
 
 /** The official CycleGAN defaults (base_options, train_options, cycle_gan_model), plus ours. */
 const OFFICIAL_DEFAULTS: Omit<TrainOptions, 'dataroot'> = {
@@ -219,38 +216,38 @@ describe('parseTrainArgv', () => {
   });
 
   it.each([
-    [['--crop_size', 'abc'], '--crop_size must be a positive integer (got "abc")'],
-    [['--crop_size', '0'], '--crop_size must be a positive integer (got "0")'],
-    [['--crop_size', '12.5'], '--crop_size must be a positive integer (got "12.5")'],
-    [['--num_threads', '-1'], '--num_threads must be a non-negative integer (got "-1")'],
-    [['--lr', '-0.1'], '--lr must be a number > 0 (got "-0.1")'],
-    [['--beta1', '1'], '--beta1 must be a number in [0, 1) (got "1")'],
-    [['--lambda_A', 'x'], '--lambda_A must be a number >= 0 (got "x")'],
-    [['--norm', 'layer'], '--norm must be one of instance, batch, none (got "layer")'],
+    [['--crop_size', 'abc'], '--crop_size: expected a positive integer, got "abc"'],
+    [['--crop_size', '0'], '--crop_size: expected a positive integer, got "0"'],
+    [['--crop_size', '12.5'], '--crop_size: expected a positive integer, got "12.5"'],
+    [['--num_threads', '-1'], '--num_threads: expected a non-negative integer, got "-1"'],
+    [['--lr', '-0.1'], '--lr: expected a number > 0, got "-0.1"'],
+    [['--beta1', '1'], '--beta1: expected a number in [0, 1), got "1"'],
+    [['--lambda_A', 'x'], '--lambda_A: expected a number >= 0, got "x"'],
+    [['--norm', 'layer'], '--norm: expected one of instance, batch, none, got "layer"'],
     [
       ['--preprocess', 'zoom'],
-      '--preprocess must be one of resize_and_crop, crop, scale_width, scale_width_and_crop, none (got "zoom")',
+      '--preprocess: expected one of resize_and_crop, crop, scale_width, scale_width_and_crop, none, got "zoom"',
     ],
     [
       ['--netG', 'resnet_xblocks'],
-      '--netG must be resnet_<n>blocks (e.g. resnet_9blocks, resnet_6blocks), unet_256 or unet_128 (got "resnet_xblocks")',
+      '--netG: expected resnet_<n>blocks (e.g. resnet_9blocks, resnet_6blocks), unet_256 or unet_128, got "resnet_xblocks"',
     ],
-    [['--input_nc', '2'], '--input_nc must be 1 or 3 (got "2")'],
-    [['--no_flip', 'maybe'], '--no_flip must be true or false (got "maybe")'],
-    [['--epoch', 'best'], '--epoch must be \'latest\' or an epoch number (got "best")'],
-    [['--name', 'a/b'], '--name must be a plain name without path separators (got "a/b")'],
-    [['--max_dataset_size', 'lots'], '--max_dataset_size must be a positive integer or inf (got "lots")'],
-    [['--direction', 'AB'], '--direction must be one of AtoB, BtoA (got "AB")'],
+    [['--input_nc', '2'], '--input_nc: expected 1 or 3, got "2"'],
+    [['--no_flip', 'maybe'], '--no_flip: expected true or false, got "maybe"'],
+    [['--epoch', 'best'], '--epoch: expected \'latest\' or an epoch number, got "best"'],
+    [['--name', 'a/b'], '--name: expected a plain name without path separators, got "a/b"'],
+    [['--max_dataset_size', 'lots'], '--max_dataset_size: expected a positive integer or inf, got "lots"'],
+    [['--direction', 'AB'], '--direction: expected one of AtoB, BtoA, got "AB"'],
   ])('rejects %j with one line naming the flag', (args, message) => {
     expect(errorOf([...D, ...args])).toBe(message);
   });
 
   it('explains wgangp, plateau and the old lambda policy name', () => {
     expect(errorOf([...D, '--gan_mode', 'wgangp'])).toMatch(
-      /^--gan_mode must be lsgan or vanilla: wgangp is not supported/,
+      /^--gan_mode: expected lsgan or vanilla, got "wgangp" \(wgangp is not supported/,
     );
     expect(errorOf([...D, '--lr_policy', 'plateau'])).toMatch(
-      /^--lr_policy must be linear, step or cosine: plateau needs/,
+      /^--lr_policy: expected linear, step or cosine, got "plateau" \(plateau needs/,
     );
     expect(errorOf([...D, '--lr_policy', 'lambda'])).toMatch(/old name of linear/);
   });
@@ -299,7 +296,7 @@ describe('--help', () => {
       expect(e).toBeInstanceOf(HelpRequested);
       text = (e as HelpRequested).text;
     }
-    expect(text).toBe(helpText(trainCli));
+    expect(text).toBe(helpText(trainCommand));
     const flat = text.replace(/\s+/g, ' ');
     for (const [key, field] of Object.entries(trainOptionsShape)) {
       expect(flat).toContain(`--${key} `);
@@ -307,6 +304,16 @@ describe('--help', () => {
       expect(flat).toContain(firstWords);
     }
     for (const [key, value] of Object.entries(OFFICIAL_DEFAULTS)) {
+      // Switches read as presence flags: off by default says nothing, on by default says so in words.
+      if (typeof value === 'boolean') {
+        const note = new RegExp(`--${key} [^]*?\\(on by default\\)`).test(
+          flat.split(/ --(?=\w)/).find((s) => s.startsWith(`${key} `))
+            ? `--${flat.split(/ --(?=\w)/).find((s) => s.startsWith(`${key} `))}`
+            : '',
+        );
+        expect([key, note]).toEqual([key, value]);
+        continue;
+      }
       const shown = value === Infinity ? 'inf' : String(value);
       expect([key, new RegExp(`--${key} [^]*?\\(default: ${shown.replace(/[.]/g, '\\.')}\\)`).test(flat)]).toEqual([
         key,
@@ -314,6 +321,10 @@ describe('--help', () => {
       ]);
     }
     expect(flat).toMatch(/--dataroot <str> .*\(required\)/);
+    expect(flat).toMatch(/^Usage: npm run train -- --dataroot <str> \[options\]/);
+    expect(flat).not.toMatch(/default: (true|false)/);
+    expect(flat).toContain('--no_dropout leave dropout out of the generator');
+    expect(flat).toContain('Exit status: 0 done, 1 failed, 2 bad command line, 130 interrupted');
     expect(flat).toContain('(one of: resize_and_crop, crop, scale_width, scale_width_and_crop, none)');
     expect(flat).toContain('kebab-case');
   });
@@ -347,7 +358,7 @@ describe('test options', () => {
       direction: 'BtoA',
     });
     expect(() => parseTestArgv(['--dataroot', 'd', '--num_test', '0'])).toThrow(
-      '--num_test must be a positive integer or inf (got "0")',
+      '--num_test: expected a positive integer or inf, got "0"',
     );
     expect(() => parseTestArgv(['--dataroot', 'd', '--crop_size', '300'])).toThrow(
       /must not exceed --load_size \(256\)/,

@@ -23,7 +23,6 @@ import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { optionField } from '../core/config/options';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
@@ -33,7 +32,8 @@ import { directionChannels, ModelRepository, type LoadedModel } from '../serve/m
 import { fromNchw } from '../serve/postprocess';
 import { decodeImage, preprocessImage, resizeRaw, type ImageSize, type RawImage } from '../serve/preprocess';
 import { listImages } from '../train/data/imageFolder';
-import { parseArgvOrExit, parseArgvWith } from '../train/options/cliOptions';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 
 /** Identical images have infinite PSNR; means cap each image at this so one exact match stays finite. */
 export const PSNR_CAP_DB = 100;
@@ -364,47 +364,32 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
 
 const evaluateOptionsSchema = z
   .object({
-    model: optionField.text().describe('model folder (model.json + ONNX files), e.g. models/NAME'),
-    dataroot: optionField
-      .text()
-      .describe('dataset with testA and testB holding images of the same items under the same names'),
-    out: optionField.text().optional().describe('folder for the contact sheet (default: the model folder)'),
-    providers: optionField
-      .text()
-      .default('cpu')
-      .describe(`onnxruntime execution providers to try in order, comma-separated (${EXECUTION_PROVIDERS.join(', ')})`),
-    threads: optionField.int(0).default(0).describe("onnxruntime intra-op threads (0: onnxruntime's choice)"),
+    model: field.text().describe('model folder (model.json + ONNX files), e.g. models/NAME'),
+    dataroot: field.text().describe('dataset with testA and testB holding images of the same items under the same names'),
+    out: field.text().optional().describe('folder for the contact sheet (default: the model folder)'),
+    providers: field
+      .list(EXECUTION_PROVIDERS)
+      .default(['cpu'])
+      .describe('onnxruntime execution providers to try in order, comma-separated'),
+    threads: field.int(0).default(0).describe("onnxruntime intra-op threads (0: onnxruntime's choice)"),
   })
   .strict();
 
-function parseProviders(s: string): ExecutionProviderName[] {
-  const list = s.split(',').map((p) => p.trim());
-  for (const p of list)
-    if (!(EXECUTION_PROVIDERS as readonly string[]).includes(p))
-      throw new Error(`--providers: unknown provider '${p}' (expected ${EXECUTION_PROVIDERS.join(', ')})`);
-  return list as ExecutionProviderName[];
-}
-
 if (require.main === module) {
-  const spec = {
-    program: 'npx tsx tools/evaluate_model.ts',
-    summary:
-      'PSNR/SSIM of a model folder on DATAROOT/testA <-> testB (paired by file name), beside the identity ' +
-      'baseline; written into model.json metrics, with a contact sheet.',
-    schema: evaluateOptionsSchema,
-  };
-  const opts = parseArgvOrExit((argv) => {
-    const o = parseArgvWith(spec, argv).options;
-    return { ...o, providers: parseProviders(o.providers) };
-  });
-  evaluateModel({ ...opts, logger: pino({ level: 'warn' }, pino.destination(2)) }).then(
-    (r) =>
-      process.stdout.write(
-        `${JSON.stringify({ model: r.model, manifest: r.manifest, contactSheet: r.contactSheet, metrics: r.metrics }, null, 2)}\n`,
-      ),
-    (e: Error) => {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(1);
+  runCommand(
+    {
+      name: 'evaluate_model',
+      program: 'npx tsx tools/evaluate_model.ts',
+      summary:
+        'PSNR/SSIM of a model folder on DATAROOT/testA <-> testB (paired by file name), beside the identity ' +
+        'baseline; written into model.json metrics, with a contact sheet.',
+      schema: evaluateOptionsSchema,
+      placeholders: { model: '<dir>', dataroot: '<dir>', out: '<dir>', providers: '<list>' },
+    },
+    async (opts) => {
+      const r = await evaluateModel({ ...opts, logger: pino({ level: 'warn' }, pino.destination(2)) });
+      const { model, manifest, contactSheet, metrics } = r;
+      process.stdout.write(`${JSON.stringify({ model, manifest, contactSheet, metrics }, null, 2)}\n`);
     },
   );
 }

@@ -18,7 +18,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { optionField } from '../core/config/options';
 import { Rng } from '../core/rng';
-import { parseArgvOrExit, parseArgvWith } from '../train/options/cliOptions';
+import { runCommand } from '../core/cli/command';
 
 type Rgb = [number, number, number];
 
@@ -152,17 +152,15 @@ export async function makeShapesDataset(o: {
 }
 
 if (require.main === module) {
-  const spec = {
-    program: 'npx tsx tools/make_shapes_dataset.ts',
-    summary: 'Write a synthetic unpaired shapes dataset with known ground-truth translations.',
-    schema: shapesSchema,
-  };
-  const opts = parseArgvOrExit((argv) => parseArgvWith(spec, argv).options);
-  makeShapesDataset(opts).then(
-    (dir) => process.stdout.write(`wrote ${dir}\n`),
-    (e: Error) => {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(1);
+  runCommand(
+    {
+      name: 'make_shapes_dataset',
+      program: 'npx tsx tools/make_shapes_dataset.ts',
+      summary: 'Write a synthetic unpaired shapes dataset with known ground-truth translations.',
+      schema: shapesSchema,
+    },
+    async (opts) => {
+      process.stdout.write(`wrote ${await makeShapesDataset(opts)}\n`);
     },
   );
 }

@@ -3,13 +3,15 @@
  */
 import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { parseArgvOrExit, parseTrainArgv } from './options/cliOptions';
+import { EXIT } from '../core/cli/errors';
+import { runCommand } from '../core/cli/command';
+import type { TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { openTrainData } from './data/trainDataset';
 import { Trainer } from './trainer';
+import { trainCommand } from './commands';
 
-async function main(): Promise<number> {
-  const opts = parseArgvOrExit(parseTrainArgv);
+async function main(opts: TrainOptions): Promise<number> {
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
   // Data problems (missing or empty folders) are reported before any work starts.
   const data = await openTrainData(opts, log);
@@ -56,7 +58,7 @@ async function main(): Promise<number> {
     signals++;
     if (signals > 1) {
       log(`${sig} again: exiting without saving`);
-      process.exit(130);
+      process.exit(EXIT.interrupted);
     }
     log(`${sig}: finishing the current iteration and saving 'latest' (press again to abort)`);
     trainer.requestStop();
@@ -73,13 +75,7 @@ async function main(): Promise<number> {
       `${total > 0 ? ((100 * r.dataWaitMs) / total).toFixed(1) : '0'} % waiting for data, ` +
       `${r.skippedImages} unreadable images skipped; report: ${path.join(trainer.runDir, 'report.html')}`,
   );
-  return r.stoppedBy === 'signal' ? 130 : 0;
+  return r.stoppedBy === 'signal' ? EXIT.interrupted : EXIT.ok;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCommand(trainCommand, main);

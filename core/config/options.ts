@@ -2,10 +2,11 @@
  * Training and test options, described once as zod schemas. Keys are the official
  * pytorch-CycleGAN-and-pix2pix option names and defaults are the official CycleGAN ones, so a
  * command line written for the official `train.py` works here unchanged. The command-line parser
- * (train/options/cliOptions.ts) and its `--help` are generated from these schemas.
+ * (core/cli/command.ts) and its `--help` are generated from these schemas.
  */
 import { z } from 'zod';
 import { generatorSpec, parseResnetBlocks, sizeMultiple } from '../arch/spec';
+import { invalidParameter, showValue } from '../cli/errors';
 
 // ---------------------------------------------------------------------------------------------
 // Field builders. Values may arrive as strings (command line) or typed (JSON), so numbers and
@@ -75,7 +76,9 @@ function enumType<const T extends readonly [string, ...string[]]>(values: T, uns
 function textType() {
   return z.preprocess(
     toText,
-    z.string({ invalid_type_error: 'must be a string', required_error: 'is required' }).min(1, 'must not be empty'),
+    z
+      .string({ invalid_type_error: 'must be a string', required_error: 'is required' })
+      .min(1, 'must be a non-empty string'),
   );
 }
 
@@ -85,7 +88,7 @@ function plainNameType() {
     toText,
     z
       .string({ invalid_type_error: 'must be a string' })
-      .min(1, 'must not be empty')
+      .min(1, 'must be a non-empty string')
       .refine((s) => !/[/\\]/.test(s) && s !== '.' && s !== '..', 'must be a plain name without path separators'),
   );
 }
@@ -167,7 +170,9 @@ export const trainOptionsShape = {
     .describe('scale of the initial weights for normal, xavier and orthogonal'),
   no_dropout: booleanType()
     .default(true)
-    .describe('no dropout in the generator (the CycleGAN default; --no_dropout=false enables it)'),
+    .describe(
+      'leave dropout out of the generator, as the official CycleGAN does (--no_dropout=false adds dropout 0.5)',
+    ),
   // dataset
   direction: direction().describe('translation direction: which domain is the input of G_A'),
   serial_batches: booleanType()
@@ -431,17 +436,11 @@ export const importOptionsSchema = withCrossChecks(importOptionsShape, crossChec
 // ---------------------------------------------------------------------------------------------
 // Parsing with one-line errors that name the flag.
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === undefined) return 'nothing';
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
-/** The message for the first problem zod found, e.g. `--crop_size must be a positive integer (got "abc")`. */
+/**
+ * The message for the first problem zod found, in the CLI layer's style (core/cli/errors.ts):
+ * `--crop_size: expected a positive integer, got "abc"`. Field messages read "must be X" or
+ * "must be X: why"; cross-checks between options are complete sentences and pass through.
+ */
 export function formatOptionIssue(issue: z.ZodIssue, raw: unknown): string {
   if (issue.code === z.ZodIssueCode.unrecognized_keys) return `unknown option --${issue.keys[0]}`;
   if (issue.path.length === 0) return `options ${issue.message}`;
@@ -451,7 +450,9 @@ export function formatOptionIssue(issue: z.ZodIssue, raw: unknown): string {
   }
   const value = raw && typeof raw === 'object' ? (raw as Record<string, unknown>)[key] : undefined;
   if (value === undefined) return `--${key} is required`;
-  return `--${key} ${issue.message} (got ${show(value)})`;
+  const m = /^must be (.*?)(?:: (.*))?$/s.exec(issue.message);
+  if (!m) return `--${key}: ${issue.message}, got ${showValue(value)}`;
+  return invalidParameter(`--${key}`, m[1], value, m[2]);
 }
 
 /** Parses with `schema`, throwing an Error whose message is one line naming the offending flag. */
