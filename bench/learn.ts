@@ -8,8 +8,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
-import { initBackend, parseBackendChoice } from '../core/tf/backend';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
+import { BACKENDS } from '../core/config/options';
+import { initBackend } from '../core/tf/backend';
 import { runShapesExperiment } from '../tools/shapesExperiment';
 
 export async function benchLearning(iters: number, evalEvery: number) {
@@ -41,17 +44,23 @@ export async function benchLearning(iters: number, evalEvery: number) {
 }
 
 if (require.main === module) {
-  const o = new Command()
-    .option('--iters <n>', 'training iterations', '1000')
-    .option('--eval_every <n>', 'evaluate every n iterations', '200')
-    .option('--backend <name>', 'tfjs backend', 'wasm')
-    .parse()
-    .opts<{ iters: string; eval_every: string; backend: string }>();
-  initBackend(parseBackendChoice(o.backend))
-    .then(() => benchLearning(Number(o.iters), Number(o.eval_every)))
-    .then((r) => console.log(JSON.stringify(r, null, 2)))
-    .catch((e) => {
-      console.error(`error: ${(e as Error).message}`);
-      process.exit(1);
-    });
+  runCommand(
+    {
+      name: 'bench/learn',
+      program: 'npx tsx bench/learn.ts',
+      summary: 'PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline; prints JSON.',
+      schema: z
+        .object({
+          iters: field.int(1).default(1000).describe('training iterations'),
+          eval_every: field.int(1).default(200).describe('evaluate every n iterations'),
+          backend: field.enum(BACKENDS).default('wasm').describe('tfjs backend'),
+        })
+        .strict(),
+      exit: 'immediately',
+    },
+    async (o) => {
+      await initBackend(o.backend);
+      console.log(JSON.stringify(await benchLearning(o.iters, o.eval_every), null, 2));
+    },
+  );
 }

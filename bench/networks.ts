@@ -7,7 +7,10 @@
  *   npx tsx bench/networks.ts [--backends wasm,cpu] [--reps 5] [--sizes 64,128] [--workers 1,2] [--only cycle]
  */
 import * as tf from '@tensorflow/tfjs';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
+import { BACKENDS } from '../core/config/options';
 import { generatorSpec, discriminatorSpec, type NetworkSpec } from '../core/arch/spec';
 import { forwardMacs } from '../core/arch/flops';
 import { initBackend, type BackendChoice } from '../core/tf/backend';
@@ -166,31 +169,33 @@ export async function benchNetworks(
 }
 
 if (require.main === module) {
-  const cmd = new Command()
-    .option('--backends <list>', 'comma-separated backends', 'wasm')
-    .option('--reps <n>', 'timed repetitions (median reported)', '5')
-    .option('--sizes <list>', 'crop sizes to run', '64,128')
-    .option('--workers <list>', 'worker-thread counts for the full iteration (1 and/or 2)', '1,2')
-    .option('--only <what>', "'cycle': only the full iteration")
-    .parse();
-  const o = cmd.opts<{ backends: string; reps: string; sizes: string; workers: string; only?: string }>();
-  const workers = o.workers.split(',').map(Number);
-  if (!workers.every((w) => w === 1 || w === 2)) throw new Error('--workers must list 1 and/or 2');
-  if (o.only !== undefined && o.only !== 'cycle') throw new Error("--only must be 'cycle'");
-  benchNetworks(
-    o.backends.split(',') as BackendChoice[],
-    Number(o.reps),
-    o.sizes.split(',').map(Number),
-    workers as (1 | 2)[],
-    o.only as 'cycle' | undefined,
-  ).then(
-    (r) =>
-      console.log(
-        JSON.stringify({ networks: r, threads: tf.env().get('WASM_HAS_MULTITHREAD_SUPPORT') ?? null }, null, 2),
-      ),
-    (e) => {
-      console.error(`error: ${(e as Error).message}`);
-      process.exit(1);
+  runCommand(
+    {
+      name: 'bench/networks',
+      program: 'npx tsx bench/networks.ts',
+      summary: 'Forward / training-step times and GFLOP/s of G and D and a full CycleGAN iteration; prints JSON.',
+      schema: z
+        .object({
+          backends: field.list(BACKENDS).default(['wasm']).describe('comma-separated backends'),
+          reps: field.int(1).default(5).describe('timed repetitions (median reported)'),
+          sizes: field.intList(1).default([64, 128]).describe('crop sizes to run'),
+          workers: z
+            .preprocess(
+              (v) => (typeof v === 'string' ? v.split(',').map(Number) : v),
+              z.array(z.union([z.literal(1), z.literal(2)]), { errorMap: () => ({ message: 'must be 1, 2 or 1,2' }) }),
+            )
+            .default([1, 2])
+            .describe('worker-thread counts for the full iteration'),
+          only: field.enum(['cycle']).optional().describe('only the full iteration'),
+        })
+        .strict(),
+      placeholders: { backends: '<list>', sizes: '<list>', workers: '<list>' },
+      exit: 'immediately',
+    },
+    async (o) => {
+      const r = await benchNetworks(o.backends, o.reps, o.sizes, o.workers, o.only);
+      const threads = tf.env().get('WASM_HAS_MULTITHREAD_SUPPORT') ?? null;
+      console.log(JSON.stringify({ networks: r, threads }, null, 2));
     },
   );
 }

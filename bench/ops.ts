@@ -10,6 +10,9 @@
  * --all adds the remaining ResNet-generator layer shapes at 256×256 (slower).
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { initBackend } from '../core/tf/backend';
 import { conv2d, explicitPad } from '../core/tf/conv2d';
 import { convTranspose2d } from '../core/tf/convTranspose2d';
@@ -147,19 +150,24 @@ async function benchLayer(l: Layer, reps: number) {
   };
 }
 
-async function main() {
-  const args = process.argv.slice(2);
-  const repsAt = args.indexOf('--reps');
-  const reps = repsAt >= 0 ? Number(args[repsAt + 1]) : 5;
-  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer`);
-  const info = await initBackend('wasm');
-  const layers = args.includes('--all') ? [...BASE, ...EXTRA] : BASE;
-  const results = [];
-  for (const l of layers) results.push(await benchLayer(l, reps));
-  console.log(JSON.stringify({ backend: info.name, detail: info.reason, reps, layers: results }, null, 2));
-}
-
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench/ops',
+    program: 'npx tsx bench/ops.ts',
+    summary:
+      'Forward and forward+backward times of the convolution layers (ours vs. tfjs built-ins) on wasm; prints JSON.',
+    schema: z
+      .object({
+        reps: field.int(1).default(5).describe('timed repetitions (median reported)'),
+        all: field.boolean().default(false).describe('also the extra layers'),
+      })
+      .strict(),
+    exit: 'immediately',
+  },
+  async (o) => {
+    const info = await initBackend('wasm');
+    const results = [];
+    for (const l of o.all ? [...BASE, ...EXTRA] : BASE) results.push(await benchLayer(l, o.reps));
+    console.log(JSON.stringify({ backend: info.name, detail: info.reason, reps: o.reps, layers: results }, null, 2));
+  },
+);

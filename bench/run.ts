@@ -18,14 +18,18 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
-import { parseTrainOptions } from '../core/config/options';
-import { initBackend, type BackendChoice } from '../core/tf/backend';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
+import { BACKENDS, parseTrainOptions } from '../core/config/options';
+import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
 import { benchNetworks } from './networks';
 import { benchLearning } from './learn';
+
+const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'translate', 'import'] as const;
 
 async function benchPipeline(iters: number) {
   const rows = [];
@@ -81,29 +85,44 @@ function benchProcess(script: string): unknown {
   return JSON.parse(r.stdout);
 }
 
-async function main() {
-  const o = new Command('npm run bench --')
-    .option('--backends <list>', 'tfjs backends for the network figures', 'wasm')
-    .option('--reps <n>', 'timed repetitions per figure (median)', '5')
-    .option('--pipeline_iters <n>', 'iterations of the real training loop per size', '8')
-    .option('--learn_iters <n>', 'iterations of the shapes learning run', '1000')
-    .option('--skip <parts>', 'comma-separated parts to skip: networks, pipeline, learning, translate, import', '')
-    .parse()
-    .opts<{ backends: string; reps: string; pipeline_iters: string; learn_iters: string; skip: string }>();
-  const skip = new Set(o.skip.split(',').filter(Boolean));
-  const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
-  if (!skip.has('networks')) {
-    out.networks = await benchNetworks(o.backends.split(',') as BackendChoice[], Number(o.reps), [64, 128]);
-  }
-  await initBackend('wasm');
-  if (!skip.has('pipeline')) out.pipeline = await benchPipeline(Number(o.pipeline_iters));
-  if (!skip.has('learning')) out.learning = await benchLearning(Number(o.learn_iters), 200);
-  if (!skip.has('translate')) out.translate = benchProcess('translate.ts');
-  if (!skip.has('import')) out.import = benchProcess('import.ts');
-  console.log(JSON.stringify(out, null, 2));
-}
+const benchSchema = z
+  .object({
+    backends: field.list(BACKENDS).default(['wasm']).describe('tfjs backends for the network figures'),
+    reps: field.int(1).default(5).describe('timed repetitions per figure (median)'),
+    pipeline_iters: field.int(1).default(8).describe('iterations of the real training loop per size'),
+    learn_iters: field.int(1).default(1000).describe('iterations of the shapes learning run'),
+    skip: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v),
+        z.array(
+          z.enum(BENCH_PARTS, {
+            errorMap: () => ({ message: `must be a comma-separated list of ${BENCH_PARTS.join(', ')}` }),
+          }),
+        ),
+      )
+      .default([])
+      .describe('comma-separated parts to skip'),
+  })
+  .strict();
 
-main().catch((e) => {
-  console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench',
+    program: 'npm run bench --',
+    summary: 'Training-side figures (networks, pipeline, learning, translate) as one JSON document on stdout.',
+    schema: benchSchema,
+    placeholders: { backends: '<list>', skip: '<parts>' },
+    exit: 'immediately',
+  },
+  async (o) => {
+    const skip = new Set<string>(o.skip);
+    const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+    if (!skip.has('networks')) out.networks = await benchNetworks(o.backends, o.reps, [64, 128]);
+    await initBackend('wasm');
+    if (!skip.has('pipeline')) out.pipeline = await benchPipeline(o.pipeline_iters);
+    if (!skip.has('learning')) out.learning = await benchLearning(o.learn_iters, 200);
+    if (!skip.has('translate')) out.translate = benchProcess('translate.ts');
+    if (!skip.has('import')) out.import = benchProcess('import.ts');
+    console.log(JSON.stringify(out, null, 2));
+  },
+);

@@ -1,5 +1,5 @@
 /**
- * Serving benchmark: `npx tsx bench/serve.ts [--duration 20] [--concurrency 1,4,16]`, prints JSON.
+ * Serving benchmark: `npm run bench:serve -- [--duration 20] [--concurrency 1,4,16]`, prints JSON.
  *
  * Builds a random-weight CycleGAN generator (default resnet_9blocks, ngf 64: the official
  * architecture, so timings are representative of a trained model) with the exporter's ONNX
@@ -18,7 +18,10 @@ import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../serve/config';
 import * as ort from 'onnxruntime-node';
 import { openSession } from '../serve/executionProviders';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
@@ -38,43 +41,32 @@ const autocannon = createRequire(__filename)('autocannon') as Autocannon;
 const ROOT = path.join(__dirname, '..');
 const STAGES = ['decode', 'preprocess', 'queue', 'inference', 'encode'] as const;
 
-const program = new Command()
-  .name('bench/serve.ts')
-  .option('--duration <s>', 'seconds per concurrency level (and per bare batch size)', '20')
-  .option('--concurrency <list>', 'comma-separated connection counts', '1,4,16')
-  .option('--size <px>', 'square input image side (and model preferred size)', '256')
-  .option('--ngf <n>', 'generator width', '64')
-  .option('--blocks <n>', 'residual blocks', '9')
-  .option('--max-batch <n>', 'server MAX_BATCH', '4')
-  .option('--batch-delay <ms>', 'server MAX_BATCH_DELAY_MS', '5')
-  .option('--providers <list>', 'EXECUTION_PROVIDERS for both measurements', 'cpu')
-  .parse();
-const o = program.opts<{
-  duration: string;
-  concurrency: string;
-  size: string;
-  ngf: string;
-  blocks: string;
-  maxBatch: string;
-  batchDelay: string;
-  providers: string;
-}>();
+const benchServeSchema = z
+  .object({
+    duration: field
+      .number((n) => n > 0, 'must be a number > 0')
+      .default(20)
+      .describe('seconds per concurrency level (and per bare batch size)'),
+    concurrency: field.intList(1).default([1, 4, 16]).describe('comma-separated connection counts'),
+    size: field.int(1).default(256).describe('square input image side (and model preferred size)'),
+    ngf: field.int(1).default(64).describe('generator width'),
+    blocks: field.int(1).default(9).describe('residual blocks'),
+    max_batch: field.int(1).default(4).describe('server MAX_BATCH'),
+    batch_delay: field
+      .number((n) => n >= 0, 'must be a number >= 0')
+      .default(5)
+      .describe('server MAX_BATCH_DELAY_MS'),
+    providers: field.list(EXECUTION_PROVIDERS).default(['cpu']).describe('EXECUTION_PROVIDERS for both measurements'),
+  })
+  .strict();
 
-function positive(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    process.stderr.write(`bench/serve.ts: --${name} must be a positive number, got '${v}'\n`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const duration = positive('duration', o.duration);
-const levels = o.concurrency.split(',').map((c) => positive('concurrency', c));
-const size = positive('size', o.size);
-const ngf = positive('ngf', o.ngf);
-const blocks = positive('blocks', o.blocks);
-const providers = o.providers.split(',') as Parameters<typeof openSession>[1];
+let o: z.output<typeof benchServeSchema>;
+let duration: number;
+let levels: number[];
+let size: number;
+let ngf: number;
+let blocks: number;
+let providers: ExecutionProviderName[];
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -167,9 +159,9 @@ async function main(): Promise<void> {
         HOST: '127.0.0.1',
         PORT: '0',
         MODELS_DIR: dir,
-        EXECUTION_PROVIDERS: o.providers,
-        MAX_BATCH: o.maxBatch,
-        MAX_BATCH_DELAY_MS: o.batchDelay,
+        EXECUTION_PROVIDERS: o.providers.join(','),
+        MAX_BATCH: String(o.max_batch),
+        MAX_BATCH_DELAY_MS: String(o.batch_delay),
         LOG_LEVEL: 'info',
         API_KEY: '',
         CONFIG_FILE: '',
@@ -235,8 +227,8 @@ async function main(): Promise<void> {
       settings: {
         providers,
         durationSeconds: duration,
-        maxBatch: Number(o.maxBatch),
-        maxBatchDelayMs: Number(o.batchDelay),
+        maxBatch: o.max_batch,
+        maxBatchDelayMs: o.batch_delay,
       },
       bareOnnxruntime: bare,
       http,
@@ -253,7 +245,17 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/serve.ts: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench:serve',
+    program: 'npm run bench:serve --',
+    summary: 'HTTP serving benchmark: bare onnxruntime, then POST /translate at each concurrency; prints JSON.',
+    schema: benchServeSchema,
+    placeholders: { concurrency: '<list>', providers: '<list>' },
+  },
+  async (opts) => {
+    o = opts;
+    ({ duration, concurrency: levels, size, ngf, blocks, providers } = opts);
+    await main();
+  },
+);

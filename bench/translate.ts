@@ -1,5 +1,5 @@
 /**
- * Batch translation benchmark: `npx tsx bench/translate.ts [--images 64] [--big_images 16]
+ * Batch translation benchmark: `npm run bench:translate -- [--images 64] [--big_images 16]
  * [--batch_sizes 1,4] [--providers cpu]`, prints JSON.
  *
  * Generates a folder of 256×256 noise PNGs and two random-weight generators built with the
@@ -13,45 +13,37 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import * as ort from 'onnxruntime-node';
-import type { ExecutionProviderName } from '../serve/config';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../serve/config';
 import { openSession } from '../serve/executionProviders';
 import { translateTree } from '../translate/translateTree';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
 const SIZE = 256;
 
-const o = new Command('bench/translate.ts')
-  .option('--images <n>', 'images in the folder for the small model', '64')
-  .option('--big_images <n>', 'how many of them the big (resnet_9blocks ngf 64) model translates', '16')
-  .option('--batch_sizes <list>', 'comma-separated --batch_size values', '1,4')
-  .option('--threads <n>', 'onnxruntime intra-op threads (0: onnxruntime decides)', '0')
-  .option('--providers <list>', 'execution providers, as --execution_providers', 'cpu')
-  .parse()
-  .opts<{ images: string; big_images: string; batch_sizes: string; threads: string; providers: string }>();
+const benchTranslateSchema = z
+  .object({
+    images: field.int(1).default(64).describe('images in the folder for the small model'),
+    big_images: field.int(1).default(16).describe('how many of them the big (resnet_9blocks ngf 64) model translates'),
+    batch_sizes: field.intList(1).default([1, 4]).describe('comma-separated --batch_size values'),
+    threads: field.int(0).default(0).describe('onnxruntime intra-op threads (0: onnxruntime decides)'),
+    providers: field
+      .list(EXECUTION_PROVIDERS)
+      .default(['cpu'])
+      .describe('execution providers, as --execution_providers'),
+  })
+  .strict();
 
-function positive(name: string, v: string, min = 1): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    process.stderr.write(`bench/translate.ts: --${name} must be an integer ≥ ${min}, got '${v}'\n`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const images = positive('images', o.images);
-const bigImages = Math.min(images, positive('big_images', o.big_images));
-const batchSizes = o.batch_sizes.split(',').map((b) => positive('batch_sizes', b));
-const threads = positive('threads', o.threads, 0);
-const providers = o.providers.split(',') as ExecutionProviderName[];
+let images: number;
+let bigImages: number;
+let batchSizes: number[];
+let threads: number;
+let providers: ExecutionProviderName[];
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const round = (x: number, d = 2) => +x.toFixed(d);
-
-const MODELS = [
-  { name: 'big', ngf: 64, nBlocks: 9, images: bigImages },
-  { name: 'small', ngf: 8, nBlocks: 1, images },
-];
 
 /** Inference alone: `count` images through one session, `batch` at a time, same input shape. */
 async function bare(file: string, batch: number, count: number) {
@@ -74,6 +66,11 @@ async function bare(file: string, batch: number, count: number) {
 }
 
 async function main(): Promise<void> {
+  const MODELS = [
+    { name: 'big', ngf: 64, nBlocks: 9, images: bigImages },
+    { name: 'small', ngf: 8, nBlocks: 1, images },
+  ];
+
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-translate-'));
   try {
     const modelsDir = path.join(tmp, 'models');
@@ -158,7 +155,17 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/translate.ts: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench:translate',
+    program: 'npm run bench:translate --',
+    summary: 'Batch translation benchmark: translateTree and bare onnxruntime on noise PNGs; prints JSON.',
+    schema: benchTranslateSchema,
+    placeholders: { batch_sizes: '<list>', providers: '<list>' },
+  },
+  async (o) => {
+    ({ images, batch_sizes: batchSizes, threads, providers } = o);
+    bigImages = Math.min(images, o.big_images);
+    await main();
+  },
+);

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import pkg from '../package.json';
 import { CONFIG_KEYS } from '../serve/config';
-import { EXIT_SOME_FAILED, program } from '../translate/cli';
+import { parseCommandLine } from '../core/cli/command';
+import { EXIT_SOME_FAILED, translateCommand } from '../translate/cli';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from '../translate/shard';
 
 const ROOT = path.join(__dirname, '..');
@@ -122,11 +123,7 @@ describe('deploy/translate-job.yaml', () => {
 
   it('runs the batch CLI with flags it accepts, reading and writing mounted folders', () => {
     expect(c.command).toEqual(['node', '--import', 'tsx', 'translate/cli.ts']);
-    const cmd = program()
-      .exitOverride()
-      .configureOutput({ writeErr: () => undefined });
-    cmd.parse(c.args!, { from: 'user' });
-    const o = cmd.opts();
+    const o = parseCommandLine(translateCommand, c.args!, env).options;
     const mounts = new Map(c.volumeMounts!.map((m) => [m.mountPath, m]));
     expect(mounts.get(o.input)?.readOnly).toBe(true);
     expect(mounts.get(o.output)?.readOnly).toBeFalsy();

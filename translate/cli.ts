@@ -2,187 +2,119 @@
  * `npm run translate -- --model NAME --dir AtoB --input ./photos --output ./out [--format png]`
  *
  * Batch translation of a folder tree with the server's preprocessing and onnxruntime path (see
- * translate/translateTree.ts). Flags use snake_case; kebab-case spellings are accepted as aliases.
- * Exit status: 0 every image translated or already there, 1 a usage or setup error (one line on
- * stderr), 3 the run finished but some files failed (listed), 130 stopped by SIGINT/SIGTERM.
+ * translate/translateTree.ts). Declared through core/cli: snake_case flags with kebab-case aliases.
+ * Exit status: 0 every image translated or already there, 1 a setup error, 2 a bad command line
+ * (one line on stderr), 3 the run finished but some files failed (listed), 130 stopped by a signal.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import pino from 'pino';
-import pkg from '../package.json';
-import { directionSchema, type Direction } from '../core/modelManifest';
-import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../serve/config';
-import { OUTPUT_FORMATS, type OutputFormat } from '../serve/postprocess';
-import { parseSizeMode, type SizeMode } from '../serve/preprocess';
+import { z } from 'zod';
+import { runCommand, type CommandSpec } from '../core/cli/command';
+import { EXIT } from '../core/cli/errors';
+import { field } from '../core/cli/fields';
+import { firstLine } from '../core/errorText';
+import { directionSchema } from '../core/modelManifest';
+import { EXECUTION_PROVIDERS } from '../serve/config';
+import { OUTPUT_FORMATS } from '../serve/postprocess';
+import { parseSizeMode } from '../serve/preprocess';
 import { TranslateError } from './modelFolder';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from './shard';
-import { FITS, type Fit } from './translator';
+import { FITS } from './translator';
 import { translateTree, type TreeSummary } from './translateTree';
 
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_SOME_FAILED = 3;
-export const EXIT_INTERRUPTED = 130;
+export const EXIT_OK = EXIT.ok;
+export const EXIT_ERROR = EXIT.failure;
+export const EXIT_SOME_FAILED = EXIT.partial;
+export const EXIT_INTERRUPTED = EXIT.interrupted;
 
 const MAX_BATCH_SIZE = 256;
 
-function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(
-        max === Number.MAX_SAFE_INTEGER ? `expected an integer ≥ ${min}` : `expected an integer from ${min} to ${max}`,
-      );
-    return n;
-  };
-}
-
-function size(v: string): SizeMode {
-  try {
-    return parseSizeMode(v);
-  } catch {
-    throw new InvalidArgumentError('expected native, original or a long side in pixels');
-  }
-}
-
-function providers(v: string): ExecutionProviderName[] {
-  const list = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  const known: readonly string[] = EXECUTION_PROVIDERS;
-  const bad = list.find((p) => !known.includes(p));
-  if (list.length === 0 || bad !== undefined)
-    throw new InvalidArgumentError(`expected a comma-separated list of ${EXECUTION_PROVIDERS.join(', ')}`);
-  return list as ExecutionProviderName[];
-}
-
-interface CliOptions {
-  model: string;
-  models_dir: string;
-  dir: Direction;
-  input: string;
-  output: string;
-  size: SizeMode;
-  fit: Fit;
-  format: OutputFormat;
-  batch_size: number;
-  concurrency?: number;
-  overwrite: boolean;
-  shard_index: number;
-  shard_count: number;
-  execution_providers: ExecutionProviderName[];
-  threads: number;
-  max_pixels: number;
-  quiet: boolean;
-}
-
-export function program(): Command {
-  return new Command('npm run translate --')
-    .description(
-      'Translate every image under --input with an exported model (same preprocessing and onnxruntime path as the ' +
-        'server) into a mirrored tree under --output. Files whose output exists are skipped, so an interrupted run ' +
-        'can simply be started again. Exit status: 0 ok, 1 error, 3 some files failed (listed), 130 interrupted.',
-    )
-    .requiredOption('--model <name|path>', 'model name in --models_dir, or a path to a model folder')
-    .addOption(
-      new Option('--models_dir <dir>', 'folder of model folders, as the server (alias --models-dir)')
-        .env('MODELS_DIR')
-        .default('./models'),
-    )
-    .addOption(new Option('--dir <direction>', 'generator to run').choices(directionSchema.options).default('AtoB'))
-    .requiredOption('--input <dir>', 'folder of images, read recursively (hidden files skipped)')
-    .requiredOption('--output <dir>', 'where the translated tree goes (created as needed)')
-    .addOption(
-      new Option(
-        '--size <size>',
-        "processing size: 'native' (the model's square training size, as test.py), 'original', or N (long side, aspect kept)",
-      )
-        .argParser(size)
-        .default({ kind: 'native' }, 'native'),
-    )
-    .addOption(
-      new Option('--fit <fit>', "'original': resize the output back to the input's size; 'model': keep processing size")
-        .choices(FITS)
-        .default('original'),
-    )
-    .addOption(
-      new Option('--format <format>', 'output format; the extension is replaced accordingly (.png/.jpg/.webp)')
-        .choices(OUTPUT_FORMATS)
-        .default('png'),
-    )
-    .addOption(
-      new Option(
-        '--batch_size <n>',
-        `images of equal processed size run as one onnxruntime batch of up to n (1-${MAX_BATCH_SIZE}) (alias --batch-size)`,
-      )
-        .argParser(integer(1, MAX_BATCH_SIZE))
-        .default(4),
-    )
-    .addOption(
-      new Option(
-        '--concurrency <n>',
+const translateOptionsSchema = z
+  .object({
+    model: field.text().describe('model name in --models_dir, or a path to a model folder'),
+    models_dir: field.text().default('./models').describe('folder of model folders, as the server'),
+    dir: field.enum(directionSchema.options).default('AtoB').describe('generator to run'),
+    input: field.text().describe('folder of images, read recursively (hidden files skipped)'),
+    output: field.text().describe('where the translated tree goes (created as needed)'),
+    size: field
+      .parsed(parseSizeMode, 'native, original or a long side in pixels')
+      .default('native')
+      .describe(
+        "processing size: 'native' (the model's square training size, as test.py: a non-square image is squashed), " +
+          "'original', or N (long side, aspect kept)",
+      ),
+    fit: field
+      .enum(FITS)
+      .default('original')
+      .describe("'original': resize the output back to the input's size; 'model': keep processing size"),
+    format: field
+      .enum(OUTPUT_FORMATS)
+      .default('png')
+      .describe('output format; the extension is replaced accordingly (.png/.jpg/.webp)'),
+    batch_size: field
+      .intRange(1, MAX_BATCH_SIZE)
+      .default(4)
+      .describe(`images of equal processed size run as one onnxruntime batch of up to n (1-${MAX_BATCH_SIZE})`),
+    concurrency: field
+      .int(1)
+      .optional()
+      .describe(
         'images in flight at once (reading, decoding, waiting for a batch, encoding) (default: 2 × batch_size + 2)',
-      ).argParser(integer(1)),
-    )
-    .option('--overwrite', 'translate again even when the output file exists', false)
-    .addOption(
-      new Option('--shard_index <i>', `this process's share of the files, 0 ≤ i < shard_count (alias --shard-index)`)
-        .env(SHARD_INDEX_ENV)
-        .argParser(integer(0))
-        .default(0),
-    )
-    .addOption(
-      new Option(
-        '--shard_count <n>',
-        'number of shards; a file belongs to shard sha256(relative path) mod n (alias --shard-count)',
-      )
-        .env(SHARD_COUNT_ENV)
-        .argParser(integer(1))
-        .default(1),
-    )
-    .addOption(
-      new Option(
-        '--execution_providers <list>',
-        'onnxruntime providers to try in order, as the server (alias --execution-providers)',
-      )
-        .env('EXECUTION_PROVIDERS')
-        .argParser(providers)
-        .default(['cuda', 'webgpu', 'cpu'], 'cuda,webgpu,cpu'),
-    )
-    .addOption(
-      new Option('--threads <n>', 'onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core)')
-        .env('ORT_INTRA_OP_THREADS')
-        .argParser(integer(0, 1024))
-        .default(0),
-    )
-    .addOption(
-      new Option('--max_pixels <n>', 'largest image (width × height) accepted; larger ones fail (alias --max-pixels)')
-        .env('MAX_PIXELS')
-        .argParser(integer(1))
-        .default(4096 * 4096),
-    )
-    .option('-q, --quiet', 'no progress bar or model messages; only the summary and errors', false)
-    .version(pkg.version)
-    .allowExcessArguments(false)
-    .showHelpAfterError('(run with --help for usage)');
-}
+      ),
+    overwrite: field.boolean().default(false).describe('translate again even when the output file exists'),
+    shard_index: field.int(0).default(0).describe("this process's share of the files, 0 ≤ i < shard_count"),
+    shard_count: field
+      .int(1)
+      .default(1)
+      .describe('number of shards; a file belongs to shard sha256(relative path) mod n'),
+    execution_providers: field
+      .list(EXECUTION_PROVIDERS)
+      .default(['cuda', 'webgpu', 'cpu'])
+      .describe('onnxruntime providers to try in order, as the server'),
+    threads: field
+      .intRange(0, 1024)
+      .default(0)
+      .describe('onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core)'),
+    max_pixels: field
+      .int(1)
+      .default(4096 * 4096)
+      .describe('largest image (width × height) accepted; larger ones fail'),
+    quiet: field.boolean().default(false).describe('no progress bar or model messages; only the summary and errors'),
+  })
+  .strict();
 
-/** Kebab-case spellings of the snake_case flags → the canonical flag. */
-function canonicalArgs(cmd: Command, args: string[]): string[] {
-  const aliases = new Map<string, string>();
-  for (const o of cmd.options) if (o.long?.includes('_')) aliases.set(o.long.replace(/_/g, '-'), o.long);
-  return args.map((a) => {
-    const eq = a.indexOf('=');
-    const flag = eq < 0 ? a : a.slice(0, eq);
-    const canonical = aliases.get(flag);
-    return canonical ? canonical + (eq < 0 ? '' : a.slice(eq)) : a;
-  });
-}
+type CliOptions = z.output<typeof translateOptionsSchema>;
 
-function oneLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim();
-}
+export const translateCommand: CommandSpec<typeof translateOptionsSchema> = {
+  name: 'translate',
+  program: 'npm run translate --',
+  summary:
+    'Translate every image under --input with an exported model (same preprocessing and onnxruntime path as the ' +
+    'server) into a mirrored tree under --output. Files whose output exists are skipped, so an interrupted run ' +
+    'can simply be started again.',
+  schema: translateOptionsSchema,
+  env: {
+    models_dir: 'MODELS_DIR',
+    shard_index: SHARD_INDEX_ENV,
+    shard_count: SHARD_COUNT_ENV,
+    execution_providers: 'EXECUTION_PROVIDERS',
+    threads: 'ORT_INTRA_OP_THREADS',
+    max_pixels: 'MAX_PIXELS',
+  },
+  placeholders: {
+    model: '<name|path>',
+    models_dir: '<dir>',
+    dir: '<direction>',
+    input: '<dir>',
+    output: '<dir>',
+    size: '<size>',
+    fit: '<fit>',
+    format: '<format>',
+    shard_index: '<i>',
+    execution_providers: '<list>',
+  },
+  exits: { partial: 'some files failed (listed)', interrupted: 'interrupted (SIGINT/SIGTERM)' },
+};
 
 /** The repository's pino messages as plain `translate: ...` lines on stderr. */
 function plainLogger(quiet: boolean): pino.Logger {
@@ -216,10 +148,7 @@ export function formatSummary(s: TreeSummary): string[] {
   return lines;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const cmd = program();
-  cmd.parse(canonicalArgs(cmd, argv.slice(2)), { from: 'user' });
-  const o = cmd.opts<CliOptions>();
+export async function main(o: CliOptions): Promise<number> {
   const concurrency = o.concurrency ?? 2 * o.batch_size + 2;
 
   const abort = new AbortController();
@@ -283,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     bar.stop();
-    process.stderr.write(`translate: error: ${e instanceof TranslateError ? e.message : oneLine(e)}\n`);
+    process.stderr.write(`translate: error: ${e instanceof TranslateError ? e.message : firstLine(e)}\n`);
     return EXIT_ERROR;
   } finally {
     process.off('SIGINT', onSignal);
@@ -295,12 +224,4 @@ export async function main(argv: string[]): Promise<number> {
   return summary.failed.length > 0 ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
-if (require.main === module) {
-  main(process.argv).then(
-    (code) => (process.exitCode = code),
-    (e: unknown) => {
-      process.stderr.write(`translate: error: ${oneLine(e)}\n`);
-      process.exitCode = EXIT_ERROR;
-    },
-  );
-}
+if (require.main === module) runCommand(translateCommand, main);

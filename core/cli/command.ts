@@ -185,7 +185,8 @@ function buildCommand(spec: CommandSpec<z.ZodTypeAny>, flags: Map<string, FlagIn
   for (const f of flags.values()) {
     cmd.addOption(new Option(f.boolean ? `--${f.key} [bool]` : `--${f.key} ${f.placeholder}`, f.help));
   }
-  return cmd.version(pkg.version, '--version', 'print the version');
+  // A command with its own `version` option (data:emoji: the emoji packages' version) keeps it.
+  return flags.has('version') ? cmd : cmd.version(pkg.version, '--version', 'print the version');
 }
 
 /** Which flags a spec has, in schema order. */
@@ -273,7 +274,8 @@ export function runCommand<S extends z.ZodTypeAny>(
       process.stdout.write(e.text);
       return finish(EXIT.ok);
     }
-    log(`error: ${firstLine(e)} (see --help)`);
+    if (!(e instanceof UsageError)) throw e;
+    log(`error: ${e.message} (see --help)`);
     return finish(EXIT.usage);
   }
   Promise.resolve()

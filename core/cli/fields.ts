@@ -30,6 +30,15 @@ function list<const T extends readonly [string, ...string[]]>(values: T) {
   );
 }
 
+/** A comma-separated list of integers ≥ min (`1,4,16`), at least one. */
+function intList(min: 0 | 1) {
+  const msg = `must be a comma-separated list of integers >= ${min}`;
+  return z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : s)) : v),
+    z.array(z.number({ invalid_type_error: msg }).int(msg).min(min, msg), { invalid_type_error: msg }).min(1, msg),
+  );
+}
+
 /** A string turned into something else by `parse`, which throws when the string is not valid. */
 function parsed<T>(parse: (s: string) => T, expected: string) {
   return z.string({ invalid_type_error: `must be ${expected}` }).transform((s, ctx) => {
@@ -42,4 +51,4 @@ function parsed<T>(parse: (s: string) => T, expected: string) {
   });
 }
 
-export const field = { ...optionField, intRange, list, parsed } as const;
+export const field = { ...optionField, intRange, intList, list, parsed } as const;
