@@ -19,6 +19,7 @@ import { TfNetwork } from '../train/networks';
 import { initStateDict } from '../train/init';
 import { initialModelState, type TrainingModelOptions } from '../train/modelState';
 import { openTrainingModel } from '../train/trainingModel';
+import { firstLine } from '../core/errorText';
 
 interface Config {
   size: number;
@@ -128,7 +129,7 @@ export async function benchNetworks(
     try {
       backend = await initBackend(choice);
     } catch (e) {
-      results.push({ backend: choice, error: (e as Error).message.split('\n')[0] });
+      results.push({ backend: choice, error: firstLine(e) });
       continue;
     }
     for (const c of CONFIGS.filter((x) => sizes.includes(x.size))) {

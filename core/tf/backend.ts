@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { firstLine } from '../errorText';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -51,7 +52,7 @@ async function tryLoad(pkg: string): Promise<string | null> {
     await import(pkg);
     return null;
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    const msg = firstLine(e);
     return /Cannot find module/.test(msg) ? 'not installed' : msg;
   }
 }

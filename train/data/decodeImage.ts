@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp';
+import { firstLine } from '../../core/errorText';
 
 export interface RawImage {
   /** Interleaved channels, row-major, top row first. */
@@ -24,10 +25,6 @@ export class UnusableImageError extends Error {
     super(`${file}: ${reason}`);
     this.name = 'UnusableImageError';
   }
-}
-
-function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0];
 }
 
 export async function decodeRgb(file: string): Promise<RawImage> {

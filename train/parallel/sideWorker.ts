@@ -10,6 +10,7 @@ import type { GeneratorGradients } from '../cycleGanModel';
 import { ModelReplica } from '../modelReplica';
 import { GradientExchange } from './gradientExchange';
 import type { FromSideWorker, RequestName, SideRequests, SideWorkerData, ToSideWorker } from './protocol';
+import { firstLine } from '../../core/errorText';
 
 const port = parentPort;
 if (!port) throw new Error('sideWorker.ts must run in a worker thread');
@@ -91,8 +92,7 @@ port.on('message', (msg: ToSideWorker) => {
     .then(() => (handlers[msg.type] as (args: unknown) => Promise<unknown>)(msg.args))
     .then(
       (value) => reply({ id: msg.id, ok: true, value }),
-      (e: unknown) =>
-        reply({ id: msg.id, ok: false, error: String(e instanceof Error ? e.message : e).split('\n')[0] }),
+      (e: unknown) => reply({ id: msg.id, ok: false, error: firstLine(e) }),
     );
   if (msg.type === 'close') void queue.then(() => port.close());
 });
