@@ -64,11 +64,14 @@ async function start(
 
 /** Statuses seen per documented operation, checked against openapi.yaml at the end. */
 const seen = new Set<string>();
+/** Every problem+json body the server answered in these tests (openapi.yaml's examples must be among them). */
+const problems: Record<string, unknown>[] = [];
 function track(res: request.Response): request.Response {
   const req = (res as unknown as { req: { method: string; path: string } }).req;
   let route = req.path.split('?')[0];
   if (route.startsWith('/v1/models/')) route = '/v1/models/{name}';
   seen.add(`${req.method.toLowerCase()} ${route} ${res.status}`);
+  if (/^application\/problem\+json/.test(String(res.headers['content-type']))) problems.push(JSON.parse(res.text));
   return res;
 }
 
@@ -684,5 +687,30 @@ describe('documentation and behaviour agree', () => {
         for (const status of Object.keys(op.responses))
           if (!seen.has(`${method} ${route} ${status}`)) missing.push(`${method.toUpperCase()} ${route} → ${status}`);
     expect(missing).toEqual([]);
+  });
+
+  it('every error example in openapi.yaml is a body the server really answered (Swagger UI shows them)', async () => {
+    const doc = YAML.parse(await fs.readFile(OPENAPI_FILE, 'utf8'));
+    if (process.env.DUMP_PROBLEMS) await fs.writeFile(process.env.DUMP_PROBLEMS, JSON.stringify(problems, null, 2));
+    const statuses = new Set<string>();
+    for (const item of Object.values<Record<string, { responses: Record<string, { $ref?: string }> }>>(doc.paths))
+      for (const op of Object.values(item))
+        for (const [status, r] of Object.entries(op.responses))
+          if (Number(status) >= 400 && r.$ref) statuses.add(`${status} ${r.$ref}`);
+    const checked: string[] = [];
+    for (const entry of statuses) {
+      const [status, ref] = entry.split(' ');
+      const response = doc.components.responses[ref.split('/').pop()!];
+      const examples = Object.entries<{ value: Record<string, unknown> }>(
+        response.content['application/problem+json'].examples ?? {},
+      );
+      expect([entry, examples.length > 0]).toEqual([entry, true]);
+      for (const [name, { value }] of examples) {
+        if (value.status !== Number(status)) continue; // a shared component (404 and 503 each hold several kinds)
+        expect([name, problems.some((p) => JSON.stringify(p) === JSON.stringify(value))]).toEqual([name, true]);
+        checked.push(name);
+      }
+    }
+    expect(checked.length).toBeGreaterThanOrEqual(statuses.size);
   });
 });
