@@ -22,6 +22,9 @@ import { encodeImage, fromNchw, MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } 
 import { ImageError, parseSizeMode, preprocessImage, type SizeMode } from './preprocess';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE } from './problem';
 
+const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
+const NO_IMAGE = "no image: send multipart/form-data with field 'image', or the image as the body";
+
 export const OPENAPI_FILE = path.join(__dirname, '..', 'openapi.yaml');
 const PUBLIC_DIR = path.join(__dirname, 'public');
 
@@ -97,7 +100,7 @@ function toProblem(err: unknown): HttpProblem {
     let detail = e.message ?? 'invalid request';
     const first = Array.isArray(e.errors) ? (e.errors[0] as { path?: string; message?: string }) : undefined;
     if (first?.message) detail = first.path ? `${first.path.replace(/^\./, '')} ${first.message}` : first.message;
-    if (status === 415) detail = `${detail} (send multipart/form-data with field 'image', or an image/* body)`;
+    if (status === 415) detail = `${detail} (${SEND_AN_IMAGE})`;
     return new HttpProblem(kindForStatus(status), detail);
   }
   return new HttpProblem('internal', 'internal server error');
@@ -219,6 +222,13 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
     },
     (req, res, next) =>
       req.headers['content-type']?.startsWith('multipart/') ? upload(req, res, next) : rawBody(req, res, next),
+    (req, _res, next) => {
+      // Without a Content-Type the validator could only say "unsupported media type undefined".
+      if (req.headers['content-type']) return next();
+      if (!Buffer.isBuffer(req.body) || req.body.length === 0)
+        return next(new HttpProblem('invalid-request', NO_IMAGE));
+      next(new HttpProblem('unsupported-image', `no Content-Type header: ${SEND_AN_IMAGE}`));
+    },
     (req, _res, next) => {
       // express-openapi-validator checks multipart fields in req.body; multer put the file in req.file.
       if (req.file) req.body = { ...(req.body ?? {}), [req.file.fieldname]: '' };
@@ -350,11 +360,7 @@ async function translate(
   }
 
   const body = req.file?.buffer ?? (Buffer.isBuffer(req.body) ? req.body : undefined);
-  if (!body || body.length === 0)
-    throw new HttpProblem(
-      'invalid-request',
-      "no image: send multipart/form-data with field 'image', or the image as the body",
-    );
+  if (!body || body.length === 0) throw new HttpProblem('invalid-request', NO_IMAGE);
 
   const stages: Partial<Record<Stage, number>> = {};
   const observe = (stage: Stage, ms: number) => {

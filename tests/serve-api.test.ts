@@ -354,6 +354,16 @@ describe('POST /translate', () => {
       '/problems/invalid-request',
       /no image/,
     );
+    // No Content-Type at all (e.g. curl -X POST): not "unsupported media type undefined".
+    const bare = await request(main.server).post('/translate');
+    expectProblem(bare, 400, '/problems/invalid-request');
+    expect(bare.body.detail).toBe("no image: send multipart/form-data with field 'image', or the image as the body");
+    const untyped = await request(main.server).post('/translate').set('Content-Type', '').send(photo);
+    expectProblem(untyped, 415, '/problems/unsupported-image');
+    expect(untyped.body.detail).toBe(
+      "no Content-Type header: send multipart/form-data with field 'image', or an image/* body",
+    );
+    expect(JSON.stringify([bare.body, untyped.body])).not.toMatch(/undefined/);
   });
 
   it('404 for an unknown model or a direction the model lacks', async () => {
