@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
+import { firstLine } from '../core/errorText';
 
 export const EXECUTION_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
 export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
@@ -96,7 +97,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     parsed = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (e) {
-    throw new ConfigError(`config: CONFIG_FILE ${file}: ${(e as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`config: CONFIG_FILE ${file}: ${firstLine(e)}`);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed))

@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import type { ExecutionProviderName } from './config';
 import { openSession } from './executionProviders';
 import type { FromWorker, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
+import { firstLine } from '../core/errorText';
 
 const port = parentPort;
 if (!port) throw new Error('inferenceWorker.ts must run in a worker thread');
@@ -21,10 +22,6 @@ let outputName = 'output';
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
-}
-
-function errorText(e: unknown): string {
-  return String(e instanceof Error ? e.message : e).split('\n')[0];
 }
 
 async function load(req: LoadRequest): Promise<void> {
@@ -82,11 +79,11 @@ async function run(id: number, direction: string, data: Float32Array, dims: numb
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
-      load(msg).catch((e) => post({ type: 'load-failed', error: errorText(e) }));
+      load(msg).catch((e) => post({ type: 'load-failed', error: firstLine(e) }));
       break;
     case 'run':
       run(msg.id, msg.direction, msg.data, msg.dims).catch((e) =>
-        post({ type: 'run-failed', id: msg.id, error: errorText(e) }),
+        post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
       );
       break;
     case 'close':

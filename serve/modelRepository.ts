@@ -162,11 +162,9 @@ export class ModelRepository {
       await thread.terminate();
       throw e;
     }
-    for (const s of loaded.skipped) {
-      if (this.unavailable.has(s.provider)) continue;
-      this.unavailable.add(s.provider);
-      this.log.warn(`execution provider '${s.provider}' unavailable, skipped: ${s.reason}`);
-    }
+    // Providers that failed are said once, on the line of the first model that skipped them.
+    const newlySkipped = loaded.skipped.filter((p) => !this.unavailable.has(p.provider));
+    for (const p of newlySkipped) this.unavailable.add(p.provider);
 
     // A graph exported with a fixed batch dimension caps the batch size.
     let maxBatch = this.config.MAX_BATCH;
@@ -193,15 +191,18 @@ export class ModelRepository {
       onBatch: (direction, size, ms) => this.onBatch?.(name, direction, size, ms),
     });
     this.models.set(name, model);
-    this.log.info(
+    const skippedText = newlySkipped.map((p) => `${p.provider} unavailable: ${p.reason}`).join('; ');
+    this.log[newlySkipped.length ? 'warn' : 'info'](
       {
         model: name,
         folder,
         directions,
         executionProvider: model.executionProvider,
         warmupMs: Math.round(loaded.warmupMs),
+        skippedProviders: newlySkipped.map((p) => p.provider),
       },
-      `model '${name}' loaded and warmed up on ${model.executionProvider}`,
+      `model '${name}' (${directions.join(', ')}) on ${model.executionProvider}, warmed up in ${Math.round(loaded.warmupMs)} ms` +
+        (skippedText ? ` (${skippedText})` : ''),
     );
     return model;
   }

@@ -8,6 +8,7 @@
  * shrinking) matches PIL's BICUBIC closely but not bit for bit.
  */
 import sharp from 'sharp';
+import { firstLine } from '../core/errorText';
 
 /** Container formats accepted as input (sharp's names). */
 export const INPUT_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
@@ -67,12 +68,6 @@ export interface ModelGeometry {
 export interface ModelInput {
   data: Float32Array;
   dims: [1, number, number, number];
-}
-
-function firstLine(e: unknown): string {
-  return String(e instanceof Error ? e.message : e)
-    .split('\n')[0]
-    .trim();
 }
 
 /**

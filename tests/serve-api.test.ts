@@ -666,7 +666,7 @@ describe('readiness', () => {
     }
   });
 
-  it('falls back through execution providers, logging one line per skipped provider', async () => {
+  it('falls back through execution providers: one start-up line per model, naming its provider and, once, why others were skipped', async () => {
     const repo = await createTinyModelRepo([{ name: 'm1' }, { name: 'm2' }]);
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
@@ -676,11 +676,16 @@ describe('readiness', () => {
       expect(['cuda', 'webgpu', 'cpu']).toContain(used);
       expect(s.repo.get('m2')!.executionProvider).toBe(used);
       const skipped = ['cuda', 'webgpu', 'cpu'].slice(0, ['cuda', 'webgpu', 'cpu'].indexOf(used));
-      for (const p of skipped) {
-        const mine = lines.filter((l) => l.includes(`execution provider '${p}' unavailable, skipped`));
-        expect(mine).toHaveLength(1); // once, not once per model
-        expect(JSON.parse(mine[0]).msg.split('\n')).toHaveLength(1);
+      const msgs = lines.map((l) => JSON.parse(l).msg as string);
+      const perModel = ['m1', 'm2'].map((m) => msgs.filter((l) => l.startsWith(`model '${m}' `)));
+      for (const [i, mine] of perModel.entries()) {
+        expect(mine).toHaveLength(1);
+        expect(mine[0]).toMatch(new RegExp(`^model 'm${i + 1}' \\(AtoB, BtoA\\) on ${used}, warmed up in \\d+ ms`));
+        expect(mine[0].split('\n')).toHaveLength(1);
       }
+      // Each skipped provider is explained once in all, not once per model.
+      for (const p of skipped) expect(msgs.filter((l) => l.includes(`${p} unavailable: `))).toHaveLength(1);
+      expect(msgs.filter((l) => /provider/.test(l) && !l.startsWith('model '))).toEqual([]);
       expect((await request(s.server).post('/translate?model=m2').attach('image', photo, 'p.png')).status).toBe(200);
     } finally {
       await repo.cleanup();

@@ -15,6 +15,7 @@ import { listInputs, outputPaths } from './inputTree';
 import { checkDirection, resolveModel, TranslateError } from './modelFolder';
 import { checkShard, selectShard, type Shard } from './shard';
 import { engineConfig, Translator, type EngineSettings, type Fit, type StageTotals } from './translator';
+import { firstLine } from '../core/errorText';
 
 export interface TreeOptions {
   /** A model name in `modelsDir` or a path to a model folder. */
@@ -78,12 +79,6 @@ export interface TreeSummary {
   meanBatchSize: number;
   /** Mean milliseconds per translated image in each stage (inference: batch time shared by its images). */
   msPerImage: StageTotals;
-}
-
-function firstLine(e: unknown): string {
-  return String(e instanceof Error ? e.message : e)
-    .split('\n')[0]
-    .trim();
 }
 
 function errnoText(e: unknown): string {
