@@ -365,7 +365,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
 const evaluateOptionsSchema = z
   .object({
     model: field.text().describe('model folder (model.json + ONNX files), e.g. models/NAME'),
-    dataroot: field.text().describe('dataset with testA and testB holding images of the same items under the same names'),
+    dataroot: field
+      .text()
+      .describe('dataset with testA and testB holding images of the same items under the same names'),
     out: field.text().optional().describe('folder for the contact sheet (default: the model folder)'),
     providers: field
       .list(EXECUTION_PROVIDERS)
