@@ -7,9 +7,10 @@
  * port: the server listens on a free one and `localhost:3000` is pointed at it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 
 const ROOT = path.join(__dirname, '..');
@@ -31,6 +32,7 @@ function runnableBlocks(markdown: string): Block[] {
 }
 
 const BLOCKS = runnableBlocks(README);
+const CHROMIUM = '/usr/bin/chromium';
 const IMAGE = /\.(png|jpe?g|webp)$/i;
 
 let scratch: string;
@@ -119,4 +121,28 @@ test.each(BLOCKS.map((b) => [`README.md:${b.line}${b.server ? ' (server)' : ''}`
     }
   },
   300_000,
+);
+
+const walkthrough = /\*\*The web page:\*\*([^]*?)\n\n/.exec(README)?.[1] ?? '';
+(existsSync(CHROMIUM) ? test : test.skip)(
+  'the web page walkthrough does what the README says (headless Chromium)',
+  async () => {
+    const file = /say `(examples\/[^`]+)`/.exec(walkthrough)?.[1];
+    const downloadName = /\(`([^`]+_AtoB\.png)`\)/.exec(walkthrough)?.[1];
+    expect([file, downloadName]).toEqual([expect.any(String), expect.any(String)]);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://localhost:${port}/`);
+      await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 0);
+      await page.setInputFiles('#file', path.join(ROOT, file!));
+      await page.waitForFunction(() => document.getElementById('status')!.textContent === 'Done.', undefined, {
+        timeout: 30_000,
+      });
+      expect(await page.getAttribute('#download', 'download')).toBe(downloadName);
+    } finally {
+      await browser.close();
+    }
+  },
+  60_000,
 );
