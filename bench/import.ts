@@ -12,7 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { generatorSpec, paramSpecs, type GeneratorOptions } from '../core/arch/spec';
 import type { NamedTensor } from '../core/arch/stateDict';
 import { fitGenerator } from '../core/pth/officialCheckpoint';
@@ -47,13 +49,15 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function main() {
-  const o = new Command('bench/import.ts')
-    .option('--reps <n>', 'timed reads per format (median)', '3')
-    .option('--reference <impl>', 'verification reference for the CLI runs: float64 or tfjs', 'float64')
-    .option('--verify_size <n>', 'verification input side for the CLI runs', '32')
-    .parse()
-    .opts<{ reps: string; reference: string; verify_size: string }>();
+const benchImportSchema = z
+  .object({
+    reps: field.int(1).default(3).describe('timed reads per format (median)'),
+    reference: field.enum(['float64', 'tfjs']).default('float64').describe('verification reference for the CLI runs'),
+    verify_size: field.int(1).default(32).describe('verification input side for the CLI runs'),
+  })
+  .strict();
+
+async function main(o: z.output<typeof benchImportSchema>) {
   const root = mkdtempSync(path.join(tmpdir(), 'bench-import-'));
   try {
     const sd = officialStateDict();
@@ -63,7 +67,7 @@ async function main() {
       const file = path.join(root, `${format}_latest_net_G.pth`);
       writeFileSync(file, encodePth(sd, { format }));
       const reads: number[] = [];
-      for (let i = 0; i < Number(o.reps); i++) {
+      for (let i = 0; i < o.reps; i++) {
         const t0 = performance.now();
         const { tensors } = await readPthFile(file);
         fitGenerator(tensors, FULL, file);
@@ -77,7 +81,7 @@ async function main() {
           'tsx',
           path.join(__dirname, '..', 'export', 'importCli.ts'),
           ...['--pth', file, '--name', 'bench', '--out', path.join(root, `model_${format}`)],
-          ...['--reference', o.reference, '--verify_size', o.verify_size, '--quiet'],
+          ...['--reference', o.reference, '--verify_size', String(o.verify_size), '--quiet'],
         ],
         { encoding: 'utf8' },
       );
@@ -92,7 +96,7 @@ async function main() {
         read_ms: +median(reads).toFixed(0),
         cli_s: +cliS.toFixed(1),
         reference: o.reference,
-        verify_size: Number(o.verify_size),
+        verify_size: o.verify_size,
       };
       process.stderr.write(`${JSON.stringify(row)}\n`);
       rows.push(row);
@@ -103,7 +107,13 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench/import',
+    program: 'npx tsx bench/import.ts',
+    summary:
+      'npm run import of a full-size resnet_9blocks .pth, legacy and zip: read time and CLI wall time; prints JSON.',
+    schema: benchImportSchema,
+  },
+  main,
+);
