@@ -3,7 +3,7 @@
  * gradients, every parameter gradient, batch-norm running statistics, and one full CycleGAN
  * iteration (loss terms, G and D gradients, the Adam step), also split over two worker threads as
  * parallel training does. Runs on the wasm backend, i.e. through the fast forward-convolution
- * gradients training uses on CPU.
+ * gradients training uses on CPU, and again on WebGPU when an adapter exists (tests/helpers/backends).
  *
  * Tolerance: max|tfjs − torch| ≤ 1e-4 · max(1, max|torch|) per tensor (float32 against a float64
  * reference rounded to float32).
@@ -18,6 +18,7 @@ import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
 import { listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
+import { describeOnWebGpu } from './helpers/backends';
 
 const TOL = 1e-4;
 
@@ -40,7 +41,8 @@ const netCases = listGoldenCases().filter((n) => {
   return k === 'generator' || k === 'discriminator';
 });
 
-describe.each(netCases)('golden %s', (caseName) => {
+/** One network fixture: output, input gradient, parameter gradients, batch-norm statistics. */
+function netCaseTests(caseName: string) {
   const c = loadGolden(caseName);
   const spec = specOf(c);
   const specs = paramSpecs(spec).filter((p) => p.trainable);
@@ -99,9 +101,12 @@ describe.each(netCases)('golden %s', (caseName) => {
       ).toBeLessThanOrEqual(TOL);
     }
   });
-});
+}
 
-describe('golden cycle_iteration: one full CycleGAN iteration', () => {
+describe.each(netCases)('golden %s', netCaseTests);
+
+/** The cycle_iteration fixture; the two-worker variant only where workers are used (not on webgpu). */
+function cycleIterationTests(backend: 'wasm' | 'webgpu') {
   const c = loadGolden('cycle_iteration');
   const cfg = c.config;
   const g = cfg.generator!;
@@ -223,39 +228,49 @@ describe('golden cycle_iteration: one full CycleGAN iteration', () => {
     model.dispose();
   });
 
-  test('the same iteration on two worker threads: losses, summed G gradient, images and Adam step', async () => {
-    const empty = { images: [] };
-    const state = {
-      nets: weights,
-      pools: { A: empty, B: empty },
-      poolRng: poolStreams(1),
-      dropoutCounter: 1,
-      lr: opts.lr,
-    };
-    const model = await ParallelTrainingModel.open({ ...opts, pool_size: 0 }, state, 'wasm');
-    try {
-      const a = nchwToNhwc(c.tensor('real_A'));
-      const b = nchwToNhwc(c.tensor('real_B'));
-      expectLosses(await model.optimize(a.data, a.shape, b.data, b.shape));
-      // Kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed conv).
-      const torchGrads = [...model.generatorGradientSum()].map(([key, values]) => {
-        const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
-        const t = tf.tensor(values, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
-        const out = torchLayout(t, t.rank === 4);
-        t.dispose();
-        return [key, out] as [string, Float32Array];
-      });
-      const worst = worstGradientError(torchGrads);
-      expect(worst.err).toBeLessThanOrEqual(TOL);
-      expect(worst.n).toBe(gradCount(['G_A', 'G_B']));
-      const v = (await model.visuals())!;
-      for (const name of ['fake_B', 'rec_A', 'fake_A', 'rec_B'] as const) {
-        expect([name, scaledMaxError(v[name].data, nchwToNhwc(c.tensor(name)).data) <= TOL]).toEqual([name, true]);
+  (backend === 'wasm' ? test : test.skip)(
+    'the same iteration on two worker threads: losses, summed G gradient, images and Adam step',
+    async () => {
+      const empty = { images: [] };
+      const state = {
+        nets: weights,
+        pools: { A: empty, B: empty },
+        poolRng: poolStreams(1),
+        dropoutCounter: 1,
+        lr: opts.lr,
+      };
+      const model = await ParallelTrainingModel.open({ ...opts, pool_size: 0 }, state, 'wasm');
+      try {
+        const a = nchwToNhwc(c.tensor('real_A'));
+        const b = nchwToNhwc(c.tensor('real_B'));
+        expectLosses(await model.optimize(a.data, a.shape, b.data, b.shape));
+        // Kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed conv).
+        const torchGrads = [...model.generatorGradientSum()].map(([key, values]) => {
+          const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
+          const t = tf.tensor(values, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
+          const out = torchLayout(t, t.rank === 4);
+          t.dispose();
+          return [key, out] as [string, Float32Array];
+        });
+        const worst = worstGradientError(torchGrads);
+        expect(worst.err).toBeLessThanOrEqual(TOL);
+        expect(worst.n).toBe(gradCount(['G_A', 'G_B']));
+        const v = (await model.visuals())!;
+        for (const name of ['fake_B', 'rec_A', 'fake_A', 'rec_B'] as const) {
+          expect([name, scaledMaxError(v[name].data, nchwToNhwc(c.tensor(name)).data) <= TOL]).toEqual([name, true]);
+        }
+        const after = await model.exportState();
+        expectAfterAdam((net, key) => after.nets[net].get(key)!.data);
+      } finally {
+        await model.dispose();
       }
-      const after = await model.exportState();
-      expectAfterAdam((net, key) => after.nets[net].get(key)!.data);
-    } finally {
-      await model.dispose();
-    }
-  });
+    },
+  );
+}
+
+describe('golden cycle_iteration: one full CycleGAN iteration', () => cycleIterationTests('wasm'));
+
+describeOnWebGpu('on webgpu', () => {
+  describe.each(netCases)('golden %s', netCaseTests);
+  describe('golden cycle_iteration: one full CycleGAN iteration', () => cycleIterationTests('webgpu'));
 });

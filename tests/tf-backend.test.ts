@@ -3,7 +3,10 @@
  * The native @tensorflow/tfjs-node(-gpu) packages are optional; these tests adapt to whether one is installed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, parseBackendChoice, usesFastGradients } from '../core/tf/backend';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { initBackend, parseBackendChoice, releaseBackend, usesFastGradients } from '../core/tf/backend';
+import { webgpu } from './helpers/backends';
 
 function installed(pkg: string): boolean {
   try {
@@ -14,6 +17,9 @@ function installed(pkg: string): boolean {
   }
 }
 const nativeInstalled = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
+const withAdapter = webgpu.found ? test : test.skip;
+const withoutAdapter = webgpu.found ? test.skip : test;
+if (!webgpu.found) console.info(`WebGPU tests that need an adapter are skipped: ${webgpu.reason}`);
 
 test('wasm: SIMD and thread count are reported, and gradients take the forward-conv path', async () => {
   const lines: string[] = [];
@@ -46,6 +52,48 @@ test('cpu', async () => {
 
 test('unknown choice', () => {
   expect(() => parseBackendChoice('gpu')).toThrow(
-    "unknown backend 'gpu' (expected one of auto, tensorflow, wasm, cpu)",
+    "unknown backend 'gpu' (expected one of auto, tensorflow, webgpu, wasm, cpu)",
   );
 });
+
+withoutAdapter('explicit webgpu without an adapter is a clear error naming the reason', async () => {
+  await expect(initBackend('webgpu')).rejects.toThrow(
+    new RegExp(
+      `backend 'webgpu' requested but unavailable \\(${escape(webgpu.found ? '' : webgpu.reason)}\\).*or use --backend wasm`,
+    ),
+  );
+});
+
+(nativeInstalled || webgpu.found ? test.skip : test)(
+  'auto without an adapter says why webgpu was skipped, and Dawn prints nothing to stderr',
+  () => {
+    // A fresh process: the probe is cached per process, and its stderr is what a user would see.
+    const script = `require('./core/tf/backend').initBackend('auto', (m) => process.stdout.write(m + '\\n'))`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: path.join(__dirname, '..'),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^tfjs backend: wasm — .*webgpu: (no WebGPU adapter|the optional package)/);
+  },
+);
+
+withAdapter('webgpu: activates, names the adapter, uses the forward-conv gradients, and is released', async () => {
+  const lines: string[] = [];
+  const info = await initBackend('webgpu', (m) => lines.push(m));
+  expect(info.name).toBe('webgpu');
+  expect(info.reason).toMatch(/^WebGPU via Dawn \(/);
+  expect(lines).toHaveLength(1);
+  expect(usesFastGradients()).toBe(true);
+  const y = tf.add(tf.tensor1d([1, 2]), 1);
+  expect(Array.from(await y.data())).toEqual([2, 3]);
+  y.dispose();
+  releaseBackend();
+  expect(tf.findBackend('webgpu')).toBeNull();
+  await tf.setBackend('wasm');
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

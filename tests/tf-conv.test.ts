@@ -1,6 +1,6 @@
 /**
  * core/tf conv2d / convTranspose2d against references, on the wasm backend and on cpu (both use the
- * forward-conv gradients of core/tf/convAdjoint.ts).
+ * forward-conv gradients of core/tf/convAdjoint.ts), and on WebGPU when an adapter exists.
  *
  * Forward references are loops written from PyTorch's definitions (Conv2d: zero pad then correlate;
  * ConvTranspose2d: scatter x[i]·w into out[i·s - p + kh], output side (H-1)s - 2p + k + op).
@@ -13,9 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../core/tf/backend';
 import { conv2d } from '../core/tf/conv2d';
 import { convTranspose2d } from '../core/tf/convTranspose2d';
+import { phaseFilters } from '../core/tf/convAdjoint';
 import { scaledMaxError } from './helpers/compare';
 import { Rng } from '../core/rng';
-import { onBackend } from './helpers/backends';
+import { describeOnWebGpu, onBackend } from './helpers/backends';
 
 const TOL = 1e-4;
 
@@ -152,26 +153,29 @@ const CONV_CASES: [number, number, number, number, number, number, number][] = [
   [7, 2, 3, 12, 9, 3, 10],
 ];
 
+/** conv2d on the active backend and on cpu against the reference (tfjs's own gradients on cpu). */
+async function checkConv(k: number, s: number, p: number, h: number, w: number, ci: number, co: number) {
+  const xs = [2, h, w, ci];
+  const xData = randomArray(sizeOf(xs), 1 + k * 100 + s * 10 + p);
+  const wData = randomArray(k * k * ci * co, 7 + k + s + p + co);
+  const x = tf.tensor4d(xData, xs as [number, number, number, number]);
+  const wt = tf.tensor4d(wData, [k, k, ci, co]);
+  const ref = await onBackend('cpu', () =>
+    evaluate((a, b) => tf.conv2d(tf.pad(a, explicitPad(p)), b, s, 'valid'), x, wt, 99),
+  );
+  const byDef = convByDefinition(xData, xs, wData, k, co, s, p);
+  expect(ref.shape).toEqual(byDef.shape);
+  expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
+  expectMatches(
+    evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99),
+    ref,
+  );
+  expectMatches(await onBackend('cpu', () => evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99)), ref);
+  tf.dispose([x, wt]);
+}
+
 describe('conv2d = PyTorch Conv2d(stride, padding)', () => {
-  test.each(CONV_CASES)('k%i s%i p%i on %ix%i, %i→%i channels', async (k, s, p, h, w, ci, co) => {
-    const xs = [2, h, w, ci];
-    const xData = randomArray(sizeOf(xs), 1 + k * 100 + s * 10 + p);
-    const wData = randomArray(k * k * ci * co, 7 + k + s + p + co);
-    const x = tf.tensor4d(xData, xs as [number, number, number, number]);
-    const wt = tf.tensor4d(wData, [k, k, ci, co]);
-    const ref = await onBackend('cpu', () =>
-      evaluate((a, b) => tf.conv2d(tf.pad(a, explicitPad(p)), b, s, 'valid'), x, wt, 99),
-    );
-    const byDef = convByDefinition(xData, xs, wData, k, co, s, p);
-    expect(ref.shape).toEqual(byDef.shape);
-    expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
-    expectMatches(
-      evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99),
-      ref,
-    );
-    expectMatches(await onBackend('cpu', () => evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99)), ref);
-    tf.dispose([x, wt]);
-  });
+  test.each(CONV_CASES)('k%i s%i p%i on %ix%i, %i→%i channels', checkConv);
 
   test('differs from tfjs "same" padding for stride 2 (shifted sampling grid)', () => {
     const x = tf.tensor4d(randomArray(2 * 8 * 8 * 3, 5), [2, 8, 8, 3]);
@@ -220,37 +224,49 @@ const TRANSPOSE_CASES: [number, number, number, number, number, number, number, 
   [4, 2, 0, 1, 3, 4, 5, 10],
 ];
 
+/** convTranspose2d on the active backend and on cpu against the reference. */
+async function checkTranspose(
+  k: number,
+  s: number,
+  p: number,
+  op: number,
+  h: number,
+  w: number,
+  inC: number,
+  outC: number,
+) {
+  const xs = [2, h, w, inC];
+  const xData = randomArray(sizeOf(xs), 11 + k * 100 + s * 10 + p + op);
+  const wData = randomArray(k * k * outC * inC, 13 + k + s + p + outC);
+  const x = tf.tensor4d(xData, xs as [number, number, number, number]);
+  const wt = tf.tensor4d(wData, [k, k, outC, inC]);
+  const ho = (h - 1) * s - 2 * p + k + op;
+  const wo = (w - 1) * s - 2 * p + k + op;
+  const reference = (a: tf.Tensor4D, b: tf.Tensor4D) => {
+    const full = tf.conv2dTranspose(a, b, [2, (h - 1) * s + k, (w - 1) * s + k, outC], s, 'valid');
+    // Crop `p` in front; at the end crop p - op, or zero-extend when op > p.
+    const grown = tf.pad(full, [
+      [0, 0],
+      [0, Math.max(0, op - p)],
+      [0, Math.max(0, op - p)],
+      [0, 0],
+    ]);
+    return tf.slice(grown, [0, p, p, 0], [2, ho, wo, outC]) as tf.Tensor4D;
+  };
+  const ref = await onBackend('cpu', () => evaluate(reference, x, wt, 98));
+  const byDef = convTransposeByDefinition(xData, xs, wData, k, outC, s, p, op);
+  expect(ref.shape).toEqual(byDef.shape);
+  expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
+  expectMatches(
+    evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98),
+    ref,
+  );
+  expectMatches(await onBackend('cpu', () => evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98)), ref);
+  tf.dispose([x, wt]);
+}
+
 describe('convTranspose2d = PyTorch ConvTranspose2d(stride, padding, output_padding)', () => {
-  test.each(TRANSPOSE_CASES)('k%i s%i p%i op%i on %ix%i, %i→%i channels', async (k, s, p, op, h, w, inC, outC) => {
-    const xs = [2, h, w, inC];
-    const xData = randomArray(sizeOf(xs), 11 + k * 100 + s * 10 + p + op);
-    const wData = randomArray(k * k * outC * inC, 13 + k + s + p + outC);
-    const x = tf.tensor4d(xData, xs as [number, number, number, number]);
-    const wt = tf.tensor4d(wData, [k, k, outC, inC]);
-    const ho = (h - 1) * s - 2 * p + k + op;
-    const wo = (w - 1) * s - 2 * p + k + op;
-    const reference = (a: tf.Tensor4D, b: tf.Tensor4D) => {
-      const full = tf.conv2dTranspose(a, b, [2, (h - 1) * s + k, (w - 1) * s + k, outC], s, 'valid');
-      // Crop `p` in front; at the end crop p - op, or zero-extend when op > p.
-      const grown = tf.pad(full, [
-        [0, 0],
-        [0, Math.max(0, op - p)],
-        [0, Math.max(0, op - p)],
-        [0, 0],
-      ]);
-      return tf.slice(grown, [0, p, p, 0], [2, ho, wo, outC]) as tf.Tensor4D;
-    };
-    const ref = await onBackend('cpu', () => evaluate(reference, x, wt, 98));
-    const byDef = convTransposeByDefinition(xData, xs, wData, k, outC, s, p, op);
-    expect(ref.shape).toEqual(byDef.shape);
-    expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
-    expectMatches(
-      evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98),
-      ref,
-    );
-    expectMatches(await onBackend('cpu', () => evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98)), ref);
-    tf.dispose([x, wt]);
-  });
+  test.each(TRANSPOSE_CASES)('k%i s%i p%i op%i on %ix%i, %i→%i channels', checkTranspose);
 
   test('forward and gradients never run Conv2DBackpropInput / Conv2DBackpropFilter on wasm', async () => {
     const x = tf.tensor4d(randomArray(1 * 5 * 5 * 6, 3), [1, 5, 5, 6]);
@@ -271,5 +287,49 @@ describe('convTranspose2d = PyTorch ConvTranspose2d(stride, padding, output_padd
   test('rejects an output padding not below the stride', () => {
     const x = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
     expect(() => convTranspose2d(x, tf.zeros([3, 3, 2, 3]) as tf.Tensor4D, 2, 1, 2)).toThrow(/outputPad/);
+  });
+});
+
+test('phase filters cut on the device equal those rearranged on the host', () => {
+  for (const [k, s] of [
+    [3, 2],
+    [4, 2],
+    [7, 1],
+    [5, 2],
+    [1, 2],
+  ]) {
+    const w = tf.tensor4d(randomArray(k * k * 3 * 5, k + s), [k, k, 3, 5]);
+    const host = phaseFilters(w, s, 'host');
+    const device = phaseFilters(w, s, 'device');
+    for (let ey = 0; ey < s; ey++)
+      for (let ex = 0; ex < s; ex++) {
+        const [ty, tx] = [Math.ceil((k - ey) / s), Math.ceil((k - ex) / s)];
+        if (ty === 0 || tx === 0) continue;
+        const a = host(ey, ex, ty, tx);
+        const b = device(ey, ex, ty, tx);
+        expect(b.shape).toEqual([ty, tx, 5, 3]);
+        expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+        tf.dispose([a, b]);
+      }
+    w.dispose();
+  }
+});
+
+describeOnWebGpu('on webgpu: forward-conv gradients, phase filters cut on the device', () => {
+  test.each(CONV_CASES)('conv2d k%i s%i p%i on %ix%i, %i→%i channels', checkConv);
+  test.each(TRANSPOSE_CASES)('convTranspose2d k%i s%i p%i op%i on %ix%i, %i→%i channels', checkTranspose);
+
+  test('gradients run neither Conv2DBackpropFilter nor Conv2DBackpropInput', async () => {
+    const x = tf.tensor4d(randomArray(1 * 9 * 9 * 4, 3), [1, 9, 9, 4]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
+    const profile = await tf.profile(() =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(convTranspose2d(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1), b as tf.Tensor4D, 2, 1, 0)),
+      )([x, w]),
+    );
+    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    expect(kernels.has('Conv2DBackpropInput')).toBe(false);
+    expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
+    tf.dispose([x, w]);
   });
 });

@@ -28,7 +28,8 @@ export interface TrainingModel {
 
 /**
  * How many threads to train with: `--workers` if given, else 2 when there are two cores to use.
- * Always 1 on the tensorflow backend (native TensorFlow is multi-threaded itself) and with batch
+ * Always 1 on the tensorflow backend (native TensorFlow is multi-threaded itself), on webgpu (one
+ * device; a second thread would only compete for it) and with batch
  * norm (each worker would update the generators' running statistics on different images).
  */
 export function resolveWorkers(
@@ -38,8 +39,10 @@ export function resolveWorkers(
 ): 1 | 2 {
   const wanted = o.workers ?? (os.availableParallelism() >= 2 ? 2 : 1);
   if (wanted === 1) return 1;
-  if (backend === 'tensorflow') {
-    if (o.workers !== undefined) log('--workers 2 ignored: the tensorflow backend is multi-threaded itself');
+  if (backend === 'tensorflow' || backend === 'webgpu') {
+    const why =
+      backend === 'webgpu' ? 'one GPU serves one thread best' : 'the tensorflow backend is multi-threaded itself';
+    if (o.workers !== undefined) log(`--workers 2 ignored: ${why}`);
     return 1;
   }
   if (o.norm === 'batch') {

@@ -127,7 +127,7 @@ export const optionField = {
 
 export const PREPROCESS_MODES = ['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'none'] as const;
 export type PreprocessMode = (typeof PREPROCESS_MODES)[number];
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 const direction = () => enumType(['AtoB', 'BtoA']).default('AtoB');
@@ -135,7 +135,9 @@ const preprocess = () => enumType(PREPROCESS_MODES).default('resize_and_crop');
 const backend = () =>
   enumType(BACKENDS)
     .default('auto')
-    .describe('tfjs backend; tensorflow means tfjs-node if installed, auto the fastest available');
+    .describe(
+      'tfjs backend; tensorflow means tfjs-node if installed, webgpu a GPU through Dawn, auto the fastest available',
+    );
 
 // ---------------------------------------------------------------------------------------------
 // Training options (official base_options + train_options + cycle_gan_model, plus ours).

@@ -1,9 +1,10 @@
 /**
  * tfjs backend selection.
  *
- * 'auto' prefers native TensorFlow (@tensorflow/tfjs-node-gpu when a GPU is visible, else
- * @tensorflow/tfjs-node), then the wasm backend, then plain JS 'cpu'. The native packages are optional
- * dependencies: they are loaded with a guarded dynamic import so that their absence is a clean fallback.
+ * 'auto' prefers native TensorFlow on a GPU (@tensorflow/tfjs-node-gpu when nvidia-smi sees one), then
+ * WebGPU (Dawn; core/tf/webgpu.ts) when an adapter is found, then native TensorFlow on CPU
+ * (@tensorflow/tfjs-node), then the wasm backend, then plain JS 'cpu'. The native and WebGPU packages are
+ * optional dependencies, loaded with a guarded dynamic import so that their absence is a clean fallback.
  *
  * wasm in Node: the .wasm binaries are loaded from the package's dist folder, and SIMD is used when the
  * runtime validates SIMD bytecode (Node ≥ 16 does). Threads are not available: tfjs-backend-wasm 4.x
@@ -16,17 +17,19 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { firstLine } from '../errorText';
+import { BACKENDS, type BackendName } from '../config/options';
+import { activateWebGpu, probeWebGpu, releaseWebGpu } from './webgpu';
 
-export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = BackendName;
 
 export interface BackendInfo {
-  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  /** tfjs backend name now active: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
   name: string;
   /** Human-readable reason for the choice (also logged). */
   reason: string;
 }
 
-const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKEND_CHOICES: readonly BackendChoice[] = BACKENDS;
 
 export function parseBackendChoice(value: string): BackendChoice {
   if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
@@ -53,22 +56,29 @@ async function tryLoad(pkg: string): Promise<string | null> {
     return null;
   } catch (e) {
     const msg = firstLine(e);
-    return /Cannot find module/.test(msg) ? 'not installed' : msg;
+    return /Cannot find (module|package)/.test(msg) ? 'not installed' : msg;
   }
 }
 
-/** Loads native TensorFlow; returns the info on success or the reasons each candidate failed. */
-async function loadNative(): Promise<BackendInfo | { failures: string[] }> {
+/**
+ * Loads native TensorFlow; returns the info on success or the reasons each candidate failed. `phase`
+ * 'gpu' tries only the GPU build on a visible GPU, 'cpu' only the CPU builds, 'all' both in that order.
+ */
+async function loadNative(phase: 'gpu' | 'cpu' | 'all'): Promise<BackendInfo | { failures: string[] }> {
   const failures: string[] = [];
   const gpu = gpuVisible();
   const candidates: { pkg: string; why: string }[] = [];
-  if (gpu.visible)
-    candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: `native TensorFlow on GPU (${gpu.detail})` });
-  else failures.push(`@tensorflow/tfjs-node-gpu skipped: no GPU visible (${gpu.detail})`);
-  candidates.push({ pkg: '@tensorflow/tfjs-node', why: 'native TensorFlow on CPU' });
-  if (!gpu.visible) {
-    // The GPU build also runs on CPU; worth having when it is the only native package installed.
-    candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: 'native TensorFlow (GPU build, running on CPU)' });
+  if (phase !== 'cpu') {
+    if (gpu.visible)
+      candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: `native TensorFlow on GPU (${gpu.detail})` });
+    else failures.push(`@tensorflow/tfjs-node-gpu skipped: no GPU visible (${gpu.detail})`);
+  }
+  if (phase !== 'gpu') {
+    candidates.push({ pkg: '@tensorflow/tfjs-node', why: 'native TensorFlow on CPU' });
+    if (!gpu.visible) {
+      // The GPU build also runs on CPU; worth having when it is the only native package installed.
+      candidates.push({ pkg: '@tensorflow/tfjs-node-gpu', why: 'native TensorFlow (GPU build, running on CPU)' });
+    }
   }
   for (const c of candidates) {
     const err = await tryLoad(c.pkg);
@@ -79,6 +89,16 @@ async function loadNative(): Promise<BackendInfo | { failures: string[] }> {
     failures.push(`${c.pkg}: ${err ?? 'loaded but the tensorflow backend failed to initialise'}`);
   }
   return { failures };
+}
+
+async function loadWebGpu(): Promise<BackendInfo | { failure: string }> {
+  const probe = probeWebGpu();
+  if (!probe.found) return { failure: probe.reason };
+  try {
+    return { name: 'webgpu', reason: await activateWebGpu(probe.adapter) };
+  } catch (e) {
+    return { failure: firstLine(e) };
+  }
 }
 
 /** Directory holding the tfjs-backend-wasm .wasm binaries (next to the package's Node entry point). */
@@ -116,7 +136,7 @@ export async function initBackend(choice: BackendChoice, log: (msg: string) => v
   let info: BackendInfo | null = null;
   const skipped: string[] = [];
   if (choice === 'tensorflow' || choice === 'auto') {
-    const native = await loadNative();
+    const native = await loadNative(choice === 'auto' ? 'gpu' : 'all');
     if ('name' in native) info = native;
     else if (choice === 'tensorflow') {
       throw new Error(
@@ -124,6 +144,22 @@ export async function initBackend(choice: BackendChoice, log: (msg: string) => v
           `install @tensorflow/tfjs-node (or -gpu) or use --backend wasm`,
       );
     } else skipped.push(...native.failures);
+  }
+  if (!info && (choice === 'webgpu' || choice === 'auto')) {
+    const gpu = await loadWebGpu();
+    if ('name' in gpu) info = gpu;
+    else if (choice === 'webgpu') {
+      throw new Error(
+        `backend 'webgpu' requested but unavailable (${gpu.failure}); it needs the optional packages webgpu and ` +
+          `@tensorflow/tfjs-backend-webgpu, a GPU driver with Vulkan and the Vulkan loader (libvulkan1); ` +
+          `or use --backend wasm`,
+      );
+    } else skipped.push(`webgpu: ${gpu.failure}`);
+  }
+  if (!info && choice === 'auto') {
+    const native = await loadNative('cpu');
+    if ('name' in native) info = native;
+    else skipped.push(...native.failures);
   }
   if (!info && (choice === 'wasm' || choice === 'auto')) {
     const wasm = await loadWasm();
@@ -143,9 +179,23 @@ export async function initBackend(choice: BackendChoice, log: (msg: string) => v
 }
 
 /**
- * Whether conv/convTranspose should use the forward-conv gradients in core/tf (wasm and cpu), rather than
- * tfjs's own Conv2DBackpropInput/Filter kernels, which only the native TensorFlow backend implements well.
+ * Whether conv/convTranspose should use the forward-conv gradients in core/tf, rather than tfjs's own
+ * Conv2DBackpropInput/Filter kernels, which only the native TensorFlow backend implements well: wasm
+ * lacks Conv2DBackpropFilter and on WebGPU it took 158 ms of a 256² generator's 192 ms of gradient kernels.
+ * CYCLEGAN_WEBGPU_GRADIENTS=tfjs keeps tfjs's kernels on WebGPU (for comparison; gpu:check measures both).
  */
 export function usesFastGradients(): boolean {
-  return tf.getBackend() !== 'tensorflow';
+  const b = tf.getBackend();
+  if (b === 'webgpu') return process.env.CYCLEGAN_WEBGPU_GRADIENTS !== 'tfjs';
+  return b !== 'tensorflow';
+}
+
+/** Whether the active backend computes on a device: reading a tensor back then waits for all queued work. */
+export function onDevice(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
+
+/** Releases device resources of the active backend (the WebGPU device) so that the process can exit. */
+export function releaseBackend(): void {
+  releaseWebGpu();
 }

@@ -14,6 +14,7 @@
  *    XNNPACK fully-connected (cached per weights tensor) and everything else to a naive loop.
  */
 import * as tf from '@tensorflow/tfjs';
+import { onDevice } from './backend';
 
 /** Zero-extends (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
 export function spatialWindow(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
@@ -77,6 +78,28 @@ function phaseFilter(
   return tf.tensor4d(out, [ty, tx, co, ci]);
 }
 
+/**
+ * The phase filters of `w` as `(ey, ex, ty, tx) => filter`. On wasm/cpu the filter is rearranged in JS (its
+ * data is already in memory; wasm's StridedSlice/Reverse are slow). On a device (WebGPU) reading w back
+ * would stall the queue once per convolution, so the same sub-kernel is cut, flipped and swapped there.
+ */
+export function phaseFilters(w: tf.Tensor4D, s: number, where: 'host' | 'device' = onDevice() ? 'device' : 'host') {
+  const [k, , ci, co] = w.shape;
+  if (where === 'device') {
+    return (ey: number, ex: number, ty: number, tx: number) => {
+      const sub = tf.stridedSlice(
+        w,
+        [ey, ex, 0, 0],
+        [ey + s * (ty - 1) + 1, ex + s * (tx - 1) + 1, ci, co],
+        [s, s, 1, 1],
+      );
+      return tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    };
+  }
+  const wd = w.dataSync() as Float32Array;
+  return (ey: number, ex: number, ty: number, tx: number) => phaseFilter(wd, k, ci, co, s, ey, ex, ty, tx);
+}
+
 /** Interleaves phases [N, A, B, s·s·C] (channel = (ry·s + rx)·C + c) into [N, s·A, s·B, C] with rank-4 ops only. */
 function interleavePhases(phases: tf.Tensor4D, s: number): tf.Tensor4D {
   const [n, a, b, ch] = phases.shape;
@@ -99,7 +122,7 @@ function interleavePhases(phases: tf.Tensor4D, s: number): tf.Tensor4D {
 export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: number, inH: number, inW: number) {
   const [k, , ci, co] = w.shape;
   const [n, ho, wo] = dy.shape;
-  const wd = w.dataSync() as Float32Array;
+  const filter = phaseFilters(w, s);
   const parts: tf.Tensor4D[] = [];
   let rows = 0;
   let cols = 0;
@@ -114,7 +137,7 @@ export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: nu
         continue;
       }
       const src = spatialWindow(dy, py.before, py.after, px.before, px.after);
-      parts.push(tf.conv2d(src, phaseFilter(wd, k, ci, co, s, py.e, px.e, py.taps, px.taps), 1, 'valid'));
+      parts.push(tf.conv2d(src, filter(py.e, px.e, py.taps, px.taps), 1, 'valid'));
     }
   }
   const full = s === 1 ? parts[0] : interleavePhases(tf.concat(parts, 3), s);
