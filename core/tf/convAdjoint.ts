@@ -120,7 +120,7 @@ function interleavePhases(phases: tf.Tensor4D, s: number): tf.Tensor4D {
  * that no leading crop is needed: for the usual even sizes the interleave is already the answer.
  */
 export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: number, inH: number, inW: number) {
-  const [k, , ci, co] = w.shape;
+  const [k, , ci] = w.shape;
   const [n, ho, wo] = dy.shape;
   const filter = phaseFilters(w, s);
   const parts: tf.Tensor4D[] = [];

@@ -11,6 +11,7 @@
  * alive: `releaseWebGpu` destroys it (the trainer and gpu:check call it when done).
  */
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -93,7 +94,8 @@ async function loadDawn(): Promise<DawnModule> {
     const pkgDir = path.dirname(require.resolve('webgpu/package.json'));
     const arch = process.platform === 'darwin' ? 'universal' : process.arch;
     try {
-      return require(path.join(pkgDir, 'dist', `${process.platform}-${arch}`, 'dawn.node')) as DawnModule;
+      const load = createRequire(path.join(pkgDir, 'package.json'));
+      return load(`./dist/${process.platform}-${arch}/dawn.node`) as DawnModule;
     } catch {
       throw e;
     }
