@@ -15,6 +15,8 @@ import { checkpointModelState, loadCheckpoint } from '../train/checkpoint';
 import { poolStreams } from '../train/modelState';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
+import { Trainer } from '../train/trainer';
+import { openTrainData } from '../train/data/trainDataset';
 
 const root = mkdtempSync(path.join(tmpdir(), 'resume-'));
 const dataroot = path.join(root, 'data');
@@ -125,4 +127,24 @@ test('--max_iters on an epoch boundary finishes that epoch: numbered checkpoint,
     path.join(dir, 'latest.ckpt'),
   );
   expect(latest.meta.position).toMatchObject({ epoch: 3, epochIter: 0 });
+});
+
+test('losses are read back only at print_freq, and skipping the reads changes no weight', async () => {
+  const withLosses: number[] = [];
+  const run = async (name: string, printFreq: number) => {
+    const o = options(name, { max_iters: 5, workers: 1, print_freq: printFreq, display_freq: 100 });
+    const hooks = {
+      log: () => undefined,
+      onIteration: (p: { totalIters: number; losses?: unknown }) => {
+        if (printFreq === 3 && p.losses) withLosses.push(p.totalIters);
+      },
+    };
+    await new Trainer(o, await openTrainData(o, () => undefined), hooks).run();
+    return readTensorFile(path.join(root, 'ck', name, 'latest.ckpt'));
+  };
+  const everyStep = await run('print_every', 1);
+  const sparse = await run('print_sparse', 3);
+  expect(withLosses).toEqual([3]);
+  for (const [k, t] of everyStep.tensors)
+    expect([k, scaledMaxError(sparse.tensors.get(k)!.data, t.data)]).toEqual([k, 0]);
 });

@@ -6,7 +6,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { EXIT } from '../core/cli/errors';
 import { runCommand } from '../core/cli/command';
 import type { TrainOptions } from '../core/config/options';
-import { initBackend } from '../core/tf/backend';
+import { initBackend, releaseBackend } from '../core/tf/backend';
 import { openTrainData } from './data/trainDataset';
 import { Trainer } from './trainer';
 import { trainCommand } from './commands';
@@ -43,9 +43,11 @@ async function main(opts: TrainOptions): Promise<number> {
       if (!interactive) return;
       if (!bar.isActive) bar.start(p.itersPerEpoch, p.epochIter, { epoch: p.epoch, last: '', speed: '-', losses: '' });
       const secs = (performance.now() - started) / 1000;
+      const l = p.losses;
       bar.update(p.epochIter, {
         speed: (p.epochIter / Math.max(secs, 1e-6)).toFixed(2),
-        losses: `G_A ${p.losses.G_A.toFixed(3)} D_A ${p.losses.D_A.toFixed(3)} cyc_A ${p.losses.cycle_A.toFixed(3)}`,
+        // The last logged losses stay on the bar until the next print_freq.
+        ...(l && { losses: `G_A ${l.G_A.toFixed(3)} D_A ${l.D_A.toFixed(3)} cyc_A ${l.cycle_A.toFixed(3)}` }),
       });
     },
     onEpochEnd: () => {
@@ -68,6 +70,7 @@ async function main(opts: TrainOptions): Promise<number> {
 
   const r = await trainer.run();
   if (bar.isActive) bar.stop();
+  releaseBackend(); // a WebGPU device would otherwise outlive training
   const total = r.dataWaitMs + r.stepMs;
   log(
     `done (${r.stoppedBy}): ${r.itersRun} iterations this run, ` +

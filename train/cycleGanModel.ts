@@ -211,11 +211,17 @@ export class CycleGanModel {
     return this.optG.lr;
   }
 
-  /** One training iteration on NHWC batches in [-1, 1]. Returns the eight official loss terms. */
-  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D): Losses {
+  /**
+   * One training iteration on NHWC batches in [-1, 1]. Returns the eight official loss terms; with
+   * `readLosses` false they are not read back (on a GPU that read waits for the whole iteration).
+   */
+  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D): Losses;
+  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses: boolean): Losses | undefined;
+  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): Losses | undefined {
     if (this.sides.length !== SIDES.length) throw new Error('optimize() needs a model of both sides');
-    const g = this.generatorGradients(realA, realB);
-    const losses = this.completeStep(realA, realB, g, g.grads);
+    const g = this.generatorGradients(realA, realB, readLosses);
+    const losses = this.completeStep(realA, realB, g, g.grads, readLosses);
+    if (!readLosses) return undefined;
     // The official order (D_A, G_A, cycle_A, idt_A, D_B, …) for logs and reports.
     return Object.fromEntries(LOSS_NAMES.map((k) => [k, losses[k]])) as Losses;
   }
@@ -223,13 +229,15 @@ export class CycleGanModel {
   /**
    * The rest of an iteration after `generatorGradients`: the G step with `grads` (the gradient of
    * the whole loss_G), then the D step of the owned sides on their pooled fakes. Disposes `g.grads`
-   * and `grads`; keeps `g.images` for sample grids. Returns all loss terms of the owned sides.
+   * and `grads`; keeps `g.images` for sample grids. Returns all loss terms of the owned sides (none
+   * when `readLosses` is false).
    */
   completeStep(
     realA: tf.Tensor4D,
     realB: tf.Tensor4D,
     g: GeneratorGradients,
     grads: Map<string, tf.Tensor>,
+    readLosses = true,
   ): Partial<Losses> {
     this.optG.apply(grads);
     disposeMap(grads);
@@ -240,7 +248,7 @@ export class CycleGanModel {
       const s = SIDE[side];
       pooled[s.images.fake] = this.queryPool(this.pools[s.pool]!, g.images[s.images.fake]!);
     }
-    const d = this.discriminatorGradients(realA, realB, pooled);
+    const d = this.discriminatorGradients(realA, realB, pooled, readLosses);
     this.optD.apply(d.grads);
     disposeMap(d.grads);
     for (const t of Object.values(pooled)) t.dispose();
@@ -281,7 +289,8 @@ export class CycleGanModel {
 
   /**
    * Forward of the owned sides and the gradient of their part of loss_G for the generators'
-   * parameters. Returned images are kept tensors owned by the caller.
+   * parameters. Returned images are kept tensors owned by the caller. `readLosses` false: the loss
+   * terms are not read back (and not returned), so the device need not finish before the next step.
    *
    * Each side is differentiated on its own tape and the gradients are then added: exactly what two
    * workers compute (train/parallel), so training on one thread and on two agree bit for bit. With
@@ -289,7 +298,7 @@ export class CycleGanModel {
    * (forward(), then backward_G's idt_A, idt_B) that their running statistics depend on; batch norm
    * therefore trains on one thread only.
    */
-  generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D): GeneratorGradients {
+  generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): GeneratorGradients {
     const seed = this.dropoutCounter;
     this.dropoutCounter += 8;
     const reals = { A: realA, B: realB };
@@ -310,13 +319,14 @@ export class CycleGanModel {
         terms = tf.keep(tf.stack(perSide.flat()));
         return tf.addN(perSide.map((t) => tf.addN(t))) as tf.Scalar;
       }, [...params.values()]);
-      const v = terms!.dataSync();
+      const v = readLosses ? terms!.dataSync() : undefined;
       terms!.dispose();
       r.value.dispose();
-      sides.forEach((side, i) => {
-        const l = SIDE[side].losses;
-        [out.losses[l.gan], out.losses[l.cycle], out.losses[l.idt]] = [v[3 * i], v[3 * i + 1], v[3 * i + 2]];
-      });
+      if (v)
+        sides.forEach((side, i) => {
+          const l = SIDE[side].losses;
+          [out.losses[l.gan], out.losses[l.cycle], out.losses[l.idt]] = [v[3 * i], v[3 * i + 1], v[3 * i + 2]];
+        });
       for (const [key, g] of this.byKey(params, r.grads)) {
         const sum = out.grads.get(key);
         out.grads.set(key, sum ? tf.add(sum, g) : g);
@@ -327,7 +337,12 @@ export class CycleGanModel {
   }
 
   /** The owned sides' loss_D_X (each 0.5·(real + fake)) and their gradients for the discriminators' parameters. */
-  discriminatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, fakes: Partial<Record<VisualName, tf.Tensor4D>>) {
+  discriminatorGradients(
+    realA: tf.Tensor4D,
+    realB: tf.Tensor4D,
+    fakes: Partial<Record<VisualName, tf.Tensor4D>>,
+    readLosses = true,
+  ) {
     const o = this.opts;
     const reals = { A: realA, B: realB };
     const train = { training: true };
@@ -345,11 +360,11 @@ export class CycleGanModel {
       terms = tf.keep(tf.stack(perSide));
       return tf.addN(perSide) as tf.Scalar;
     }, [...params.values()]);
-    const v = terms!.dataSync();
+    const v = readLosses ? terms!.dataSync() : undefined;
     terms!.dispose();
     r.value.dispose();
     const losses: Partial<Losses> = {};
-    this.sides.forEach((side, i) => (losses[SIDE[side].losses.d] = v[i]));
+    if (v) this.sides.forEach((side, i) => (losses[SIDE[side].losses.d] = v[i]));
     return { grads: this.byKey(params, r.grads), losses };
   }
 

@@ -17,6 +17,12 @@ export class LocalTrainingModel implements TrainingModel {
     return tf.tidy(() => this.replica.model.optimize(tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB)));
   }
 
+  async step(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<void> {
+    tf.tidy(() => {
+      this.replica.model.optimize(tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB), false);
+    });
+  }
+
   async setLearningRate(lr: number): Promise<void> {
     this.replica.model.learningRate = lr;
   }

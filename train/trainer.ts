@@ -25,9 +25,9 @@ import type { TrainData } from './trainData';
 
 export interface TrainerHooks {
   log: (msg: string) => void;
-  /** Called after every iteration (progress bars, tests). */
+  /** Called after every iteration (progress bars, tests); `losses` only where they are logged (print_freq). */
   onIteration?: (
-    p: TrainPosition & { itersPerEpoch: number; losses: Losses; dataWaitMs: number; stepMs: number },
+    p: TrainPosition & { itersPerEpoch: number; losses?: Losses; dataWaitMs: number; stepMs: number },
   ) => void;
   /** Called when an epoch starts (progress bars). */
   onEpochStart?: (epoch: number, lastEpoch: number, itersPerEpoch: number, startIter: number) => void;
@@ -137,7 +137,12 @@ export class Trainer {
         this.hooks.onEpochStart?.(pos.epoch, lastEpoch, this.data.itersPerEpoch, pos.epochIter);
         for await (const batch of this.data.epoch(seed, pos.epoch, pos.epochIter)) {
           const t0 = performance.now();
-          const losses = await model.optimize(batch.A, batch.shapeA, batch.B, batch.shapeB);
+          // Losses are read back only when logged: on a GPU each read waits for the iteration to finish.
+          const printing =
+            Math.floor((pos.totalImages + batch.shapeA[0]) / o.print_freq) > Math.floor(pos.totalImages / o.print_freq);
+          let losses: Losses | undefined;
+          if (printing || !model.step) losses = await model.optimize(batch.A, batch.shapeA, batch.B, batch.shapeB);
+          else await model.step(batch.A, batch.shapeA, batch.B, batch.shapeB);
           const ms = performance.now() - t0;
           stepMs += ms;
           dataWaitMs += batch.waitMs;
@@ -157,7 +162,7 @@ export class Trainer {
             dataWaitMs: batch.waitMs,
             stepMs: ms,
           });
-          if (crossed(o.print_freq)) await this.logLosses(pos, losses);
+          if (losses && crossed(o.print_freq)) await this.logLosses(pos, losses);
           if (crossed(o.display_freq)) await this.writeSamples(model, pos);
           if (crossed(o.save_latest_freq)) await save('latest');
           if (o.max_iters !== undefined && pos.totalIters >= o.max_iters) stoppedBy = 'max_iters';

@@ -16,6 +16,11 @@ export interface TrainingModel {
   readonly workers: number;
   /** One iteration (G step, then D step) on batches A and B; the eight official loss terms. */
   optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses>;
+  /**
+   * The same iteration without reading the losses back, where that saves a wait: on a GPU, reading
+   * them waits for the whole iteration to finish instead of queueing the next one behind it.
+   */
+  step?(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<void>;
   setLearningRate(lr: number): Promise<void>;
   readonly learningRate: number;
   /** The last iteration's images for a sample grid; undefined before the first iteration. */
