@@ -108,7 +108,7 @@ function toProblem(err: unknown): HttpProblem {
 
 export function createApp(config: Config, repo: ModelRepository, opts: AppOptions = {}): express.Express {
   const log = opts.logger ?? pino({ level: config.LOG_LEVEL });
-  const metrics = opts.metrics ?? createMetrics(config.MAX_BATCH);
+  const metrics = opts.metrics ?? createMetrics(Math.max(config.MAX_BATCH, config.GPU_MAX_BATCH));
   registerRepositoryGauges(metrics, repo);
   repo.onBatch = (model, direction, size) => metrics.batchSize.observe({ model, direction }, size);
   const lifecycle = opts.lifecycle ?? { draining: false };
@@ -414,7 +414,11 @@ async function translate(
 
   const t = performance.now();
   const image = fromNchw(result.data, result.dims, man.normalization);
-  const encoded = await encodeImage(image, { format, size: q.fit === 'model' ? undefined : pre.original });
+  const encoded = await encodeImage(image, {
+    format,
+    size: q.fit === 'model' ? undefined : pre.original,
+    png: config.PNG_COMPRESSION,
+  });
   observe('encode', performance.now() - t);
 
   const timing = (Object.entries(stages) as [Stage, number][]).map(([k, v]) => `${k};dur=${v.toFixed(1)}`).join(', ');

@@ -8,12 +8,21 @@ import * as ort from 'onnxruntime-node';
 import type { ExecutionProviderName } from './config';
 import type { SessionSettings, SkippedProvider } from './inferenceProtocol';
 
+/** WebGPU's own options; the other providers run with their defaults. */
+function providerEntry(p: ExecutionProviderName, s: SessionSettings): ort.InferenceSession.ExecutionProviderConfig {
+  if (p !== 'webgpu' || !s.webgpuLayout) return p;
+  return { name: 'webgpu', preferredLayout: s.webgpuLayout };
+}
+
 export function sessionOptions(
   s: SessionSettings,
   providers: ExecutionProviderName[],
 ): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: providers,
+    executionProviders: providers.map((p) => providerEntry(p, s)),
+    // onnxruntime-node passes `extra` through as session config entries, which the WebGPU provider reads.
+    ...(s.webgpuGraphCapture &&
+      providers.includes('webgpu') && { extra: { 'ep.webgpuexecutionprovider.enableGraphCapture': '1' } }),
     intraOpNumThreads: s.intraOpThreads,
     interOpNumThreads: s.interOpThreads,
     graphOptimizationLevel: s.graphOptimization,

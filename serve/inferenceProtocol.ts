@@ -7,6 +7,9 @@ export interface SessionSettings {
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   cpuMemArena: boolean;
   memPattern: boolean;
+  /** WebGPU provider options (ignored by the others). */
+  webgpuLayout?: 'NCHW' | 'NHWC';
+  webgpuGraphCapture?: boolean;
 }
 
 export interface WorkerInit {

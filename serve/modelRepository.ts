@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
 import { Batcher, type RunBatch } from './batcher';
-import type { Config, ExecutionProviderName } from './config';
+import { GPU_PROVIDERS, type Config, type ExecutionProviderName } from './config';
 import { InferenceThread } from './inferenceThread';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -155,6 +155,8 @@ export class ModelRepository {
           graphOptimization: this.config.ORT_GRAPH_OPTIMIZATION,
           cpuMemArena: this.config.ORT_ENABLE_CPU_MEM_ARENA,
           memPattern: this.config.ORT_ENABLE_MEM_PATTERN,
+          webgpuLayout: this.config.ORT_WEBGPU_LAYOUT,
+          webgpuGraphCapture: this.config.ORT_WEBGPU_GRAPH_CAPTURE,
         },
         warmup,
       });
@@ -167,7 +169,8 @@ export class ModelRepository {
     for (const p of newlySkipped) this.unavailable.add(p.provider);
 
     // A graph exported with a fixed batch dimension caps the batch size.
-    let maxBatch = this.config.MAX_BATCH;
+    const onGpu = Object.values(loaded.providers).some((p) => GPU_PROVIDERS.includes(p));
+    let maxBatch = onGpu ? this.config.GPU_MAX_BATCH : this.config.MAX_BATCH;
     for (const b of Object.values(loaded.batchDim)) if (typeof b === 'number') maxBatch = Math.min(maxBatch, b);
 
     const name = manifest.name;

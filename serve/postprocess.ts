@@ -35,12 +35,28 @@ export function fromNchw(data: Float32Array, dims: readonly number[], norm: Norm
   return { data: out, width, height, channels };
 }
 
+/**
+ * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them). sharp's default
+ * (zlib level 6, no filtering) took ~5.5 ms for a 256² RGB image here and saved only 10-18 % over the
+ * raw pixels: without PNG's row filters deflate finds little in photos. So `fast` stores the pixels
+ * uncompressed (~0.8 ms, raw size), and `balanced` filters and deflates (~8 ms, ~40 % smaller);
+ * `small` squeezes a few percent more for 2-5× the time. JPEG/WebP (format=) are far smaller still.
+ */
+export const PNG_LEVELS = {
+  fast: { compressionLevel: 0, adaptiveFiltering: false },
+  balanced: { compressionLevel: 6, adaptiveFiltering: true },
+  small: { compressionLevel: 9, adaptiveFiltering: true },
+} as const satisfies Record<string, sharp.PngOptions>;
+export type PngLevel = keyof typeof PNG_LEVELS;
+
 export interface EncodeOptions {
   format: OutputFormat;
   /** Resize (bicubic) to this size first, e.g. back to the input's size. */
   size?: ImageSize;
   /** JPEG/WebP quality. */
   quality?: number;
+  /** PNG size/speed trade-off (default 'fast'). */
+  png?: PngLevel;
 }
 
 export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
@@ -51,7 +67,7 @@ export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buff
   const quality = o.quality ?? 90;
   switch (o.format) {
     case 'png':
-      return s.png().toBuffer();
+      return s.png(PNG_LEVELS[o.png ?? 'fast']).toBuffer();
     case 'jpeg':
       return s.jpeg({ quality, mozjpeg: false }).toBuffer();
     case 'webp':

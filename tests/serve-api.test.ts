@@ -666,14 +666,16 @@ describe('readiness', () => {
     }
   });
 
-  it('falls back through execution providers: one start-up line per model, naming its provider and, once, why others were skipped', async () => {
+  it('falls back through execution providers: one start-up line per model, naming its provider and, once, why others were skipped; GPU_MAX_BATCH on a GPU', async () => {
     const repo = await createTinyModelRepo([{ name: 'm1' }, { name: 'm2' }]);
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
     try {
-      const s = await start(repo.dir, { EXECUTION_PROVIDERS: ['cuda', 'webgpu', 'cpu'] }, { logger });
+      const batches = { MAX_BATCH: 3, GPU_MAX_BATCH: 7 };
+      const s = await start(repo.dir, { EXECUTION_PROVIDERS: ['cuda', 'webgpu', 'cpu'], ...batches }, { logger });
       const used = s.repo.get('m1')!.executionProvider;
       expect(['cuda', 'webgpu', 'cpu']).toContain(used);
+      expect(s.repo.get('m1')!.maxBatch).toBe(used === 'cpu' ? 3 : 7);
       expect(s.repo.get('m2')!.executionProvider).toBe(used);
       const skipped = ['cuda', 'webgpu', 'cpu'].slice(0, ['cuda', 'webgpu', 'cpu'].indexOf(used));
       const msgs = lines.map((l) => JSON.parse(l).msg as string);

@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { encodeImage, fromNchw } from '../serve/postprocess';
+import { encodeImage, fromNchw, PNG_LEVELS, type PngLevel } from '../serve/postprocess';
 import {
   decodeImage,
   ImageError,
@@ -306,5 +306,22 @@ describe('encodeImage', () => {
     const gray: RawImage = { data: rgbToLuma(data, 16 * 12), width: 16, height: 12, channels: 1 };
     const gmeta = await sharp(await encodeImage(gray, { format: 'png' })).metadata();
     expect(gmeta.channels).toBe(1);
+  });
+
+  it('PNG levels: all lossless; fast stores the pixels, balanced and small compress a smooth picture', async () => {
+    const w = 64;
+    const data = Buffer.alloc(w * w * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (Math.floor(i / 3) % w) * 4 + (i % 3) * 10; // smooth ramps
+    const img: RawImage = { data, width: w, height: w, channels: 3 };
+    const sizes: Record<string, number> = {};
+    for (const png of Object.keys(PNG_LEVELS) as PngLevel[]) {
+      const out = await encodeImage(img, { format: 'png', png });
+      expect((await sharp(out).raw().toBuffer()).equals(data)).toBe(true);
+      sizes[png] = out.length;
+    }
+    expect((await encodeImage(img, { format: 'png' })).length).toBe(sizes.fast); // the default
+    expect(sizes.fast).toBeGreaterThan(data.length); // stored: the raw pixels plus PNG framing
+    expect(sizes.balanced).toBeLessThan(data.length / 4);
+    expect(sizes.small).toBeLessThanOrEqual(sizes.balanced);
   });
 });

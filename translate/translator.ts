@@ -138,6 +138,7 @@ export class Translator {
     const out = await encodeImage(image, {
       format: this.o.format,
       size: this.o.fit === 'model' ? undefined : pre.original,
+      png: this.o.config.PNG_COMPRESSION,
     });
     ms.encode += performance.now() - t;
     return { bytes: out, processing: pre.processing, batchSize: result.batchSize };
