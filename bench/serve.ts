@@ -51,12 +51,13 @@ const benchServeSchema = z
     size: field.int(1).default(256).describe('square input image side (and model preferred size)'),
     ngf: field.int(1).default(64).describe('generator width'),
     blocks: field.int(1).default(9).describe('residual blocks'),
-    max_batch: field.int(1).default(4).describe('server MAX_BATCH'),
+    max_batch: field.int(1).default(4).describe('server MAX_BATCH (and GPU_MAX_BATCH)'),
     batch_delay: field
       .number((n) => n >= 0, 'must be a number >= 0')
       .default(5)
       .describe('server MAX_BATCH_DELAY_MS'),
     providers: field.list(EXECUTION_PROVIDERS).default(['cpu']).describe('EXECUTION_PROVIDERS for both measurements'),
+    skip_bare: field.boolean().default(false).describe('skip the bare onnxruntime measurement'),
   })
   .strict();
 
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
     const image = await noiseImage(size, size, 'png', 42);
 
     log(`bare onnxruntime, ${duration}s per batch size`);
-    const bare = [await bareOnnxruntime(onnxFile, 1), await bareOnnxruntime(onnxFile, 4)];
+    const bare = o.skip_bare ? [] : [await bareOnnxruntime(onnxFile, 1), await bareOnnxruntime(onnxFile, 4)];
 
     log('starting serve/main.ts on 127.0.0.1');
     const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['serve/main.ts'], {
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
         MODELS_DIR: dir,
         EXECUTION_PROVIDERS: o.providers.join(','),
         MAX_BATCH: String(o.max_batch),
+        GPU_MAX_BATCH: String(o.max_batch),
         MAX_BATCH_DELAY_MS: String(o.batch_delay),
         LOG_LEVEL: 'info',
         API_KEY: '',
