@@ -12,7 +12,8 @@
  * run; tfjs's Dawn and onnxruntime's own Dawn never share a process):
  *   tfjs  — the trainer on --backend webgpu: full CycleGAN iterations at 256² (ngf 64, 9 blocks, basic
  *           D, batch 1, the official loss graph) with this project's forward-conv gradients, with tfjs's
- *           own gradient kernels, and with a larger submit batch; at 128²; G forward at batch 1 and 8.
+ *           own gradient kernels, with losses read every iteration, with a larger submit batch, and
+ *           with pool_size 0 (no read-back of the fakes); at 128²; G forward at batch 1 and 8.
  *   ort   — onnxruntime-node's WebGPU provider on the same generator: fp32/fp16 × NCHW/NHWC layout ×
  *           batch 1/8/16, graph capture at batch 1, and parity with the CPU provider.
  *   serve — bench/serve.ts: this project's server with EXECUTION_PROVIDERS=webgpu at 1 and 32 clients.
@@ -90,8 +91,9 @@ async function tfjsPart(quick: boolean) {
   const reps = CFG.dry ? 1 : quick ? 3 : 6;
 
   /** Seconds per iteration as the trainer runs them: losses not read back, one wait at the end. */
-  async function iteration(size: number, variant: { gradients?: 'tfjs'; submitBatch?: number; readLosses?: boolean }) {
-    const o = opts(CFG.ngf);
+  type Variant = { gradients?: 'tfjs'; submitBatch?: number; readLosses?: boolean; poolSize?: number };
+  async function iteration(size: number, variant: Variant) {
+    const o = { ...opts(CFG.ngf), pool_size: variant.poolSize ?? 50 };
     const model = new LocalTrainingModel(o, initialModelState(o, new Rng(2), 2));
     const rng = new Rng(3);
     const image = () => Float32Array.from({ length: size * size * 3 }, () => 2 * rng.next() - 1);
@@ -166,6 +168,8 @@ async function tfjsPart(quick: boolean) {
   await step(`iteration_${BIG}_losses_read_every_iteration`, () => iteration(BIG, { readLosses: true }));
   await step(`iteration_${BIG}_tfjs_gradient_kernels`, () => iteration(BIG, { gradients: 'tfjs' }));
   if (!CFG.dry) await step(`iteration_${BIG}_submit_batch_64`, () => iteration(BIG, { submitBatch: 64 }));
+  // pool_size 0 skips the image pool's read-back of the fakes: the cost of the last per-iteration wait.
+  await step(`iteration_${BIG}_pool_size_0`, () => iteration(BIG, { poolSize: 0 }));
   if (!CFG.dry) await step(`iteration_${SMALL}`, () => iteration(SMALL, {}));
   await step(`G_forward_${BIG}_batch1_ms`, () => generator(BIG, 1, false));
   await step(`G_forward_${BIG}_batch8_ms`, () => generator(BIG, 8, false));

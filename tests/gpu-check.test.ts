@@ -34,6 +34,7 @@ test('--dry-run: every part runs on the CPU and reports its figures without erro
   expect(JSON.stringify(out.measured)).not.toMatch(/"error"/);
   expect(tfjs.iteration_32.iteration_s).toBeGreaterThan(0);
   expect(tfjs.iteration_32_losses_read_every_iteration.iteration_s).toBeGreaterThan(0);
+  expect(tfjs.iteration_32_pool_size_0.iteration_s).toBeGreaterThan(0);
   expect(tfjs.G_forward_32_batch8_ms).toBeGreaterThan(0);
   for (const key of ['fp32_NCHW', 'fp32_NHWC', 'fp16_NCHW', 'fp16_NHWC']) {
     expect(ort[key].batch_1.images_per_s).toBeGreaterThan(0);

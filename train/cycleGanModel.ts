@@ -49,6 +49,8 @@ export interface ModelOptions {
 export interface FakeImagePool {
   /** Takes a batch [N,H,W,C] and returns the batch the discriminator should see. */
   query(batch: Float32Array, shape: [number, number, number, number]): Float32Array;
+  /** True when `query` returns its batch unchanged (pool_size 0): the fakes then need no read back. */
+  readonly passThrough?: boolean;
 }
 
 export const LOSS_NAMES = ['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycle_B', 'idt_B'] as const;
@@ -426,6 +428,7 @@ export class CycleGanModel {
   }
 
   private queryPool(pool: FakeImagePool, fake: tf.Tensor4D): tf.Tensor4D {
+    if (pool.passThrough) return fake.clone();
     const shape = fake.shape as [number, number, number, number];
     return tf.tensor4d(pool.query(fake.dataSync() as Float32Array, shape), shape);
   }

@@ -4,7 +4,7 @@
  * sides; a parallel worker holds one.
  */
 import { Rng } from '../core/rng';
-import { CycleGanModel, sidePool, type PoolName, type Side } from './cycleGanModel';
+import { CycleGanModel, sidePool, type FakeImagePool, type PoolName, type Side } from './cycleGanModel';
 import { ImagePool } from './imagePool';
 import type { ModelState, PartialModelState, TrainingModelOptions } from './modelState';
 
@@ -18,10 +18,13 @@ export class ModelReplica {
     sides: readonly Side[],
     state: ModelState,
   ) {
-    const bound: Partial<Record<PoolName, { query: ImagePool['query'] }>> = {};
+    const bound: Partial<Record<PoolName, FakeImagePool>> = {};
     for (const side of sides) {
       const p = sidePool(side);
-      bound[p] = { query: (batch, shape) => this.pools[p]!.query(batch, shape, this.streams[p]!) };
+      bound[p] = {
+        query: (batch, shape) => this.pools[p]!.query(batch, shape, this.streams[p]!),
+        passThrough: opts.pool_size === 0,
+      };
     }
     this.model = new CycleGanModel(opts, { weights: state.nets }, bound, sides);
     this.importState(state);
