@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { initBackend, parseBackendChoice, releaseBackend, usesFastGradients } from '../core/tf/backend';
 import { webgpu } from './helpers/backends';
+import { activateWebGpu } from '../core/tf/webgpu';
 
 function installed(pkg: string): boolean {
   try {
@@ -76,6 +77,24 @@ withoutAdapter('explicit webgpu without an adapter is a clear error naming the r
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^tfjs backend: wasm — .*webgpu: (no WebGPU adapter|the optional package)/);
+  },
+);
+
+withoutAdapter(
+  'the WebGPU loader registers tfjs-backend-webgpu over Dawn; with no adapter it fails cleanly',
+  async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined); // tfjs reports the failed init
+    try {
+      await expect(activateWebGpu({ vendor: 'none', architecture: '', device: '', description: '' })).rejects.toThrow(
+        'the WebGPU backend failed to initialise',
+      );
+      expect(tf.findBackendFactory('webgpu')).not.toBeNull();
+      expect(typeof (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBe('object');
+    } finally {
+      warn.mockRestore();
+      tf.removeBackend('webgpu');
+      await tf.setBackend('wasm');
+    }
   },
 );
 

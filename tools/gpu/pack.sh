@@ -61,7 +61,7 @@ chmod +x "$WORK/bin/npm"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/debs"
-(cd "$WORK" && tar cf - bin lib node_modules | xz -T0 -6) >"$OUT/bundle.tar.xz"
+(cd "$WORK" && tar cf - bin lib node_modules | xz -T0 -9e) >"$OUT/bundle.tar.xz"
 (cd "$OUT/debs" && apt-get download libvulkan1 >/dev/null 2>&1) ||
   echo "pack.sh: warning: apt-get download libvulkan1 failed (run apt-get update); the GPU machine then needs its own loader" >&2
 
