@@ -27,10 +27,19 @@ echo "installing production dependencies (+ autocannon@$AUTOCANNON) in $WORK"
 (
   cd "$WORK"
   npm ci --omit=dev --no-audit --no-fund --loglevel=error
-  npm install --no-save --omit=dev --no-audit --no-fund --loglevel=error "autocannon@$AUTOCANNON"
+  # autocannon is a dev dependency (which --omit=dev leaves out even when named): install it on its
+  # own and nest its dependencies under it, so that they never replace the project's versions.
+  mkdir extra && cd extra && echo '{}' >package.json
+  npm install --no-audit --no-fund --loglevel=error "autocannon@$AUTOCANNON"
 ) >"$WORK/npm.log" 2>&1 || { tail -20 "$WORK/npm.log" >&2; echo "pack.sh: npm install failed" >&2; exit 1; }
 
 NM=$WORK/node_modules
+mv "$WORK/extra/node_modules/autocannon" "$NM/autocannon"
+mkdir -p "$NM/autocannon/node_modules"
+for dep in "$WORK"/extra/node_modules/*; do
+  [ -e "$NM/autocannon/node_modules/$(basename "$dep")" ] || mv "$dep" "$NM/autocannon/node_modules/"
+done
+rm -rf "$WORK/extra"
 for pkg in ${DROP:-}; do rm -rf "${NM:?}/$pkg"; done
 # Other platforms' native binaries (sharp, onnxruntime-node, webgpu, esbuild).
 find "$NM" -depth -type d \( -name 'darwin*' -o -name 'win32*' -o -name 'linux-arm*' -o -name '*musl*' -o -name arm64 \) \
