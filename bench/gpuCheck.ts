@@ -22,28 +22,48 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
+import { firstLine } from '../core/errorText';
 import { probeWebGpu } from '../core/tf/webgpu';
 
 const PARTS = ['tfjs', 'ort', 'serve'] as const;
 type Part = (typeof PARTS)[number];
 const ROOT = path.join(__dirname, '..');
 
-const o = new Command()
-  .option('--quick', 'fewer repetitions')
-  .option('--parts <list>', `comma-separated parts (${PARTS.join(', ')})`, PARTS.join(','))
-  .option('--part <name>', '(internal) run one part in this process')
-  .option('--part-timeout <s>', 'seconds each part may take', '420')
-  .option('--dry-run', 'run the parts on the CPU with a tiny generator (tests the script)')
-  .parse()
-  .opts<{ quick?: boolean; parts: string; part?: string; partTimeout: string; dryRun?: boolean }>();
+const schema = z
+  .object({
+    quick: field.boolean().default(false).describe('fewer repetitions (about half the time)'),
+    parts: field
+      .list(PARTS)
+      .default([...PARTS])
+      .describe('comma-separated parts to run'),
+    part: z.enum(PARTS).optional().describe('(internal) run one part in this process'),
+    part_timeout: field.int(1).default(420).describe('seconds each part may take'),
+    dry_run: field
+      .boolean()
+      .default(false)
+      .describe('run the parts on the CPU with a tiny generator (tests the script)'),
+  })
+  .strict();
+type Options = z.output<typeof schema>;
 
 /** What is measured: the official generator at 256² and 128², or (dry run) a tiny one on the CPU. */
-const CFG = o.dryRun
-  ? { dry: true, backend: 'wasm', provider: 'cpu', ngf: 4, blocks: 1, sizes: [32, 32], batches: [1, 2] }
-  : { dry: false, backend: 'webgpu', provider: 'webgpu', ngf: 64, blocks: 9, sizes: [256, 128], batches: [1, 8, 16] };
-const [BIG, SMALL] = CFG.sizes;
-const NET_G = `resnet_${CFG.blocks}blocks`;
+const DRY = { dry: true, backend: 'wasm', provider: 'cpu', ngf: 4, blocks: 1, sizes: [32, 32], batches: [1, 2] };
+const FULL = {
+  dry: false,
+  backend: 'webgpu',
+  provider: 'webgpu',
+  ngf: 64,
+  blocks: 9,
+  sizes: [256, 128],
+  batches: [1, 8, 16],
+};
+let CFG = FULL;
+let BIG = 256;
+let SMALL = 128;
+let NET_G = 'resnet_9blocks';
 
 const log = (msg: string) => process.stderr.write(`[gpu:check] ${msg}\n`);
 const round = (x: number, d = 1) => +x.toFixed(d);
@@ -161,7 +181,7 @@ async function tfjsPart(quick: boolean) {
     try {
       out[name] = await f();
     } catch (e) {
-      out[name] = { error: (e as Error).message.split('\n')[0] };
+      out[name] = { error: firstLine(e) };
     }
   };
   await step(`iteration_${BIG}`, () => iteration(BIG, {}));
@@ -261,7 +281,7 @@ async function ortPart(quick: boolean) {
         await session.release();
         out[key] = row;
       } catch (e) {
-        out[key] = { error: (e as Error).message.split('\n')[0] };
+        out[key] = { error: firstLine(e) };
       }
     }
   }
@@ -271,7 +291,7 @@ async function ortPart(quick: boolean) {
     out.fp32_graph_capture_batch_1 = await timing(session, 1);
     await session.release();
   } catch (e) {
-    out.fp32_graph_capture_batch_1 = { error: (e as Error).message.split('\n')[0] };
+    out.fp32_graph_capture_batch_1 = { error: firstLine(e) };
   }
   return out;
 }
@@ -301,15 +321,17 @@ async function runPart(part: Part, quick: boolean): Promise<unknown> {
   return servePart(quick);
 }
 
-async function main(): Promise<number> {
-  const quick = o.quick === true;
+async function main(o: Options): Promise<number> {
+  CFG = o.dry_run ? DRY : FULL;
+  [BIG, SMALL] = CFG.sizes;
+  NET_G = `resnet_${CFG.blocks}blocks`;
+  const quick = o.quick;
   if (o.part) {
-    const result = await runPart(o.part as Part, quick);
+    const result = await runPart(o.part, quick);
     process.stdout.write(JSON.stringify(result) + '\n');
     return 0;
   }
-  const parts = o.parts.split(',').map((p) => p.trim()) as Part[];
-  for (const p of parts) if (!PARTS.includes(p)) throw new Error(`unknown part '${p}' (expected ${PARTS.join(', ')})`);
+  const parts = o.parts;
   const host = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, node: process.version };
   const probe = CFG.dry ? { found: true as const, adapter: null } : probeWebGpu();
   if (!probe.found) {
@@ -325,7 +347,7 @@ async function main(): Promise<number> {
     const r = spawnSync(process.execPath, args, {
       cwd: ROOT,
       encoding: 'utf8',
-      timeout: Number(o.partTimeout) * 1000,
+      timeout: o.part_timeout * 1000,
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 64 << 20,
     });
@@ -345,10 +367,14 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code), // a live Dawn device would otherwise keep the process alive
-  (e: unknown) => {
-    process.stderr.write(`gpu:check: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
+runCommand(
+  {
+    name: 'gpu:check',
+    program: 'npm run gpu:check --',
+    summary: 'The GPU figures (tfjs on WebGPU, onnxruntime WebGPU, the server) as JSON; one line when no adapter.',
+    schema,
+    placeholders: { parts: '<list>', part: '<name>' },
+    exit: 'immediately', // a live Dawn device would otherwise keep the process alive
   },
+  main,
 );

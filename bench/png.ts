@@ -2,15 +2,17 @@
  * PNG encode settings for server responses: time and size of sharp's png() per setting, on 256×256
  * RGB images (the serving size). Prints JSON.
  *
- *   npx tsx bench/png.ts [--reps 30] [--size 256] [--image photo.png ...]
+ *   npx tsx bench/png.ts [--reps 30] [--size 256] [--images a.png,b.png]
  *
  * Images: `smooth` (a photo-like synthetic picture: gradients, edges and mild grain, what a
  * generator's output resembles), `noise` (uniform noise: the worst case for deflate), and any
- * --image files (resized to size×size). Each setting is timed as the server runs it (raw RGB in,
+ * --images files (resized to size×size). Each setting is timed as the server runs it (raw RGB in,
  * PNG buffer out, one at a time on libuv's pool), median of --reps after one warm-up.
  */
-import { Command } from 'commander';
 import sharp from 'sharp';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { Rng } from '../core/rng';
 import { PNG_LEVELS, type PngLevel } from '../serve/postprocess';
 
@@ -70,21 +72,23 @@ async function timeEncode(raw: Buffer, size: number, options: sharp.PngOptions, 
   return { ms: +ms[Math.floor(ms.length / 2)].toFixed(2), bytes };
 }
 
-async function main() {
-  const o = new Command()
-    .option('--reps <n>', 'timed encodes per setting and image (median reported)', '30')
-    .option('--size <px>', 'image side', '256')
-    .option('--image <file...>', 'extra images (resized to size×size)', [])
-    .parse()
-    .opts<{ reps: string; size: string; image: string[] }>();
-  const reps = Number(o.reps);
-  const size = Number(o.size);
-  if (!(reps >= 1) || !(size >= 8)) throw new Error('--reps must be ≥ 1 and --size ≥ 8');
+const schema = z
+  .object({
+    reps: field.int(1).default(30).describe('timed encodes per setting and image (median reported)'),
+    size: field.intRange(8, 16384).default(256).describe('image side'),
+    images: z
+      .preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s.length > 0) : v), z.array(z.string()))
+      .default([])
+      .describe('comma-separated extra images (resized to size×size)'),
+  })
+  .strict();
+
+async function main({ reps, size, images: files }: z.output<typeof schema>) {
   const images: [string, Buffer][] = [
     ['smooth', syntheticImage('smooth', size)],
     ['noise', syntheticImage('noise', size)],
   ];
-  for (const file of o.image) {
+  for (const file of files) {
     const raw = await sharp(file).removeAlpha().resize(size, size, { fit: 'cover' }).raw().toBuffer();
     images.push([file.split('/').pop()!, raw]);
   }
@@ -97,7 +101,13 @@ async function main() {
   console.log(JSON.stringify({ size, reps, sharp: sharp.versions, results }, null, 2));
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/png.ts: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench/png',
+    program: 'npx tsx bench/png.ts',
+    summary: "Time and size of sharp's PNG settings on 256² RGB images (the server's responses); prints JSON.",
+    schema,
+    placeholders: { images: '<files>' },
+  },
+  main,
+);
