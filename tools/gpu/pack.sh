@@ -21,16 +21,17 @@ grep -qxF '/.device-carry/' "$EXCLUDE" 2>/dev/null || echo '/.device-carry/' >>"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cp package.json package-lock.json "$WORK"/
-[ -f .npmrc ] && cp .npmrc "$WORK"/
 AUTOCANNON=$(node -p "require('./package-lock.json').packages['node_modules/autocannon'].version")
 echo "installing production dependencies (+ autocannon@$AUTOCANNON) in $WORK"
 (
   cd "$WORK"
-  npm ci --omit=dev --no-audit --no-fund --loglevel=error
+  # No install scripts: the Linux x64 binaries come prebuilt (as in deploy/Dockerfile), and the
+  # project's own postinstall (onnxruntime's CUDA providers) has no business here.
+  npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
   # autocannon is a dev dependency (which --omit=dev leaves out even when named): install it on its
   # own and nest its dependencies under it, so that they never replace the project's versions.
   mkdir extra && cd extra && echo '{}' >package.json
-  npm install --no-audit --no-fund --loglevel=error "autocannon@$AUTOCANNON"
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error "autocannon@$AUTOCANNON"
 ) >"$WORK/npm.log" 2>&1 || { tail -20 "$WORK/npm.log" >&2; echo "pack.sh: npm install failed" >&2; exit 1; }
 
 NM=$WORK/node_modules
