@@ -1,6 +1,6 @@
 #!/bin/bash
 # Bundles what a GPU machine without Node or registry access needs to run this project (README:
-# "GPU without CUDA"): Node and npm, the production node_modules (WebGPU packages included, Linux
+# "GPU without CUDA"): Node (and a stand-in for `npm run`), the production node_modules (WebGPU packages included, Linux
 # x64 binaries only), autocannon for the serving figures, and the Vulkan loader (Debian's libvulkan1)
 # that Dawn loads. Run from the project root on a Linux x64 machine with registry access:
 #   bash tools/gpu/pack.sh                    # everything: training, serving, gpu:check
@@ -59,19 +59,36 @@ find "$NM" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.md' -o -name '
 find "$NM" -depth -type d \( -name test -o -name tests -o -name __tests__ -o -name docs -o -name example -o -name examples \) \
   -exec rm -rf {} + 2>/dev/null || true
 
-# Node and npm (npm without its docs and man pages).
-mkdir -p "$WORK/bin" "$WORK/lib"
+# Node, and in place of npm (1.6 MB packed, more than the 64 MiB carry limit leaves) a stand-in that
+# runs package.json scripts: `npm run [-s] <name> [-- args]`.
+mkdir -p "$WORK/bin"
 cp "$(command -v node)" "$WORK/bin/node"
 strip "$WORK/bin/node" 2>/dev/null || true
-NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
-cp -r "$NPM_DIR" "$WORK/lib/npm"
-rm -rf "$WORK/lib/npm/docs" "$WORK/lib/npm/man"
-printf '#!/bin/sh\nexec "$(dirname "$0")/node" "$(dirname "$0")/../lib/npm/bin/npm-cli.js" "$@"\n' >"$WORK/bin/npm"
+cat >"$WORK/bin/npm-run.js" <<'NPMRUN'
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+const args = process.argv.slice(2).filter((a) => a !== '-s' && a !== '--silent');
+if (!['run', 'run-script'].includes(args[0]) || !args[1]) {
+  console.error('npm (carried stand-in): only `npm run <script> [-- args]` is available here');
+  process.exit(1);
+}
+const script = (require(path.resolve('package.json')).scripts || {})[args[1]];
+if (!script) {
+  console.error(`npm (carried stand-in): no script '${args[1]}' in package.json`);
+  process.exit(1);
+}
+const rest = args[2] === '--' ? args.slice(3) : args.slice(2);
+const quoted = rest.map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
+const env = { ...process.env, PATH: `${path.resolve('node_modules/.bin')}:${process.env.PATH}` };
+const r = spawnSync('/bin/sh', ['-c', [script, ...quoted].join(' ')], { stdio: 'inherit', env });
+process.exit(r.status === null ? 1 : r.status);
+NPMRUN
+printf '#!/bin/sh\nexec "$(dirname "$0")/node" "$(dirname "$0")/npm-run.js" "$@"\n' >"$WORK/bin/npm"
 chmod +x "$WORK/bin/npm"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/debs"
-(cd "$WORK" && tar cf - bin lib node_modules | xz -T0 -9e) >"$OUT/bundle.tar.xz"
+(cd "$WORK" && tar cf - bin node_modules | xz -T0 -9e) >"$OUT/bundle.tar.xz"
 (cd "$OUT/debs" && apt-get download libvulkan1 >/dev/null 2>&1) ||
   echo "pack.sh: warning: apt-get download libvulkan1 failed (run apt-get update); the GPU machine then needs its own loader" >&2
 
@@ -85,7 +102,7 @@ export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/
 tar xJf .device-carry/bundle.tar.xz -C "$_carry"
 export PATH="$_carry/bin:$PATH"
 [ -e node_modules ] || ln -s "$_carry/node_modules" node_modules
-node --version >/dev/null && echo "setup: node $(node --version), npm $(npm --version), VK_DRIVER_FILES=$VK_DRIVER_FILES"
+node --version >/dev/null && echo "setup: node $(node --version), VK_DRIVER_FILES=$VK_DRIVER_FILES"
 SETUP
 
 TREE=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
