@@ -45,7 +45,10 @@ function workerScript(source: string): string {
 
 async function threadedModule(): Promise<EmscriptenModule> {
   const dir = path.dirname(require.resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${BUILD}.js`));
+  // Plain CommonJS files inside the package, loaded by path (as tfjs's own bundle inlines them).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const factory = require(path.join(dir, `${BUILD}.js`)) as (config: object) => Promise<EmscriptenModule>;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { wasmWorkerContents } = require(path.join(dir, `${BUILD}.worker.js`)) as { wasmWorkerContents: string };
   const worker = workerScript(wasmWorkerContents);
   const m = await factory({

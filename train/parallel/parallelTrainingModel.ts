@@ -1,6 +1,6 @@
 /**
- * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (the wasm
- * backend runs XNNPACK on one thread under Node). loss_G = L_A + L_B splits exactly by real domain
+ * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (on wasm with
+ * XNNPACK on half the cores: 1 thread on 2 cores, the threaded build above that). loss_G = L_A + L_B splits exactly by real domain
  * (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A with the pool of fake_B,
  * worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per iteration:
  *   1. both: this side's G gradient → shared buffer            (main waits for both)
