@@ -11,7 +11,9 @@
  * run are profiled themselves.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Command } from 'commander';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { initBackend } from '../core/tf/backend';
 import { Rng } from '../core/rng';
 import { initialModelState, type TrainingModelOptions } from '../train/modelState';
@@ -36,14 +38,8 @@ const GROUPS: Record<string, string[]> = {
   ],
 };
 
-async function main() {
-  const o = new Command()
-    .option('--size <n>', '64 (ngf 32, 6 blocks) or 128 (ngf 64, 9 blocks)', '64')
-    .option('--top <n>', 'kernel shapes to list', '15')
-    .parse()
-    .opts<{ size: string; top: string }>();
-  const c = CONFIGS.find((x) => x.size === Number(o.size));
-  if (!c) throw new Error(`--size must be one of ${CONFIGS.map((x) => x.size).join(', ')}`);
+async function profile(o: { size: '64' | '128'; top: number }) {
+  const c = CONFIGS.find((x) => x.size === Number(o.size))!;
   await initBackend('wasm');
   const opts: TrainingModelOptions = {
     ...{ netG: `resnet_${c.nBlocks}blocks`, netD: 'basic', n_layers_D: 3, ngf: c.ngf, ndf: c.ndf },
@@ -93,7 +89,7 @@ async function main() {
         },
         top: [...byShape]
           .sort((x, y) => y[1].ms - x[1].ms)
-          .slice(0, Number(o.top))
+          .slice(0, o.top)
           .map(([k, v]) => ({ kernel: k, ms: +v.ms.toFixed(1), calls: v.calls })),
       },
       null,
@@ -102,7 +98,21 @@ async function main() {
   );
 }
 
-main().catch((e) => {
-  console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench/profile',
+    program: 'npx tsx bench/profile.ts',
+    summary: "Where one CycleGAN iteration's time goes, by tfjs kernel (wasm, this thread); prints JSON.",
+    schema: z
+      .object({
+        size: field
+          .enum(['64', '128'] as const)
+          .default('64')
+          .describe('64 (ngf 32, 6 blocks) or 128 (ngf 64, 9 blocks)'),
+        top: field.int(1).default(15).describe('kernel shapes to list'),
+      })
+      .strict(),
+    exit: 'immediately',
+  },
+  profile,
+);
