@@ -21,14 +21,14 @@ import { initialModelState, type TrainingModelOptions } from '../train/modelStat
 import { openTrainingModel } from '../train/trainingModel';
 import { firstLine } from '../core/errorText';
 
-interface Config {
+export interface Config {
   size: number;
   ngf: number;
   nBlocks: number;
   ndf: number;
 }
 
-const CONFIGS: Config[] = [
+export const CONFIGS: Config[] = [
   { size: 64, ngf: 32, nBlocks: 6, ndf: 64 },
   { size: 128, ngf: 64, nBlocks: 9, ndf: 64 },
 ];
@@ -77,7 +77,7 @@ async function netFigures(spec: NetworkSpec, size: number, reps: number) {
 }
 
 /** Median seconds of one full iteration (G step, D step) through the trainer's model on `workers` threads. */
-async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
+export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
   const opts: TrainingModelOptions = {
     netG: `resnet_${c.nBlocks}blocks`,
     netD: 'basic',

@@ -9,10 +9,13 @@
  *             (bench/translate.ts, run as its own process so its onnxruntime threads start clean)
  *   import    `npm run import` of a full-size resnet_9blocks .pth (11.4 M parameters), legacy and
  *             zip format: read time and the whole command's wall time (bench/import.ts)
- * A benchmark, not a test: run it on a quiet machine. PyTorch's figures for the same
- * configurations come from `/usr/bin/python3 tools/bench_torch.py`.
+ *   vs_torch  (--vs-torch only) PyTorch and this trainer timed back to back on the same
+ *             configurations, with the ratio (bench/vsTorch.ts); runs alone
+ * A benchmark, not a test: run it on a quiet machine.
  *
  *   npm run bench -- [--backends wasm,cpu] [--reps 5] [--learn_iters 1000] [--skip learning]
+ *   npm run bench -- --vs-torch [--rounds 3] [--reps 3] [--sizes 64,128] [--python /usr/bin/python3]
+ *   (every flag also takes its underscore spelling: --vs_torch)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
 import { benchNetworks } from './networks';
 import { benchLearning } from './learn';
+import { benchVsTorch } from './vsTorch';
 
 const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'translate', 'import'] as const;
 
@@ -88,7 +92,7 @@ function benchProcess(script: string): unknown {
 const benchSchema = z
   .object({
     backends: field.list(BACKENDS).default(['wasm']).describe('tfjs backends for the network figures'),
-    reps: field.int(1).default(5).describe('timed repetitions per figure (median)'),
+    reps: field.int(1).optional().describe('timed repetitions per figure (median); default 5, 3 with --vs_torch'),
     pipeline_iters: field.int(1).default(8).describe('iterations of the real training loop per size'),
     learn_iters: field.int(1).default(1000).describe('iterations of the shapes learning run'),
     skip: z
@@ -102,6 +106,15 @@ const benchSchema = z
       )
       .default([])
       .describe('comma-separated parts to skip'),
+    vs_torch: field
+      .boolean()
+      .default(false)
+      .describe(
+        'only PyTorch (tools/bench_torch.py) and this trainer back to back on the same configurations, with the ratio',
+      ),
+    rounds: field.int(1).default(3).describe('--vs_torch: alternating rounds per configuration (median ratio)'),
+    sizes: field.intList(1).default([64, 128]).describe('--vs_torch: crop sizes (64, 128)'),
+    python: field.text().default('/usr/bin/python3').describe('--vs_torch: a Python with torch'),
   })
   .strict();
 
@@ -109,15 +122,23 @@ runCommand(
   {
     name: 'bench',
     program: 'npm run bench --',
-    summary: 'Training-side figures (networks, pipeline, learning, translate) as one JSON document on stdout.',
+    summary:
+      'Training-side figures (networks, pipeline, learning, translate, import) as one JSON document on stdout; ' +
+      'with --vs_torch only PyTorch beside this trainer.',
     schema: benchSchema,
-    placeholders: { backends: '<list>', skip: '<parts>' },
+    placeholders: { backends: '<list>', skip: '<parts>', sizes: '<list>', python: '<path>' },
     exit: 'immediately',
   },
   async (o) => {
     const skip = new Set<string>(o.skip);
     const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
-    if (!skip.has('networks')) out.networks = await benchNetworks(o.backends, o.reps, [64, 128]);
+    if (o.vs_torch) {
+      await initBackend('wasm');
+      out.vs_torch = await benchVsTorch({ python: o.python, rounds: o.rounds, reps: o.reps ?? 3, sizes: o.sizes });
+      console.log(JSON.stringify(out, null, 2));
+      return;
+    }
+    if (!skip.has('networks')) out.networks = await benchNetworks(o.backends, o.reps ?? 5, [64, 128]);
     await initBackend('wasm');
     if (!skip.has('pipeline')) out.pipeline = await benchPipeline(o.pipeline_iters);
     if (!skip.has('learning')) out.learning = await benchLearning(o.learn_iters, 200);

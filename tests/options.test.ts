@@ -55,6 +55,7 @@ const OFFICIAL_DEFAULTS: Omit<TrainOptions, 'dataroot'> = {
   lambda_B: 10,
   lambda_identity: 0.5,
   backend: 'auto',
+  workers: 'auto',
 };
 
 /** Parses and returns the error message (fails the test if parsing succeeds). */
@@ -77,12 +78,19 @@ describe('train options schema', () => {
     const opts = parseTrainArgv(D);
     expect(opts).toEqual({ dataroot: 'data/x', ...OFFICIAL_DEFAULTS });
     expect(Object.keys(trainOptionsShape).sort()).toEqual(
-      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'workers', 'max_iters', 'from_pth'].sort(),
+      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'max_iters', 'from_pth'].sort(),
     );
     expect(opts.seed).toBeUndefined();
-    expect(opts.workers).toBeUndefined();
     expect(opts.max_iters).toBeUndefined();
     expect(opts.from_pth).toBeUndefined();
+  });
+
+  it("--workers takes 1, 2 or 'auto' (the default)", () => {
+    expect(parseTrainArgv([...D, '--workers', 'auto']).workers).toBe('auto');
+    expect(parseTrainArgv([...D, '--workers', '2']).workers).toBe(2);
+    expect(parseTrainArgv([...D, '--workers', '1']).workers).toBe(1);
+    expect(errorOf([...D, '--workers', '3'])).toMatch(/workers/);
+    expect(errorOf([...D, '--workers', 'many'])).toMatch(/workers/);
   });
 
   it('gives every field a description', () => {

@@ -2,9 +2,9 @@
  * core/tf/backend: explicit choices, the 'auto' fallback chain, and the fast-gradient switch.
  * The native @tensorflow/tfjs-node(-gpu) packages are optional; these tests adapt to whether one is installed.
  */
-import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend, parseBackendChoice, releaseBackend, usesFastGradients } from '../core/tf/backend';
 import { webgpu } from './helpers/backends';
 import { activateWebGpu } from '../core/tf/webgpu';
@@ -116,3 +116,29 @@ withAdapter('webgpu: activates, names the adapter, uses the forward-conv gradien
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('threaded wasm (core/tf/wasmThreads.ts)', () => {
+  const probe = (threads: number, fakeCores: number) => {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'helpers', 'wasmThreadsProbe.ts'), String(threads), String(fakeCores)],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    if (r.status !== 0) throw new Error(`probe failed (${r.status}): ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { threads: number; reason: string; hash: number };
+  };
+
+  test('starts under Node with 2 XNNPACK threads and trains bit-identically to 1 thread', () => {
+    const single = probe(1, 0);
+    // 4 reported cores: tfjs allows half of them, 2 threads (on this machine's real cores either way).
+    const threaded = probe(2, 4);
+    expect(single.threads).toBe(1);
+    expect(threaded.threads).toBe(2);
+    expect(threaded.reason).toMatch(/2 threads/);
+    expect(threaded.hash).toBe(single.hash);
+  }, 240_000);
+
+  test('tfjs caps the pool at half the cores', () => {
+    expect(probe(8, 2).threads).toBe(1);
+  }, 120_000);
+});

@@ -134,8 +134,9 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-// [k, stride, pad, H, W, inC, outC]; batch 2. outC > 8 exercises the per-tap matMul filter gradient, outC ≤ 8
-// with stride 1 the narrow-output path.
+// [k, stride, pad, H, W, inC, outC]; batch 2. Filter gradient paths (convAdjoint.filterGrad): outC ≤ 8 with
+// stride 1 the narrow-output conv; else up to 128 output positions (2·Ho·Wo) one im2col matMul, above that
+// the per-tap matMuls (the last three cases).
 const CONV_CASES: [number, number, number, number, number, number, number][] = [
   [1, 1, 0, 5, 7, 3, 10],
   [1, 1, 1, 4, 5, 3, 4],
@@ -151,6 +152,9 @@ const CONV_CASES: [number, number, number, number, number, number, number][] = [
   [7, 1, 3, 9, 11, 3, 10],
   [7, 1, 0, 11, 9, 4, 3],
   [7, 2, 3, 12, 9, 3, 10],
+  [3, 1, 1, 10, 9, 3, 10],
+  [3, 2, 1, 20, 18, 3, 10],
+  [4, 2, 1, 18, 20, 5, 12],
 ];
 
 /** conv2d on the active backend and on cpu against the reference (tfjs's own gradients on cpu). */
@@ -332,4 +336,41 @@ describeOnWebGpu('on webgpu: forward-conv gradients, phase filters cut on the de
     expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
     tf.dispose([x, w]);
   });
+});
+
+describe('per-input gradients (core/tf/convKernels.ts)', () => {
+  // Stride 2, 6 output channels, 4×4 output: dx = 4 phase Conv2Ds, dw = one im2col BatchMatMul.
+  const x = () => tf.tensor4d(randomArray(1 * 8 * 8 * 4, 21), [1, 8, 8, 4]);
+  const w = () => tf.tensor4d(randomArray(3 * 3 * 4 * 6, 22), [3, 3, 4, 6]);
+  async function kernelsOf(f: () => tf.Tensor[]): Promise<string[]> {
+    const profile = await tf.profile(() => f());
+    return profile.kernels.map((kk) => kk.name);
+  }
+  const count = (names: string[], k: string) => names.filter((n) => n === k).length;
+
+  test.each([
+    ['conv2d', (a: tf.Tensor4D, b: tf.Tensor4D) => conv2d(a, b, 2, 1), 1, 4],
+    ['convTranspose2d', (a: tf.Tensor4D, b: tf.Tensor4D) => convTranspose2d(a, b, 2, 1, 1), 4, 1],
+  ] as const)(
+    '%s: a frozen filter gets no filter gradient, a data input no input gradient',
+    async (_, op, fwdConvs, dxConvs) => {
+      // convTranspose2d maps 6 → 4 channels with this [3,3,4,6] filter.
+      const [a, b] = [x(), w()];
+      const xIn = _ === 'convTranspose2d' ? tf.tensor4d(randomArray(1 * 4 * 4 * 6, 23), [1, 4, 4, 6]) : a;
+      const loss = (p: tf.Tensor, q: tf.Tensor) => tf.sum(op(p as tf.Tensor4D, q as tf.Tensor4D));
+      const onlyX = await kernelsOf(() => [tf.grad((p: tf.Tensor) => loss(p, b))(xIn)]);
+      expect(count(onlyX, 'Conv2D')).toBe(fwdConvs + dxConvs);
+      expect(count(onlyX, 'BatchMatMul')).toBe(0);
+      const onlyW = await kernelsOf(() => [tf.grad((q: tf.Tensor) => loss(xIn, q))(b)]);
+      expect(count(onlyW, 'Conv2D')).toBe(fwdConvs);
+      expect(count(onlyW, 'BatchMatMul')).toBeGreaterThan(0);
+      // Both, and each equal to what the single-input gradient gave.
+      const [dx, dw] = tf.grads(loss)([xIn, b]);
+      const dxOnly = tf.grad((p: tf.Tensor) => loss(p, b))(xIn);
+      const dwOnly = tf.grad((q: tf.Tensor) => loss(xIn, q))(b);
+      expect(Array.from(dx.dataSync())).toEqual(Array.from(dxOnly.dataSync()));
+      expect(Array.from(dw.dataSync())).toEqual(Array.from(dwOnly.dataSync()));
+      tf.dispose([a, b, xIn, dx, dw, dxOnly, dwOnly]);
+    },
+  );
 });

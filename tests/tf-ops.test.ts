@@ -320,13 +320,39 @@ describe('no tensor leaks', () => {
       h = convTranspose2d(bn.y, f as tf.Tensor4D, 2, 1, 1);
       return tf.sum(h);
     };
+    const { clearConvCaches } = await import('../core/tf/convAdjoint');
     for (const backend of ['wasm', 'cpu'] as const) {
       await onBackend(backend, () => {
         const grads = tf.grads(net)([x, w]);
         tf.dispose(grads);
       });
+      // What stays is the phase-filter cache of `w` (convAdjoint.ts), by design, and nothing else.
+      clearConvCaches();
       expect(tf.memory().numTensors).toBe(before);
     }
     tf.dispose([x, w, g, b]);
+  });
+
+  test("the phase-filter cache lets go of a filter's entries once the filter's data is freed", async () => {
+    const { conv2d } = await import('../core/tf/conv2d');
+    const { clearConvCaches } = await import('../core/tf/convAdjoint');
+    await onBackend('wasm', () => {
+      clearConvCaches();
+      const x = tf.tensor4d(randomArray(1 * 6 * 6 * 4, 85), [1, 6, 6, 4]);
+      const base = tf.memory().numTensors;
+      const v = tf.tidy(() => tf.variable(tf.tensor4d(randomArray(3 * 3 * 4 * 4, 87), [3, 3, 4, 4])));
+      const step = () => tf.dispose(tf.grads((a: tf.Tensor) => tf.sum(conv2d(a as tf.Tensor4D, v, 2, 1)))([x]));
+      step();
+      const withCache = tf.memory().numTensors;
+      expect(withCache).toBeGreaterThan(base + 1); // the variable and its stride-2 phase filters
+      step(); // same weights: served from the cache, nothing new kept
+      expect(tf.memory().numTensors).toBe(withCache);
+      tf.tidy(() => v.assign(tf.mul(v, 2) as tf.Tensor4D)); // an optimiser step: new data, old entries stale
+      step(); // rebuilds for the new value and drops the stale ones
+      expect(tf.memory().numTensors).toBe(withCache);
+      clearConvCaches();
+      expect(tf.memory().numTensors).toBe(base + 1);
+      tf.dispose([x, v]);
+    });
   });
 });

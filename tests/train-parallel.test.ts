@@ -62,6 +62,8 @@ test('the default is 2 workers on wasm/cpu with 2+ cores, 1 with batch norm or o
   const lines: string[] = [];
   const log = (m: string) => lines.push(m);
   expect(resolveWorkers({ norm: 'instance' }, 'wasm', log)).toBe(availableParallelism() >= 2 ? 2 : 1);
+  expect(resolveWorkers({ workers: 'auto', norm: 'instance' }, 'wasm', log)).toBe(availableParallelism() >= 2 ? 2 : 1);
+  expect(resolveWorkers({ workers: 'auto', norm: 'instance' }, 'tensorflow', log)).toBe(1);
   expect(resolveWorkers({ workers: 1, norm: 'instance' }, 'wasm', log)).toBe(1);
   expect(resolveWorkers({ workers: 2, norm: 'instance' }, 'cpu', log)).toBe(2);
   expect(resolveWorkers({ workers: 2, norm: 'instance' }, 'tensorflow', log)).toBe(1);

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch reference timings on this machine, to put beside `npm run bench`'s figures.
 
-    /usr/bin/python3 tools/bench_torch.py [--threads 1 2] [--iters 10] > bench-torch.json
+    /usr/bin/python3 tools/bench_torch.py [--threads 1 2] [--iters 10] [--sizes 64 128] [--no-forward] > bench-torch.json
+
+`npm run bench -- --vs-torch` runs this script and the trainer back to back and prints the ratio.
 
 Uses the same independent re-implementation of the official networks as tools/make_golden.py
 and the official CycleGAN step (G step with D frozen, then D step; LSGAN, L1 cycle + identity,
@@ -76,17 +78,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     ap.add_argument('--iters', type=int, default=10)
+    ap.add_argument('--sizes', type=int, nargs='+', default=[64, 128], help='cycle-iteration crop sizes (64, 128)')
+    ap.add_argument('--no-forward', action='store_true', help='skip the 256x256 generator forward figure')
     a = ap.parse_args()
+    configs = {64: (32, 6), 128: (64, 9)}
+    bad = [s for s in a.sizes if s not in configs]
+    if bad:
+        ap.error(f'--sizes: no configuration for {bad} (have 64, 128)')
     torch.manual_seed(0)
     out = {'torch': torch.__version__, 'results': []}
     for t in a.threads:
         torch.set_num_threads(t)
-        out['results'].append({
-            'threads': t,
-            'cycle_iter_s_64_ngf32_6blocks_ndf64': cycle_iteration_seconds(64, 32, 6, 64, a.iters),
-            'cycle_iter_s_128_ngf64_9blocks_ndf64': cycle_iteration_seconds(128, 64, 9, 64, max(2, a.iters // 4)),
-            'g_forward_s_256_resnet9_ngf64': forward_seconds(g_opts('resnet_9blocks', 64, 'instance'), 256, max(2, a.iters // 4)),
-        })
+        row = {'threads': t}
+        for size in a.sizes:
+            ngf, n_blocks = configs[size]
+            iters = a.iters if size == 64 else max(2, a.iters // 4)
+            row[f'cycle_iter_s_{size}_ngf{ngf}_{n_blocks}blocks_ndf64'] = cycle_iteration_seconds(size, ngf, n_blocks, 64, iters)
+        if not a.no_forward:
+            row['g_forward_s_256_resnet9_ngf64'] = forward_seconds(g_opts('resnet_9blocks', 64, 'instance'), 256, max(2, a.iters // 4))
+        out['results'].append(row)
     json.dump(out, sys.stdout, indent=2)
     print()
 

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { GeneratorOptions, DiscriminatorOptions, NormKind, InitKind, NetworkSpec } from '../core/arch/spec';
 import { generatorSpec, discriminatorSpec } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
+import { clearConvCaches } from '../core/tf/convAdjoint';
 import { TfNetwork } from './networks';
 import { initStateDict, type NormalSource } from './init';
 import { Adam } from './adam';
@@ -452,6 +453,7 @@ export class CycleGanModel {
     for (const net of Object.values(this.nets)) net.dispose();
     this.optG.dispose();
     this.optD.dispose();
+    clearConvCaches(); // filters derived from the weights just freed
   }
 }
 

@@ -51,7 +51,11 @@ export class TfNetwork {
     for (const p of this.paramSpecs) {
       const t = initial.get(p.key);
       if (!t) throw new Error(`${label}: missing parameter '${p.key}'`);
-      this.params.set(p.key, tf.variable(torchToTf(p, t), p.trainable, `${suffix}/${p.key}`));
+      // tidy frees the initial value tensor; the variable keeps its data.
+      this.params.set(
+        p.key,
+        tf.tidy(() => tf.variable(torchToTf(p, t), p.trainable, `${suffix}/${p.key}`)),
+      );
     }
   }
 

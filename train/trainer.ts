@@ -18,6 +18,7 @@ import { learningRate } from './lrSchedule';
 import { checkpointModelState, checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
 import { initialModelState, type ModelState } from './modelState';
 import { officialRunWeights } from './officialRun';
+import { wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
 import { openTrainingModel, resolveWorkers, type TrainingModel } from './trainingModel';
 import { writeSampleGrid, type GridImage } from './report/sampleGrid';
 import { writeReport, type LossRecord } from './report/htmlReport';
@@ -112,7 +113,8 @@ export class Trainer {
     const model = await openTrainingModel(o, state, workers, backend);
     this.hooks.log(
       `seed ${seed}; ${this.data.itersPerEpoch} iterations per epoch; epochs ${pos.epoch}…${lastEpoch}; ` +
-        `${workers} worker thread${workers === 1 ? '' : 's'}`,
+        `${workers} worker thread${workers === 1 ? '' : 's'}` +
+        (workers === 2 && backend === 'wasm' ? ` × ${wasmThreadsPerWorker()} XNNPACK thread(s) each` : ''),
     );
 
     const save = async (label: string | number): Promise<void> => {

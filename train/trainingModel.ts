@@ -32,22 +32,23 @@ export interface TrainingModel {
 }
 
 /**
- * How many threads to train with: `--workers` if given, else 2 when there are two cores to use.
+ * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 when there
+ * are two cores to use. Each of the two workers runs XNNPACK on half the cores (wasmThreadsPerWorker).
  * Always 1 on the tensorflow backend (native TensorFlow is multi-threaded itself), on webgpu (one
- * device; a second thread would only compete for it) and with batch
- * norm (each worker would update the generators' running statistics on different images).
+ * device; a second thread would only compete for it) and with batch norm (each worker would update the generators' running statistics on different images).
  */
 export function resolveWorkers(
-  o: { workers?: number; norm: NormKind },
+  o: { workers?: number | 'auto'; norm: NormKind },
   backend: string,
   log: (msg: string) => void = () => {},
 ): 1 | 2 {
-  const wanted = o.workers ?? (os.availableParallelism() >= 2 ? 2 : 1);
+  const auto = o.workers === undefined || o.workers === 'auto';
+  const wanted = auto ? (os.availableParallelism() >= 2 ? 2 : 1) : o.workers;
   if (wanted === 1) return 1;
   if (backend === 'tensorflow' || backend === 'webgpu') {
     const why =
       backend === 'webgpu' ? 'one GPU serves one thread best' : 'the tensorflow backend is multi-threaded itself';
-    if (o.workers !== undefined) log(`--workers 2 ignored: ${why}`);
+    if (!auto) log(`--workers 2 ignored: ${why}`);
     return 1;
   }
   if (o.norm === 'batch') {

@@ -244,12 +244,14 @@ export const trainOptionsShape = {
   // ours
   seed: intType(0).optional().describe('random seed; a run without one picks a seed and records it in its checkpoints'),
   backend: backend(),
-  workers: numberType((n) => n === 1 || n === 2, 'must be 1 or 2')
-    .optional()
+  workers: z
+    .union([z.literal('auto'), numberType((n) => n === 1 || n === 2, "must be 1, 2 or 'auto'")])
+    .default('auto')
     .describe(
-      'threads per training step: 2 splits each iteration over two worker threads (same math, one side of the ' +
-        'cycle loss each). Default: 2 when the backend is wasm or cpu, the machine has at least 2 cores and ' +
-        '--norm is not batch, else 1; batch norm and the tensorflow backend (multi-threaded itself) always use 1',
+      'worker threads per training step: 2 splits each iteration over two workers (same math, one side of the ' +
+        'cycle loss each), each running XNNPACK on half the cores. auto: 2 when the backend is wasm or cpu, the ' +
+        'machine has at least 2 cores and --norm is not batch, else 1; batch norm and the tensorflow backend ' +
+        '(multi-threaded itself) always use 1',
     ),
   max_iters: intType(1).optional().describe('stop after this many iterations in total (smoke runs, benchmarks)'),
 };

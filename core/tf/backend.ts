@@ -7,10 +7,9 @@
  * optional dependencies, loaded with a guarded dynamic import so that their absence is a clean fallback.
  *
  * wasm in Node: the .wasm binaries are loaded from the package's dist folder, and SIMD is used when the
- * runtime validates SIMD bytecode (Node ≥ 16 does). Threads are not available: tfjs-backend-wasm 4.x
- * hard-codes WASM_HAS_MULTITHREAD_SUPPORT to false under Node (tensorflow/tfjs#3830 — its pthread workers
- * are started from blob: URLs, which Node's worker_threads reject), so XNNPACK runs on one thread and the
- * reported thread count is 1.
+ * runtime validates SIMD bytecode (Node ≥ 16 does). tfjs-backend-wasm 4.x never starts its threaded build
+ * under Node (tensorflow/tfjs#3830); with `wasmThreads` > 1 core/tf/wasmThreads.ts starts it instead
+ * (XNNPACK on a pthreads pool, which tfjs caps at half the cores), else XNNPACK runs on one thread.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -19,6 +18,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { firstLine } from '../errorText';
 import { BACKENDS, type BackendName } from '../config/options';
 import { activateWebGpu, probeWebGpu, releaseWebGpu } from './webgpu';
+import { useThreadedWasm } from './wasmThreads';
 
 export type BackendChoice = BackendName;
 
@@ -108,8 +108,10 @@ function wasmDir(): string {
 
 let wasmPathsSet = false;
 
-async function loadWasm(): Promise<BackendInfo | { failure: string }> {
+async function loadWasm(threads: number): Promise<BackendInfo | { failure: string }> {
   try {
+    // A started backend keeps its build and thread count; a first start may take the threaded build.
+    if (threads > 1 && !('wasm' in tf.engine().registry)) useThreadedWasm(threads);
     if (!wasmPathsSet) {
       setWasmPaths(wasmDir());
       wasmPathsSet = true;
@@ -117,10 +119,10 @@ async function loadWasm(): Promise<BackendInfo | { failure: string }> {
     if (!(await tf.setBackend('wasm'))) return { failure: 'wasm backend failed to initialise' };
     await tf.ready();
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    const threads = getThreadsCount();
+    const running = getThreadsCount();
     return {
       name: 'wasm',
-      reason: `WebAssembly (XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${threads} thread${threads === 1 ? '' : 's'}; tfjs disables wasm threads under Node)`,
+      reason: `WebAssembly (XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${running} thread${running === 1 ? '' : 's'})`,
     };
   } catch (e) {
     return { failure: e instanceof Error ? e.message : String(e) };
@@ -130,8 +132,13 @@ async function loadWasm(): Promise<BackendInfo | { failure: string }> {
 /**
  * Activates a tfjs backend and returns which one and why. `log` receives one line describing the choice.
  * An explicit 'tensorflow' that cannot load is an error; 'auto' falls back tensorflow → wasm → cpu.
+ * `wasmThreads`: XNNPACK threads wanted if the wasm backend starts here (see core/tf/wasmThreads.ts).
  */
-export async function initBackend(choice: BackendChoice, log: (msg: string) => void = () => {}): Promise<BackendInfo> {
+export async function initBackend(
+  choice: BackendChoice,
+  log: (msg: string) => void = () => {},
+  wasmThreads = 1,
+): Promise<BackendInfo> {
   parseBackendChoice(choice);
   let info: BackendInfo | null = null;
   const skipped: string[] = [];
@@ -162,7 +169,7 @@ export async function initBackend(choice: BackendChoice, log: (msg: string) => v
     else skipped.push(...native.failures);
   }
   if (!info && (choice === 'wasm' || choice === 'auto')) {
-    const wasm = await loadWasm();
+    const wasm = await loadWasm(wasmThreads);
     if ('name' in wasm) info = wasm;
     else if (choice === 'wasm') throw new Error(`backend 'wasm' failed to initialise: ${wasm.failure}`);
     else skipped.push(`wasm: ${wasm.failure}`);

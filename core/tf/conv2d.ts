@@ -5,23 +5,16 @@
  * (tfjs 'same' pads asymmetrically — extra row at the bottom/right — so with stride 2 it would sample a
  * grid shifted by one pixel relative to PyTorch.)
  *
- * On wasm/cpu the gradient is a customGrad whose dx and dw use only forward convs, matMuls and data
- * movement (core/tf/convAdjoint.ts); the native TensorFlow backend keeps tfjs's own gradient kernels.
+ * On wasm/cpu it runs as a registered kernel (core/tf/convKernels.ts) whose dx and dw, each computed only
+ * when backprop needs it, use only forward convs, matMuls and data movement (core/tf/convAdjoint.ts); the
+ * native TensorFlow backend keeps tfjs's own gradient kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { usesFastGradients } from './backend';
-import { filterGrad, transposedConv } from './convAdjoint';
+import { explicitPad } from './convAdjoint';
+import { convKernel } from './convKernels';
 
-type Padding4 = [[number, number], [number, number], [number, number], [number, number]];
-
-export function explicitPad(pad: number): Padding4 {
-  return [
-    [0, 0],
-    [pad, pad],
-    [pad, pad],
-    [0, 0],
-  ];
-}
+export { explicitPad };
 
 export function checkConvArgs(op: string, x: tf.Tensor, w: tf.Tensor, inC: number, stride: number, pad: number) {
   if (x.rank !== 4) throw new Error(`${op}: input must be NHWC rank 4, got shape [${x.shape}]`);
@@ -41,20 +34,5 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: numb
   }
   const padding = explicitPad(pad);
   if (!usesFastGradients()) return tf.conv2d(x, w, stride, padding);
-  const op = tf.customGrad((xIn, wIn, save) => {
-    const xt = xIn as tf.Tensor4D;
-    const wt = wIn as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([xt, wt]);
-    return {
-      value: tf.conv2d(xt, wt, stride, padding),
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as tf.Tensor4D[];
-        return tf.tidy(() => [
-          transposedConv(dy, ws, stride, pad, xs.shape[1], xs.shape[2]),
-          filterGrad(xs, dy, k, stride, pad),
-        ]);
-      },
-    };
-  });
-  return op(x, w) as tf.Tensor4D;
+  return convKernel(x, w, stride, pad);
 }

@@ -16,6 +16,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { onDevice } from './backend';
 
+/** tfjs explicit padding for a symmetric zero pad of the two spatial axes of an NHWC tensor. */
+export function explicitPad(pad: number): [[number, number], [number, number], [number, number], [number, number]] {
+  return [
+    [0, 0],
+    [pad, pad],
+    [pad, pad],
+    [0, 0],
+  ];
+}
+
 /** Zero-extends (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
 export function spatialWindow(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
   let out = t;
@@ -72,10 +82,64 @@ function phaseFilter(
       const kw = s * (tx - 1 - b) + ex;
       const dst = (a * tx + b) * co * ci;
       const src = (kh * k + kw) * ci * co;
-      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[dst + o * ci + c] = wd[src + c * co + o];
+      // Blocked over (c, o) so that both the strided reads and the strided writes stay in cache.
+      for (let c0 = 0; c0 < ci; c0 += 32) {
+        const c1 = Math.min(ci, c0 + 32);
+        for (let o0 = 0; o0 < co; o0 += 32) {
+          const o1 = Math.min(co, o0 + 32);
+          for (let c = c0; c < c1; c++) for (let o = o0; o < o1; o++) out[dst + o * ci + c] = wd[src + c * co + o];
+        }
+      }
     }
   }
   return tf.tensor4d(out, [ty, tx, co, ci]);
+}
+
+/**
+ * Phase filters of recent filter versions, keyed by the filter's data (a tfjs dataId object: a new
+ * weight value after an optimiser step is new data, and an id object is never reused while held here).
+ * A generator's weight meets 3 backward passes (and a transposed conv's 3 forwards) per iteration with
+ * the same value: without the cache each rebuilt its phase filters in JS and, worse, handed XNNPACK a new
+ * filter tensor to repack (tfjs caches the packed XNNPACK operator per filter tensor) — measured 1.3-5×
+ * the cost of the convolution itself for the 4×4 PatchGAN and 3×3 ResNet filters. Entries go when their
+ * weight's data is freed (the next optimiser step), or least recently used first beyond a byte budget;
+ * `clearConvCaches` frees them all.
+ */
+const PHASE_FILTER_CACHE_BYTES = 512 * 2 ** 20;
+const phaseFilterCache = new Map<object, Map<string, tf.Tensor4D>>();
+let phaseFilterBytes = 0;
+
+function cachedPhaseFilter(id: object, key: string, make: () => tf.Tensor4D): tf.Tensor4D {
+  let entry = phaseFilterCache.get(id);
+  if (entry)
+    phaseFilterCache.delete(id); // re-inserted below as the most recent
+  else entry = new Map();
+  phaseFilterCache.set(id, entry);
+  let f = entry.get(key);
+  if (!f) {
+    f = tf.keep(make());
+    entry.set(key, f);
+    phaseFilterBytes += 4 * f.size;
+    // Drop the filters of weights whose data is gone (the previous step's values), then the least recent.
+    const backend = tf.backend();
+    for (const [oldId, old] of phaseFilterCache) {
+      if (oldId === id) continue;
+      if (backend.refCount(oldId) > 0 && phaseFilterBytes <= PHASE_FILTER_CACHE_BYTES) continue;
+      for (const t of old.values()) {
+        phaseFilterBytes -= 4 * t.size;
+        t.dispose();
+      }
+      phaseFilterCache.delete(oldId);
+    }
+  }
+  return f;
+}
+
+/** Frees the cached phase filters (tests that count tensors; a model that is done training). */
+export function clearConvCaches(): void {
+  for (const entry of phaseFilterCache.values()) for (const t of entry.values()) t.dispose();
+  phaseFilterCache.clear();
+  phaseFilterBytes = 0;
 }
 
 /**
@@ -87,17 +151,16 @@ export function phaseFilters(w: tf.Tensor4D, s: number, where: 'host' | 'device'
   const [k, , ci, co] = w.shape;
   if (where === 'device') {
     return (ey: number, ex: number, ty: number, tx: number) => {
-      const sub = tf.stridedSlice(
-        w,
-        [ey, ex, 0, 0],
-        [ey + s * (ty - 1) + 1, ex + s * (tx - 1) + 1, ci, co],
-        [s, s, 1, 1],
-      );
+      const end = [ey + s * (ty - 1) + 1, ex + s * (tx - 1) + 1, ci, co];
+      const sub = tf.stridedSlice(w, [ey, ex, 0, 0], end, [s, s, 1, 1]);
       return tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     };
   }
-  const wd = w.dataSync() as Float32Array;
-  return (ey: number, ex: number, ty: number, tx: number) => phaseFilter(wd, k, ci, co, s, ey, ex, ty, tx);
+  let wd: Float32Array | null = null;
+  return (ey: number, ex: number, ty: number, tx: number) => {
+    wd ??= w.dataSync() as Float32Array;
+    return phaseFilter(wd, k, ci, co, s, ey, ex, ty, tx);
+  };
 }
 
 /** Interleaves phases [N, A, B, s·s·C] (channel = (ry·s + rx)·C + c) into [N, s·A, s·B, C] with rank-4 ops only. */
@@ -118,11 +181,21 @@ function interleavePhases(phases: tf.Tensor4D, s: number): tf.Tensor4D {
  * s² phase convs have exactly k² taps between them, i.e. the adjoint costs one forward conv's arithmetic,
  * and the phases interleave with a reshape/transpose. Phases are indexed by output (not padded-input) row so
  * that no leading crop is needed: for the usual even sizes the interleave is already the answer.
+ * `filterKey`: the dataId of the tensor whose values `w` holds, for the phase-filter cache (a gradient
+ * function only sees a saved copy of the filter, which on wasm is new data every call).
  */
-export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: number, inH: number, inW: number) {
-  const [k, , ci] = w.shape;
+export function transposedConv(
+  dy: tf.Tensor4D,
+  w: tf.Tensor4D,
+  s: number,
+  p: number,
+  inH: number,
+  inW: number,
+  filterKey: object = w.dataId,
+) {
+  const [k, , ci, co] = w.shape;
   const [n, ho, wo] = dy.shape;
-  const filter = phaseFilters(w, s);
+  const make = phaseFilters(w, s);
   const parts: tf.Tensor4D[] = [];
   let rows = 0;
   let cols = 0;
@@ -137,7 +210,10 @@ export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: nu
         continue;
       }
       const src = spatialWindow(dy, py.before, py.after, px.before, px.after);
-      parts.push(tf.conv2d(src, filter(py.e, px.e, py.taps, px.taps), 1, 'valid'));
+      const filter = cachedPhaseFilter(filterKey, `${s}:${py.e}:${px.e}:${py.taps}:${px.taps}`, () =>
+        make(py.e, px.e, py.taps, px.taps),
+      );
+      parts.push(tf.conv2d(src, filter, 1, 'valid'));
     }
   }
   const full = s === 1 ? parts[0] : interleavePhases(tf.concat(parts, 3), s);
@@ -154,10 +230,13 @@ export function transposedConv(dy: tf.Tensor4D, w: tf.Tensor4D, s: number, p: nu
  * axes swapped — x as [ci,H,W,N], dy as the filter — ran 2-3x slower, its input-channel depth being the batch
  * size 1; a single im2col matMul needs k² copies of x at once.) With few output channels (the RGB output
  * layer, the 1-channel PatchGAN head) that matMul is too narrow, and a stride-1 conv with dy as the input
- * (batch co) and x as the filter is faster instead.
+ * (batch co) and x as the filter is faster instead. With few output positions (PatchGAN's 8×8 and 7×7
+ * maps at 64²) the k² matMuls have an inner dimension of a few dozen and each rewrites the whole [ci,co]
+ * block, so one im2col matMul is used instead (measured 2× faster there; equal at 15×15, slower above).
  */
 export function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, s: number, p: number): tf.Tensor4D {
   if (s === 1 && dy.shape[3] <= 8) return filterGradNarrow(x, dy, k, p);
+  if (dy.shape[0] * dy.shape[1] * dy.shape[2] <= SMALL_MAP_POSITIONS) return filterGradIm2col(x, dy, k, s, p);
   const [n, h, w, ci] = x.shape;
   const [, ho, wo, co] = dy.shape;
   const t = Math.ceil(k / s);
@@ -205,4 +284,64 @@ function filterGradNarrow(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, p: number)
   const dyt = tf.transpose(spatialWindow(dy, k - 1, k - 1, k - 1, k - 1), [3, 1, 2, 0]);
   const flipped = tf.conv2d(dyt, xf, 1, 'valid');
   return tf.transpose(tf.reverse(flipped, [1, 2]), [1, 2, 3, 0]);
+}
+
+/** Output positions (n·ho·wo) up to which the filter adjoint is one im2col matMul (see filterGrad). */
+const SMALL_MAP_POSITIONS = 128;
+
+interface Geometry {
+  n: number;
+  ci: number;
+  k: number;
+  s: number;
+  ho: number;
+  wo: number;
+  /** Taps per axis inside one phase, and each phase's rows/columns (hq = ho + t - 1). */
+  t: number;
+  hq: number;
+  wq: number;
+}
+
+function geometry(xShape: number[], k: number, s: number, p: number): Geometry {
+  const [n, h, w, ci] = xShape;
+  const ho = Math.floor((h + 2 * p - k) / s) + 1;
+  const wo = Math.floor((w + 2 * p - k) / s) + 1;
+  const t = Math.ceil(k / s);
+  return { n, ci, k, s, ho, wo, t, hq: ho + t - 1, wq: wo + t - 1 };
+}
+
+/** xpad as [s, n·hq, wq, s·ci]: phase row ry at [ry], column phase rx in channel block rx. */
+function phaseSplit(x: tf.Tensor4D, g: Geometry, p: number): tf.Tensor4D {
+  const { n, ci, s, hq, wq } = g;
+  const [, h, w] = x.shape;
+  const xp = spatialWindow(x, p, s * hq - h - p, p, s * wq - w - p); // [n, s·hq, s·wq, ci]
+  if (s === 1) return tf.reshape(xp, [1, n * hq, wq, ci]);
+  return tf.transpose(tf.reshape(xp, [n * hq, s, wq, s * ci]), [1, 0, 2, 3]);
+}
+
+/** The im2col matrix [n·ho·wo, k·k·ci] of conv(k, stride s, pad p) applied to x. */
+function im2col(x: tf.Tensor4D, k: number, s: number, p: number): tf.Tensor2D {
+  const g = geometry(x.shape, k, s, p);
+  const { n, ci, ho, wo, hq, wq } = g;
+  const ph = tf.reshape(phaseSplit(x, g, p), [s * n, hq, wq, s * ci]);
+  const taps: tf.Tensor4D[] = [];
+  for (let b = 0; b < n; b++) {
+    const row: tf.Tensor4D[] = [];
+    for (let kh = 0; kh < k; kh++) {
+      for (let kw = 0; kw < k; kw++) {
+        const begin = [(kh % s) * n + b, Math.floor(kh / s), Math.floor(kw / s), (kw % s) * ci];
+        row.push(tf.slice(ph, begin, [1, ho, wo, ci]) as tf.Tensor4D);
+      }
+    }
+    taps.push(tf.concat(row, 3));
+  }
+  return tf.reshape(n === 1 ? taps[0] : tf.concat(taps, 0), [n * ho * wo, k * k * ci]);
+}
+
+/** dw = colsᵀ·dy as [k,k,ci,co]: one matMul with dy as the (XNNPACK-packed) weights operand. */
+function filterGradIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, s: number, p: number): tf.Tensor4D {
+  const ci = x.shape[3];
+  const [n, ho, wo, co] = dy.shape;
+  const colsT = tf.transpose(im2col(x, k, s, p));
+  return tf.reshape(tf.matMul(colsT, tf.reshape(dy, [n * ho * wo, co])), [k, k, ci, co]);
 }

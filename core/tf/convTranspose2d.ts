@@ -10,8 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { usesFastGradients } from './backend';
-import { checkConvArgs, explicitPad } from './conv2d';
-import { filterGrad, spatialWindow, transposedConv } from './convAdjoint';
+import { checkConvArgs } from './conv2d';
+import { spatialWindow } from './convAdjoint';
+import { convTransposeKernel } from './convKernels';
 
 export function convTranspose2d(
   x: tf.Tensor4D,
@@ -34,17 +35,5 @@ export function convTranspose2d(
     const full = tf.conv2dTranspose(x, w, [n, (h - 1) * stride + k, (wd - 1) * stride + k, outC], stride, 'valid');
     return spatialWindow(full, -pad, outputPad - pad, -pad, outputPad - pad);
   }
-  const op = tf.customGrad((xIn, wIn, save) => {
-    const xt = xIn as tf.Tensor4D;
-    const wt = wIn as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([xt, wt]);
-    return {
-      value: tf.tidy(() => transposedConv(xt, wt, stride, pad, outH, outW)),
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as tf.Tensor4D[];
-        return tf.tidy(() => [tf.conv2d(dy, ws, stride, explicitPad(pad)), filterGrad(dy, xs, k, stride, pad)]);
-      },
-    };
-  });
-  return op(x, w) as tf.Tensor4D;
+  return convTransposeKernel(x, w, stride, pad, outH, outW);
 }

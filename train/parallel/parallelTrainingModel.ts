@@ -1,6 +1,6 @@
 /**
- * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (the wasm
- * backend runs XNNPACK on one thread under Node). loss_G = L_A + L_B splits exactly by real domain
+ * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (on wasm with
+ * XNNPACK on half the cores: 1 thread on 2 cores, the threaded build above that). loss_G = L_A + L_B splits exactly by real domain
  * (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A with the pool of fake_B,
  * worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per iteration:
  *   1. both: this side's G gradient → shared buffer            (main waits for both)
@@ -9,6 +9,7 @@
  * stay bit-identical (checked at every export); the D step and its Adam are per network anyway.
  * The math is the single-thread model's up to float summation order.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../../core/threads/tsWorker';
@@ -32,6 +33,14 @@ import {
 import type { FromSideWorker, RequestName, SideRequests, SideWorkerData } from './protocol';
 
 const WORKER_FILE = path.join(__dirname, 'sideWorker.ts');
+
+/**
+ * XNNPACK threads per side worker: the cores split evenly between the two workers (tfjs caps a wasm
+ * backend at half the cores anyway). 1 on a 2-core machine, where the two workers already fill it.
+ */
+export function wasmThreadsPerWorker(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / 2));
+}
 
 /** Main-thread handle on one side worker: numbered requests, one answer each. */
 class SideThread {
@@ -99,8 +108,16 @@ export class ParallelTrainingModel implements TrainingModel {
     private lr: number,
   ) {}
 
-  /** Starts both workers (tfjs backend `backend`, as this thread's) and loads `state` into them. */
-  static async open(opts: TrainingModelOptions, state: ModelState, backend: string): Promise<ParallelTrainingModel> {
+  /**
+   * Starts both workers (tfjs backend `backend`, as this thread's) and loads `state` into them. On wasm
+   * each worker runs XNNPACK on `wasmThreads` threads (default: half the cores each, see wasmThreadsPerWorker).
+   */
+  static async open(
+    opts: TrainingModelOptions,
+    state: ModelState,
+    backend: string,
+    wasmThreads = wasmThreadsPerWorker(),
+  ): Promise<ParallelTrainingModel> {
     if (backend !== 'wasm' && backend !== 'cpu') {
       throw new Error(`parallel training runs on the wasm or cpu backend, not '${backend}'`);
     }
@@ -111,7 +128,8 @@ export class ParallelTrainingModel implements TrainingModel {
     }
     const layout = generatorGradientLayout(opts);
     const buffers = allocateExchange(layout);
-    const thread = (side: Side) => new SideThread(side, { side, backend, opts, layout, buffers });
+    const threads = backend === 'wasm' ? wasmThreads : 1;
+    const thread = (side: Side) => new SideThread(side, { side, backend, wasmThreads: threads, opts, layout, buffers });
     const m = new ParallelTrainingModel({ A: thread('A'), B: thread('B') }, layout, buffers, state.lr);
     try {
       await m.importState(state);

@@ -7,6 +7,8 @@ export interface SideWorkerData {
   side: Side;
   /** The tfjs backend the main thread runs ('wasm' or 'cpu'). */
   backend: string;
+  /** XNNPACK threads of this worker's wasm backend (1: the single-threaded build; core/tf/wasmThreads.ts). */
+  wasmThreads: number;
   opts: TrainingModelOptions;
   layout: GradientLayout;
   buffers: ExchangeBuffers;

@@ -84,7 +84,7 @@ function reply(m: FromSideWorker): void {
 }
 
 // One request at a time, in arrival order, once the backend is up (if it fails, every request says why).
-const ready = initBackend(parseBackendChoice(init.backend));
+const ready = initBackend(parseBackendChoice(init.backend), undefined, init.wasmThreads);
 let queue: Promise<unknown> = Promise.resolve();
 port.on('message', (msg: ToSideWorker) => {
   queue = queue
