@@ -193,7 +193,7 @@ export function transposedConv(
   inW: number,
   filterKey: object = w.dataId,
 ) {
-  const [k, , ci, co] = w.shape;
+  const [k, , ci] = w.shape;
   const [n, ho, wo] = dy.shape;
   const make = phaseFilters(w, s);
   const parts: tf.Tensor4D[] = [];
