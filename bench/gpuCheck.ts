@@ -206,8 +206,8 @@ async function ortPart(quick: boolean) {
   const { buildGeneratorOnnx } = await import('../export/onnxBuilder');
   const { generatorSpec } = await import('../core/arch/spec');
   const { randomGeneratorWeights } = await import('../tests/helpers/tinyModel');
-  const { sessionOptions } = await import('../serve/executionProviders');
-  const { fromNchw } = await import('../serve/postprocess');
+  const { sessionOptions } = await import('../inference/providers');
+  const { fromNchw } = await import('../inference/postprocess');
   type Settings = Parameters<typeof sessionOptions>[0];
 
   const g = { netG: NET_G, inputNc: 3, outputNc: 3, ngf: CFG.ngf, norm: 'instance', useDropout: false } as const;

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { Rng } from '../core/rng';
-import { PNG_LEVELS, type PngLevel } from '../serve/postprocess';
+import { PNG_LEVELS, type PngLevel } from '../inference/postprocess';
 
 interface Setting {
   name: string;

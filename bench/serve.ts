@@ -21,9 +21,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../serve/config';
 import * as ort from 'onnxruntime-node';
-import { openSession } from '../serve/executionProviders';
+import { EXECUTION_PROVIDERS, openSession, type ExecutionProviderName } from '../inference/providers';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
 interface AutocannonResult {

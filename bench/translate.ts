@@ -17,8 +17,7 @@ import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import * as ort from 'onnxruntime-node';
-import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../serve/config';
-import { openSession } from '../serve/executionProviders';
+import { EXECUTION_PROVIDERS, openSession, type ExecutionProviderName } from '../inference/providers';
 import { translateTree } from '../translate/translateTree';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 

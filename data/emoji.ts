@@ -11,9 +11,9 @@
  * or to the test split, where testA/<id>.png and testB/<id>.png are the two vendors' drawings of
  * the same emoji, so either one is the ground truth for translating the other (data/emojiSplit.ts).
  *
- * The source images are RGBA on a transparent background. They are flattened onto white, the
- * same background the server composites uploads onto (serve/preprocess.ts), so a model sees at
- * serving time what it was trained on. The dataset is built in a sibling temp folder and renamed
+ * The source images are RGBA on a transparent background. They are flattened onto white, so the
+ * dataset is plain RGB (the official loader's convert('RGB') would otherwise keep whatever colour
+ * the transparent pixels happen to hold; the server does the same and re-attaches the alpha). The dataset is built in a sibling temp folder and renamed
  * into place, replacing any previous one.
  */
 import { spawn } from 'node:child_process';

@@ -14,12 +14,12 @@ import pino, { type Logger } from 'pino';
 import swaggerUi from 'swagger-ui-express';
 import YAML from 'yaml';
 import type { Direction } from '../core/modelManifest';
-import { BatchTimeoutError, CancelledError, QueueFullError } from './batcher';
+import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
+import { MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../inference/postprocess';
+import { ImageError, parseSizeMode, type SizeMode } from '../inference/preprocess';
 import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
-import { directionChannels, type LoadedModel, type ModelRepository } from './modelRepository';
-import { encodeImage, fromNchw, MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from './postprocess';
-import { ImageError, parseSizeMode, preprocessImage, type SizeMode } from './preprocess';
+import type { LoadedModel, ModelRepository } from './modelRepository';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE } from './problem';
 
 const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
@@ -59,7 +59,12 @@ function modelInfo(m: LoadedModel, config: Config) {
     ...(man.domains !== undefined && { domains: man.domains }),
     directions: m.directions,
     channels: { A: man.inputNc, B: man.outputNc },
-    sizes: { preferred: man.preferredSize, multiple: man.sizeMultiple, maxPixels: config.MAX_PIXELS },
+    sizes: {
+      preferred: man.preferredSize,
+      multiple: man.sizeMultiple,
+      maxPixels: config.MAX_PIXELS,
+      maxInputPixels: config.MAX_INPUT_PIXELS,
+    },
     executionProvider: m.executionProvider,
     maxBatch: m.maxBatch,
     ...(man.epoch !== undefined && { epoch: man.epoch }),
@@ -83,7 +88,10 @@ function tokenMatches(header: string | undefined, key: string): boolean | 'missi
 /** Converts anything thrown by us or by middleware into an HttpProblem. */
 function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
-  if (err instanceof ImageError) return new HttpProblem(err.reason, err.message);
+  if (err instanceof ImageError) {
+    const setting = err.limit === 'input' ? 'MAX_INPUT_PIXELS' : err.limit === 'processing' ? 'MAX_PIXELS' : null;
+    return new HttpProblem(err.reason, setting ? `${err.message} (the server's ${setting} setting)` : err.message);
+  }
   if (err instanceof multer.MulterError) {
     if (err.code === 'LIMIT_FILE_SIZE')
       return new HttpProblem('too-large', `the image is larger than the upload limit`);
@@ -368,31 +376,23 @@ async function translate(
     metrics.stageDuration.observe({ stage, model: model.name }, ms / 1000);
   };
 
-  const man = model.manifest;
-  const channels = directionChannels(man, dir);
-  const pre = await preprocessImage(body, {
-    channels: channels.in,
-    size: parseSize(q.size),
-    preferredSize: man.preferredSize,
-    sizeMultiple: man.sizeMultiple,
-    mean: man.normalization.mean,
-    std: man.normalization.std,
-    maxPixels: config.MAX_PIXELS,
-    onStage: observe,
-  });
-
   // The client may give up while we wait; then its place in the queue is freed.
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  if (Date.now() > deadline)
-    throw new HttpProblem('timeout', `request timed out after ${config.REQUEST_TIMEOUT_MS} ms (decoding)`, {
-      'Retry-After': String(model.batcher.retryAfterSeconds()),
-    });
   let result;
   try {
-    result = await model.batcher.submit(dir, pre.input.data, pre.input.dims, { deadline, signal: abort.signal });
+    result = await model.translate(body, {
+      direction: dir,
+      size: parseSize(q.size),
+      fit: q.fit ?? 'original',
+      format,
+      png: config.PNG_COMPRESSION,
+      deadline,
+      signal: abort.signal,
+      onStage: observe,
+    });
   } catch (e) {
     const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
     if (e instanceof QueueFullError)
@@ -409,17 +409,6 @@ async function translate(
     }
     throw e;
   }
-  observe('queue', result.queueMs);
-  observe('inference', result.inferenceMs);
-
-  const t = performance.now();
-  const image = fromNchw(result.data, result.dims, man.normalization);
-  const encoded = await encodeImage(image, {
-    format,
-    size: q.fit === 'model' ? undefined : pre.original,
-    png: config.PNG_COMPRESSION,
-  });
-  observe('encode', performance.now() - t);
 
   const timing = (Object.entries(stages) as [Stage, number][]).map(([k, v]) => `${k};dur=${v.toFixed(1)}`).join(', ');
   res.set({
@@ -428,11 +417,11 @@ async function translate(
     'Cache-Control': 'no-store',
     'X-Model': model.name,
     'X-Direction': dir,
-    'X-Processing-Size': `${pre.processing.width}x${pre.processing.height}`,
+    'X-Processing-Size': `${result.processing.width}x${result.processing.height}`,
     'X-Inference-Time-Ms': result.inferenceMs.toFixed(1),
     'X-Batch-Size': String(result.batchSize),
     'X-Execution-Provider': model.providers[dir] ?? model.executionProvider,
     'Server-Timing': timing,
   });
-  res.send(encoded);
+  res.send(result.bytes);
 }

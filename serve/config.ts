@@ -7,11 +7,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
-
-export const EXECUTION_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
-export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
-/** Providers that run on a GPU (or other accelerator): they get GPU_MAX_BATCH instead of MAX_BATCH. */
-export const GPU_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
+import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
+import { EXECUTION_PROVIDERS, type SessionSettings } from '../inference/providers';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
@@ -49,14 +46,19 @@ const schema = z
       .refine((a) => a.length > 0, 'at least one provider')
       .default(['cuda', 'webgpu', 'cpu']),
     MAX_UPLOAD_BYTES: int(1).default(20 * 1024 * 1024),
-    /** Largest image accepted (width × height, read from the header) and largest processing size. */
-    MAX_PIXELS: int(1).default(4096 * 4096),
+    /** Largest processing size: width × height the network runs at (after the resize). */
+    MAX_PIXELS: int(1).default(DEFAULT_MAX_PIXELS),
+    /** Largest decoded input image (width × height, read from the header before decoding). */
+    MAX_INPUT_PIXELS: int(1).default(DEFAULT_MAX_INPUT_PIXELS),
     MAX_BATCH: int(1, 256).default(4),
     /** MAX_BATCH for a model that runs on a GPU provider: batch 8 ran 1.6× batch 1's images/s on WebGPU (H200). */
     GPU_MAX_BATCH: int(1, 256).default(8),
     MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
-    /** Requests waiting per model (not counting the batch being run) before 503. */
-    MAX_QUEUE: int(1).default(32),
+    /**
+     * Hard cap on requests waiting per model (each holds its input tensor). Below it a request is
+     * refused (503) only when its expected wait would pass REQUEST_TIMEOUT_MS.
+     */
+    MAX_QUEUE: int(1).default(256),
     REQUEST_TIMEOUT_MS: int(1).default(30_000),
     /** How long SIGTERM waits for in-flight requests before giving up. */
     SHUTDOWN_TIMEOUT_MS: int(0).default(30_000),
@@ -130,4 +132,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const r = schema.safeParse(merged);
   if (!r.success) throw new ConfigError(oneLine(r.error, merged));
   return r.data;
+}
+
+/** The onnxruntime session settings named by the ORT_* keys. */
+export function sessionSettings(c: Config): SessionSettings {
+  return {
+    intraOpThreads: c.ORT_INTRA_OP_THREADS,
+    interOpThreads: c.ORT_INTER_OP_THREADS,
+    graphOptimization: c.ORT_GRAPH_OPTIMIZATION,
+    cpuMemArena: c.ORT_ENABLE_CPU_MEM_ARENA,
+    memPattern: c.ORT_ENABLE_MEM_PATTERN,
+    webgpuLayout: c.ORT_WEBGPU_LAYOUT,
+    webgpuGraphCapture: c.ORT_WEBGPU_GRAPH_CAPTURE,
+  };
 }

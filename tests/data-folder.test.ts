@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { decodeBmp } from '../train/data/bmp';
-import { decodeRgb, UnusableImageError } from '../train/data/decodeImage';
+import { decodeBmp } from '../core/image/bmp';
+import { decodeRgb, UnusableImageError } from '../core/image/decode';
 import { isImageFile, listImages, listUnalignedFolders } from '../train/data/imageFolder';
 
 const FIX = path.join(__dirname, 'fixtures', 'data');

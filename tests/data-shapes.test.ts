@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeRgb } from '../train/data/decodeImage';
+import { decodeRgb } from '../core/image/decode';
 import { makeShapesDataset, PALETTE_A, PALETTE_B } from '../tools/make_shapes_dataset';
 
 let tmp: string;

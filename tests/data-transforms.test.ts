@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../core/rng';
-import { decodeRgb, UnusableImageError, type RawImage } from '../train/data/decodeImage';
-import { resizeBicubic } from '../train/data/resample';
+import { decodeRgb, UnusableImageError } from '../core/image/decode';
+import type { RawImage } from '../core/image/rawImage';
+import { resizeBicubic } from '../core/image/resample';
 import {
   applyPlan,
   makeMultipleOf,

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { parseManifest } from '../core/modelManifest';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
-import { preprocessImage, parseSizeMode } from '../serve/preprocess';
+import { preprocessImage, parseSizeMode } from '../inference/preprocess';
 import { noiseImage } from './helpers/tinyModel';
 
 const MODELS = path.join(__dirname, '..', 'models');

@@ -24,8 +24,8 @@ import { tfjsReference } from '../export/tfjsReference';
 import { createApp } from '../serve/app';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
-import { preprocessImage, parseSizeMode } from '../serve/preprocess';
-import { fromNchw } from '../serve/postprocess';
+import { preprocessImage, parseSizeMode } from '../inference/preprocess';
+import { fromNchw } from '../inference/postprocess';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 const root = mkdtempSync(path.join(tmpdir(), 'e2e-'));

@@ -14,10 +14,10 @@ import request from 'supertest';
 import YAML from 'yaml';
 import { createApp, OPENAPI_FILE, type Lifecycle } from '../serve/app';
 import { loadConfig, type Config } from '../serve/config';
-import { InferenceThread } from '../serve/inferenceThread';
+import { InferenceThread } from '../inference/inferenceThread';
 import { ModelRepository } from '../serve/modelRepository';
-import { encodeImage, fromNchw } from '../serve/postprocess';
-import { preprocessImage } from '../serve/preprocess';
+import { encodeImage, fromNchw } from '../inference/postprocess';
+import { preprocessImage } from '../inference/preprocess';
 import { createTinyModelRepo, noiseImage, writeTinyModel, type TinyRepo } from './helpers/tinyModel';
 
 const silent = pino({ level: 'silent' });

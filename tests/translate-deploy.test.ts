@@ -169,8 +169,8 @@ describe('deploy/Dockerfile', () => {
     return { files, packages };
   }
 
-  // The inference worker is loaded by file name (serve/inferenceThread.ts), not imported.
-  const { files, packages } = closure(['serve/main.ts', 'translate/cli.ts', 'serve/inferenceWorker.ts']);
+  // The inference worker is loaded by file name (inference/inferenceThread.ts), not imported.
+  const { files, packages } = closure(['serve/main.ts', 'translate/cli.ts', 'inference/inferenceWorker.ts']);
 
   it('builds on node:20-slim with npm ci, serving on 0.0.0.0 by default', () => {
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-slim$/m);

@@ -6,7 +6,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { parseSizeMode, SIZE_PATTERN } from '../serve/preprocess';
+import { parseSizeMode, SIZE_PATTERN } from '../inference/preprocess';
 import { listInputs, outputPaths } from '../translate/inputTree';
 import { checkDirection, resolveModel, TranslateError } from '../translate/modelFolder';
 import { selectShard, shardOf } from '../translate/shard';

@@ -5,7 +5,7 @@
  *   npx tsx tools/evaluate_model.ts --model models/NAME --dataroot datasets/twemoji2noto [--out docs/]
  *
  * For each direction the model has, every test image is translated exactly as POST /translate
- * does it (serve/: model repository, worker-thread onnxruntime session, batcher, preprocess and
+ * does it (inference/model.ts: worker-thread onnxruntime session, batcher, preprocess and
  * postprocess) at the model's native size, and compared with the other domain's image of the same
  * item by PSNR and SSIM (core/metrics, scikit-image's definitions). The identity baseline compares
  * the input itself with that image: a model is only useful where it beats it. The means go into
@@ -18,7 +18,6 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import sharp from 'sharp';
@@ -27,10 +26,9 @@ import { writeFileAtomic } from '../core/io/atomicWrite';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
 import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
-import { EXECUTION_PROVIDERS, loadConfig, type ExecutionProviderName } from '../serve/config';
-import { directionChannels, ModelRepository, type LoadedModel } from '../serve/modelRepository';
-import { fromNchw } from '../serve/postprocess';
-import { decodeImage, preprocessImage, resizeRaw, type ImageSize, type RawImage } from '../serve/preprocess';
+import { directionChannels, openModel, type Model } from '../inference/model';
+import { decodeImage, resizeRaw, type ImageSize, type RawImage } from '../inference/preprocess';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../inference/providers';
 import { listImages } from '../train/data/imageFolder';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
@@ -142,7 +140,7 @@ export function contactSheetSize(columns: number, blocks: number, tile: ImageSiz
 }
 
 function toRgb(img: RawImage): Buffer {
-  if (img.channels === 3) return img.data;
+  if (img.channels === 3) return Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length);
   const out = Buffer.allocUnsafe(img.width * img.height * 3);
   for (let i = 0; i < img.width * img.height; i++) out.fill(img.data[i], i * 3, i * 3 + 3);
   return out;
@@ -185,24 +183,12 @@ async function loadAt(file: string, channels: 1 | 3, size: ImageSize): Promise<R
 }
 
 /** One image through the server's path: preprocess, the model's batcher (worker session), postprocess. */
-async function translateFile(model: LoadedModel, direction: Direction, file: string): Promise<RawImage> {
-  const man = model.manifest;
-  let pre;
+async function translateFile(model: Model, direction: Direction, file: string): Promise<RawImage> {
   try {
-    pre = await preprocessImage(await fs.readFile(file), {
-      channels: directionChannels(man, direction).in,
-      size: { kind: 'native' },
-      preferredSize: man.preferredSize,
-      sizeMultiple: man.sizeMultiple,
-      mean: man.normalization.mean,
-      std: man.normalization.std,
-      maxPixels: MAX_PIXELS,
-    });
+    return (await model.run(await fs.readFile(file), { direction, size: { kind: 'native' } })).output;
   } catch (e) {
     throw new Error(`${file}: ${(e as Error).message}`);
   }
-  const result = await model.batcher.submit(direction, pre.input.data, pre.input.dims);
-  return fromNchw(result.data, result.dims, man.normalization);
 }
 
 function mean(xs: number[]): number {
@@ -212,42 +198,6 @@ function mean(xs: number[]): number {
 function round(x: number, digits = 4): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-/**
- * Loads the model folder with the server's model repository. The repository serves a directory of
- * model folders; a private directory holding a link to just this folder makes it load this one.
- */
-async function loadModel(
-  dir: string,
-  providers: ExecutionProviderName[],
-  threads: number,
-  log: Logger,
-): Promise<{ repo: ModelRepository; model: LoadedModel; cleanup(): Promise<void> }> {
-  const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'cyclegan-eval-'));
-  const cleanup = () => fs.rm(parent, { recursive: true, force: true });
-  await fs.symlink(dir, path.join(parent, path.basename(dir)), 'junction');
-  const config = loadConfig(
-    {},
-    {
-      MODELS_DIR: parent,
-      EXECUTION_PROVIDERS: providers,
-      ORT_INTRA_OP_THREADS: threads,
-      // One image per run: the figures then cannot depend on how requests happened to batch.
-      MAX_BATCH: 1,
-      MAX_QUEUE: 64,
-      MAX_PIXELS,
-    },
-  );
-  const repo = new ModelRepository(config, log);
-  await repo.load();
-  const model = [...repo.models.values()][0];
-  if (!model) {
-    await repo.close();
-    await cleanup();
-    throw new Error(repo.failures[0]?.error ?? `${dir}: no model loaded`);
-  }
-  return { repo, model, cleanup };
 }
 
 /** Reads model.json, sets `metrics[key]` (other metrics and fields kept), validates, writes atomically. */
@@ -279,7 +229,16 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
   const log = o.logger ?? pino({ level: 'silent' });
   if (unmatched > 0) log.warn(`${unmatched} test image(s) have no counterpart of the same name in the other folder`);
 
-  const { repo, model, cleanup } = await loadModel(dir, o.providers ?? ['cpu'], o.threads ?? 0, log);
+  const model = await openModel(dir, {
+    providers: o.providers ?? ['cpu'],
+    session: { intraOpThreads: o.threads ?? 0 },
+    // One image per run: the figures then cannot depend on how requests happened to batch.
+    maxBatch: 1,
+    batchDelayMs: 0,
+    maxQueue: 64,
+    limits: { maxPixels: MAX_PIXELS },
+  });
+  for (const s of model.skipped) log.warn(`execution provider '${s.provider}' unavailable, skipped: ${s.reason}`);
   const side = Math.max(
     manifest.sizeMultiple,
     Math.round(manifest.preferredSize / manifest.sizeMultiple) * manifest.sizeMultiple,
@@ -339,8 +298,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
       blocks.push([0, 1, 2].map((row) => sampleOrder.map((id) => tiles.get(id)![row])));
     }
   } finally {
-    await repo.close();
-    await cleanup();
+    await model.close();
   }
 
   const dataset = path.basename(dataroot);

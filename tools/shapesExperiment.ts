@@ -12,7 +12,7 @@ import { generatorSpec } from '../core/arch/spec';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
 import { makeShapesDataset } from './make_shapes_dataset';
-import { decodeRgb } from '../train/data/decodeImage';
+import { decodeRgb } from '../core/image/decode';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
 import { loadCheckpoint } from '../train/checkpoint';

@@ -14,7 +14,7 @@ import { TfNetwork } from './networks';
 import { checkpointPath, loadCheckpoint } from './checkpoint';
 import { generatorOptions, type ModelOptions } from './cycleGanModel';
 import { listImages } from './data/imageFolder';
-import { decodeRgb, UnusableImageError } from './data/decodeImage';
+import { decodeRgb, UnusableImageError } from '../core/image/decode';
 import { transformImage } from './data/transforms';
 import { toRgb8 } from './report/sampleGrid';
 import sharp from 'sharp';

@@ -14,12 +14,12 @@ import { EXIT } from '../core/cli/errors';
 import { field } from '../core/cli/fields';
 import { firstLine } from '../core/errorText';
 import { directionSchema } from '../core/modelManifest';
-import { EXECUTION_PROVIDERS } from '../serve/config';
-import { OUTPUT_FORMATS } from '../serve/postprocess';
-import { parseSizeMode } from '../serve/preprocess';
+import { FITS } from '../inference/model';
+import { OUTPUT_FORMATS } from '../inference/postprocess';
+import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS, parseSizeMode } from '../inference/preprocess';
+import { EXECUTION_PROVIDERS } from '../inference/providers';
 import { TranslateError } from './modelFolder';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from './shard';
-import { FITS } from './translator';
 import { translateTree, type TreeSummary } from './translateTree';
 
 export const EXIT_OK = EXIT.ok;
@@ -77,8 +77,12 @@ const translateOptionsSchema = z
       .describe('onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core)'),
     max_pixels: field
       .int(1)
-      .default(4096 * 4096)
-      .describe('largest image (width × height) accepted; larger ones fail'),
+      .default(DEFAULT_MAX_PIXELS)
+      .describe('largest processing size (width × height the network runs at); larger ones fail'),
+    max_input_pixels: field
+      .int(1)
+      .default(DEFAULT_MAX_INPUT_PIXELS)
+      .describe('largest input image (width × height) decoded; larger ones fail'),
     quiet: field.boolean().default(false).describe('no progress bar or model messages; only the summary and errors'),
   })
   .strict();
@@ -100,6 +104,7 @@ export const translateCommand: CommandSpec<typeof translateOptionsSchema> = {
     execution_providers: 'EXECUTION_PROVIDERS',
     threads: 'ORT_INTRA_OP_THREADS',
     max_pixels: 'MAX_PIXELS',
+    max_input_pixels: 'MAX_INPUT_PIXELS',
   },
   placeholders: {
     model: '<name|path>',
@@ -196,8 +201,8 @@ export async function main(o: CliOptions): Promise<number> {
         batchSize: o.batch_size,
         concurrency,
         maxPixels: o.max_pixels,
+        maxInputPixels: o.max_input_pixels,
       },
-      env: process.env,
       logger: plainLogger(o.quiet),
       signal: abort.signal,
       onStart: (plan) => {

@@ -6,22 +6,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { OutputFormat } from '../serve/postprocess';
-
-/** File extensions taken as images (lower case); other files are counted as ignored. */
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
-  '.jpg',
-  '.jpeg',
-  '.jpe',
-  '.png',
-  '.webp',
-  '.gif',
-  '.tif',
-  '.tiff',
-  '.avif',
-  '.heic',
-  '.heif',
-]);
+import { IMAGE_EXTENSIONS } from '../core/image/formats';
+import type { OutputFormat } from '../inference/postprocess';
 
 export const OUTPUT_EXTENSIONS: Record<OutputFormat, string> = { png: '.png', jpeg: '.jpg', webp: '.webp' };
 

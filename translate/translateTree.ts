@@ -1,21 +1,47 @@
 /**
  * Translating a folder tree: list the images, keep this shard's share, skip those whose output
- * already exists, and run the rest through a Translator with a bounded number of images in flight
- * (reading, decoding, waiting for a batch, encoding, writing). A file that cannot be read, decoded
- * or written is reported and the run goes on; only a dead inference worker stops it.
+ * already exists, and run the rest through the inference layer's model (inference/model.ts, the
+ * same `translate` POST /translate calls) with a bounded number of images in flight (reading,
+ * decoding, waiting for a batch, encoding, writing). Inference runs on the model's worker thread
+ * while other images decode and encode, so the stages overlap. A file that cannot be read,
+ * decoded or written is reported and the run goes on; only a dead inference worker stops it.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import type { Direction } from '../core/modelManifest';
-import type { OutputFormat } from '../serve/postprocess';
-import type { SizeMode } from '../serve/preprocess';
+import { ImageError } from '../core/image/decode';
+import { openModel, type Fit, type Model, type Stage } from '../inference/model';
+import type { OutputFormat } from '../inference/postprocess';
+import type { SizeMode } from '../inference/preprocess';
+import type { ExecutionProviderName } from '../inference/providers';
+import { firstLine } from '../core/errorText';
 import { listInputs, outputPaths } from './inputTree';
 import { checkDirection, resolveModel, TranslateError } from './modelFolder';
 import { checkShard, selectShard, type Shard } from './shard';
-import { engineConfig, Translator, type EngineSettings, type Fit, type StageTotals } from './translator';
-import { firstLine } from '../core/errorText';
+
+export { FITS, type Fit } from '../inference/model';
+
+/** How long the first image of a batch waits for companions when the model is idle. */
+export const DEFAULT_BATCH_DELAY_MS = 20;
+
+export interface EngineSettings {
+  executionProviders: ExecutionProviderName[];
+  /** onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core). */
+  threads: number;
+  batchSize: number;
+  /** Images that may wait for a batch at once (the pipeline's bound on images in flight). */
+  concurrency: number;
+  /** Largest processing size (width × height the network runs at). */
+  maxPixels: number;
+  /** Largest decoded input (width × height). */
+  maxInputPixels?: number;
+  batchDelayMs?: number;
+}
+
+/** Milliseconds summed over all translated images (inference: summed over batches). */
+export type StageTotals = Record<Stage, number>;
 
 export interface TreeOptions {
   /** A model name in `modelsDir` or a path to a model folder. */
@@ -31,8 +57,6 @@ export interface TreeOptions {
   overwrite: boolean;
   shard: Shard;
   engine: EngineSettings;
-  /** Where ORT_* tuning variables are read from (see engineConfig); default none. */
-  env?: NodeJS.ProcessEnv;
   logger?: Logger;
   /** Aborting stops taking new files; images in flight are finished and written. */
   signal?: AbortSignal;
@@ -81,6 +105,13 @@ export interface TreeSummary {
   msPerImage: StageTotals;
 }
 
+/** The flags that raise each pixel limit, named in the message. */
+function messageOf(e: unknown): string {
+  if (e instanceof ImageError && e.limit)
+    return `${firstLine(e)} (--${e.limit === 'input' ? 'max_input_pixels' : 'max_pixels'})`;
+  return firstLine(e);
+}
+
 function errnoText(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? firstLine(e);
 }
@@ -126,19 +157,37 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
   const targets = outputPaths(listing.images, o.format);
   const mine = selectShard(listing.images, o.shard);
 
-  const translator = await Translator.open({
-    dir: model.dir,
-    direction: o.direction,
-    size: o.size,
-    fit: o.fit,
-    format: o.format,
-    config: engineConfig(o.engine, o.env),
-    logger: o.logger,
-  });
+  let translator: Model;
+  try {
+    translator = await openModel(model.dir, {
+      directions: [o.direction],
+      providers: o.engine.executionProviders,
+      session: { intraOpThreads: o.engine.threads },
+      maxBatch: o.engine.batchSize,
+      batchDelayMs: o.engine.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS,
+      maxQueue: Math.max(1, o.engine.concurrency),
+      limits: { maxPixels: o.engine.maxPixels, maxInputPixels: o.engine.maxInputPixels },
+    });
+  } catch (e) {
+    throw new TranslateError(`model ${model.dir} could not be loaded: ${(e as Error).message}`);
+  }
+  // One line for the model, naming its provider and, when some were skipped, why.
+  const skippedText = translator.skipped.map((p) => `${p.provider} unavailable: ${p.reason}`).join('; ');
+  o.logger?.[skippedText ? 'warn' : 'info'](
+    `model '${translator.name}' (${translator.directions.join(', ')}) on ${translator.executionProvider}, ` +
+      `warmed up in ${Math.round(translator.warmupMs)} ms` +
+      (skippedText ? ` (${skippedText})` : ''),
+  );
+  const stats = { batches: 0, batchedImages: 0, ms: { decode: 0, preprocess: 0, queue: 0, inference: 0, encode: 0 } };
+  translator.onBatch = (_direction, size, ms) => {
+    stats.batches++;
+    stats.batchedImages += size;
+    stats.ms.inference += ms;
+  };
   const summary: TreeSummary = {
-    model: translator.model.name,
+    model: translator.name,
     direction: o.direction,
-    provider: translator.provider,
+    provider: translator.providers[o.direction] ?? translator.executionProvider,
     shard: o.shard,
     inTree: listing.images.length,
     files: mine.length,
@@ -177,10 +226,17 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
     }
     let result;
     try {
-      result = await translator.translate(bytes);
+      result = await translator.translate(bytes, {
+        direction: o.direction,
+        size: o.size,
+        fit: o.fit,
+        format: o.format,
+        // Inference time is counted per batch (onBatch), not once per image of it.
+        onStage: (stage, ms) => stage !== 'inference' && (stats.ms[stage] += ms),
+      });
     } catch (e) {
       if (!translator.alive) fatal ??= firstLine(e);
-      return outcome('failed', firstLine(e));
+      return outcome('failed', messageOf(e));
     }
     try {
       await fs.mkdir(path.dirname(dst), { recursive: true });
@@ -206,7 +262,7 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
   summary.interrupted = next < mine.length;
   summary.seconds = (performance.now() - started) / 1000;
   summary.imagesPerSecond = summary.seconds > 0 ? summary.done / summary.seconds : 0;
-  const s = translator.stats;
+  const s = stats;
   summary.batches = s.batches;
   summary.meanBatchSize = s.batches > 0 ? s.batchedImages / s.batches : 0;
   const n = Math.max(1, s.batchedImages);

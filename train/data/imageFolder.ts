@@ -6,12 +6,10 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { isTrainingImageFile, TRAINING_EXTENSIONS } from '../../core/image/formats';
 
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff'] as const;
-
-export function isImageFile(file: string): boolean {
-  return (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(file).toLowerCase());
-}
+/** The official image folder's extensions (core/image/formats.ts, the `training` rows). */
+export const isImageFile = isTrainingImageFile;
 
 /** Code-point order, as Python's sorted() on str (UTF-8 byte order is the same order). */
 function byCodePoint(a: string, b: string): number {
@@ -68,7 +66,7 @@ export async function listUnalignedFolders(
     }
     const files = await listImages(dir, maxDatasetSize);
     if (files.length === 0) {
-      throw new Error(`'${dir}' has no images (looked for ${IMAGE_EXTENSIONS.join(' ')}, in subfolders too)`);
+      throw new Error(`'${dir}' has no images (looked for ${TRAINING_EXTENSIONS.join(' ')}, in subfolders too)`);
     }
     lists.push(files);
   }

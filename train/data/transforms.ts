@@ -5,13 +5,16 @@
  * Output is float32 HWC (the tfjs NHWC layout without N). Randomness comes from the Rng passed in,
  * drawn in a fixed order (crop y, crop x, flip) whatever the mode, so a caller's stream stays aligned.
  *
- * Resampling is PIL-exact bicubic (./resample.ts explains why not sharp's cubic kernel); sharp
+ * Resampling is PIL-exact bicubic (core/image/resample.ts explains why not sharp's cubic kernel); sharp
  * only decodes.
  */
 import type { TrainOptions } from '../../core/config/options';
 import type { Rng } from '../../core/rng';
-import { UnusableImageError, type RawImage } from './decodeImage';
-import { resizeBicubic } from './resample';
+import { UnusableImageError } from '../../core/image/decode';
+import { toGrayscale, type RawImage } from '../../core/image/rawImage';
+import { resizeBicubic } from '../../core/image/resample';
+
+export { toGrayscale };
 
 export type TransformOptions = Pick<TrainOptions, 'preprocess' | 'load_size' | 'crop_size' | 'no_flip'>;
 
@@ -89,18 +92,6 @@ export function planTransform(o: TransformOptions, width: number, height: number
     // torchvision's RandomHorizontalFlip flips when rand < 0.5.
     flip: !o.no_flip && uFlip < 0.5,
   };
-}
-
-/** RGB → L with PIL's integer ITU-R 601-2 luma (what torchvision's Grayscale(1) does on PIL images). */
-export function toGrayscale(img: RawImage): RawImage {
-  if (img.channels === 1) return img;
-  const n = img.width * img.height;
-  const out = new Uint8Array(n);
-  const d = img.data;
-  for (let i = 0, p = 0; i < n; i++, p += 3) {
-    out[i] = (d[p] * 19595 + d[p + 1] * 38470 + d[p + 2] * 7471 + 0x8000) >>> 16;
-  }
-  return { data: out, width: img.width, height: img.height, channels: 1 };
 }
 
 /** uint8 → float32 exactly as ToTensor() then Normalize(0.5, 0.5) compute it in float32. */

@@ -12,7 +12,7 @@
  */
 import type { TrainOptions } from '../../core/config/options';
 import { Rng } from '../../core/rng';
-import { decodeRgb, UnusableImageError } from './decodeImage';
+import { decodeRgb, UnusableImageError } from '../../core/image/decode';
 import { listUnalignedFolders } from './imageFolder';
 import { transformImage, type ImageTensor } from './transforms';
 

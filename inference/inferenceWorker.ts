@@ -5,8 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { ExecutionProviderName } from './config';
-import { openSession } from './executionProviders';
+import { openSession, type ExecutionProviderName } from './providers';
 import type { FromWorker, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
 import { firstLine } from '../core/errorText';
 

@@ -1,19 +1,10 @@
-/** Messages between the main thread and a model's inference worker (serve/inferenceWorker.ts). */
-import type { ExecutionProviderName } from './config';
+/** Messages between the main thread and a model's inference worker (inference/inferenceWorker.ts). */
+import type { ExecutionProviderName, OrtLogLevel, SessionSettings, SkippedProvider } from './providers';
 
-export interface SessionSettings {
-  intraOpThreads: number;
-  interOpThreads: number;
-  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
-  cpuMemArena: boolean;
-  memPattern: boolean;
-  /** WebGPU provider options (ignored by the others). */
-  webgpuLayout?: 'NCHW' | 'NHWC';
-  webgpuGraphCapture?: boolean;
-}
+export type { SessionSettings, SkippedProvider };
 
 export interface WorkerInit {
-  ortLogLevel: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
+  ortLogLevel: OrtLogLevel;
 }
 
 export interface LoadRequest {
@@ -38,11 +29,6 @@ export interface RunRequest {
 }
 
 export type ToWorker = LoadRequest | RunRequest | { type: 'close' };
-
-export interface SkippedProvider {
-  provider: ExecutionProviderName;
-  reason: string;
-}
 
 export interface Loaded {
   type: 'loaded';

@@ -5,13 +5,7 @@
  * else (RLE, 1/4/16-bit, OS/2 headers) is rejected with a message saying what it is.
  */
 
-export interface RgbImage {
-  /** Interleaved RGB, row-major, top row first. */
-  data: Uint8Array;
-  width: number;
-  height: number;
-  channels: 3;
-}
+import type { ImageSize, RawImage } from './rawImage';
 
 const BI_RGB = 0;
 const BI_BITFIELDS = 3;
@@ -20,7 +14,14 @@ export function isBmp(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x42 && buf[1] === 0x4d; // 'BM'
 }
 
-export function decodeBmp(buf: Uint8Array): RgbImage {
+/** Width and height from the header alone (for the pixel limit before decoding). */
+export function bmpSize(buf: Uint8Array): ImageSize {
+  if (!isBmp(buf) || buf.length < 26) throw new Error('not a BMP file or truncated header');
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { width: Math.abs(view.getInt32(18, true)), height: Math.abs(view.getInt32(22, true)) };
+}
+
+export function decodeBmp(buf: Uint8Array): RawImage {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (!isBmp(buf) || buf.length < 54) throw new Error('not a BMP file or truncated header');
   const dataOffset = view.getUint32(10, true);

@@ -1,4 +1,4 @@
-import { BatchTimeoutError, Batcher, CancelledError, QueueFullError, type RunBatch } from '../serve/batcher';
+import { BatchTimeoutError, Batcher, CancelledError, QueueFullError, type RunBatch } from '../inference/batcher';
 
 /** A fake model: output = input * 2 + sample index marker, records every batch it ran. */
 function recorder(delayMs = 0) {

@@ -4,9 +4,70 @@
  * missing. So each configured provider is tried on its own (with `cpu` behind it for nodes the
  * provider lacks, when `cpu` is configured at all) and the first that opens the model wins.
  */
+import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import type { ExecutionProviderName } from './config';
-import type { SessionSettings, SkippedProvider } from './inferenceProtocol';
+
+export const EXECUTION_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
+export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
+
+/** onnxruntime session options this project exposes (the server's ORT_* settings, the CLIs' flags). */
+export interface SessionSettings {
+  /** Threads per session; 0 lets onnxruntime choose (one per core). */
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  cpuMemArena: boolean;
+  memPattern: boolean;
+  /** WebGPU provider options (ignored by the others). */
+  webgpuLayout?: 'NCHW' | 'NHWC';
+  webgpuGraphCapture?: boolean;
+}
+
+/** Providers that run on a GPU (or other accelerator): they get the GPU batch size instead. */
+export const GPU_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
+
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
+  intraOpThreads: 0,
+  interOpThreads: 0,
+  graphOptimization: 'all',
+  cpuMemArena: true,
+  memPattern: true,
+};
+
+export type OrtLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
+
+export interface SkippedProvider {
+  provider: ExecutionProviderName;
+  reason: string;
+}
+
+/** Device nodes a GPU driver creates: DRM render nodes (Mesa, AMD, Intel, NVIDIA) and NVIDIA's own. */
+function gpuDeviceNodes(): string[] {
+  const list = (dir: string, re: RegExp) => {
+    try {
+      return readdirSync(dir)
+        .filter((f) => re.test(f))
+        .map((f) => `${dir}/${f}`);
+    } catch {
+      return [];
+    }
+  };
+  return [...list('/dev/dri', /^renderD\d+$/), ...list('/dev', /^nvidia\d+$/)];
+}
+
+/**
+ * Why a provider is not even tried on this machine, or null to try it. Dawn's WebGPU probe prints
+ * `error: XDG_RUNTIME_DIR is invalid` and a Vulkan warning straight to stderr on a machine without
+ * a GPU, so on Linux it is only probed where a GPU device node exists.
+ */
+export function providerPrecheck(
+  provider: ExecutionProviderName,
+  nodes: () => string[] = gpuDeviceNodes,
+): string | null {
+  if (provider === 'webgpu' && process.platform === 'linux' && nodes().length === 0)
+    return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
+  return null;
+}
 
 /** WebGPU's own options; the other providers run with their defaults. */
 function providerEntry(p: ExecutionProviderName, s: SessionSettings): ort.InferenceSession.ExecutionProviderConfig {
@@ -62,6 +123,11 @@ export async function openSession(
   const withCpu = providers.includes('cpu');
   for (const provider of providers) {
     if (unavailable.has(provider)) continue;
+    const precheck = providerPrecheck(provider);
+    if (precheck !== null) {
+      skipped.push({ provider, reason: precheck });
+      continue;
+    }
     const list: ExecutionProviderName[] = provider === 'cpu' || !withCpu ? [provider] : [provider, 'cpu'];
     try {
       const session =

@@ -1,0 +1,59 @@
+/**
+ * The one table of image formats this project reads, for training, the server and bulk
+ * translation alike. `decoder` says who reads it: sharp (libvips) for most, our own BMP decoder
+ * where libvips (built without ImageMagick) cannot. `training` marks the extensions the official
+ * image folder (`IMG_EXTENSIONS` of data/image_folder.py) takes; the server and `npm run translate`
+ * accept every row, so whatever the trainer reads can be served.
+ */
+export interface ImageFormat {
+  /** sharp's container name (`metadata().format`), or `bmp`. */
+  name: string;
+  extensions: readonly string[];
+  mime: readonly string[];
+  decoder: 'sharp' | 'bmp';
+  training: boolean;
+}
+
+export const IMAGE_FORMATS: readonly ImageFormat[] = [
+  { name: 'jpeg', extensions: ['.jpg', '.jpeg', '.jpe'], mime: ['image/jpeg'], decoder: 'sharp', training: true },
+  { name: 'png', extensions: ['.png'], mime: ['image/png'], decoder: 'sharp', training: true },
+  { name: 'webp', extensions: ['.webp'], mime: ['image/webp'], decoder: 'sharp', training: true },
+  { name: 'bmp', extensions: ['.bmp'], mime: ['image/bmp'], decoder: 'bmp', training: true },
+  { name: 'tiff', extensions: ['.tif', '.tiff'], mime: ['image/tiff'], decoder: 'sharp', training: true },
+  { name: 'gif', extensions: ['.gif'], mime: ['image/gif'], decoder: 'sharp', training: false },
+  { name: 'avif', extensions: ['.avif'], mime: ['image/avif'], decoder: 'sharp', training: false },
+  {
+    name: 'heif',
+    extensions: ['.heic', '.heif'],
+    mime: ['image/heif', 'image/heic'],
+    decoder: 'sharp',
+    training: false,
+  },
+];
+
+/** Container names accepted as input (sharp's names, plus `bmp`). */
+export const INPUT_FORMATS: ReadonlySet<string> = new Set(IMAGE_FORMATS.map((f) => f.name));
+
+/** Lower-case extensions of every accepted format (server, bulk translation). */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(IMAGE_FORMATS.flatMap((f) => f.extensions));
+
+/** Lower-case extensions the trainer lists, as the official image folder. */
+export const TRAINING_EXTENSIONS: readonly string[] = IMAGE_FORMATS.filter((f) => f.training).flatMap(
+  (f) => f.extensions,
+);
+
+function extensionOf(file: string): string {
+  const slash = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  const dot = file.lastIndexOf('.');
+  return dot > slash ? file.slice(dot).toLowerCase() : '';
+}
+
+/** True when the file name has the extension of an accepted format. */
+export function isImageFile(file: string): boolean {
+  return IMAGE_EXTENSIONS.has(extensionOf(file));
+}
+
+/** True when the file name has an extension the trainer reads. */
+export function isTrainingImageFile(file: string): boolean {
+  return TRAINING_EXTENSIONS.includes(extensionOf(file));
+}

@@ -1,0 +1,96 @@
+/**
+ * Model output → image bytes: undo the normalisation (`(x+1)/2·255` for the official mean/std of
+ * 0.5), round, clamp, optionally resize back to the input's size (PIL-exact bicubic, as the
+ * input side), re-attach the input's alpha where the format keeps it, encode.
+ */
+import sharp from 'sharp';
+import type { ImageSize, RawImage } from '../core/image/rawImage';
+import { resizeRaw, type Normalization } from './preprocess';
+
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const MIME_TYPES: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
+
+/**
+ * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them). sharp's default
+ * (zlib level 6, no filtering) took ~5.5 ms for a 256² RGB image here and saved only 10-18 % over the
+ * raw pixels: without PNG's row filters deflate finds little in photos. So `fast` stores the pixels
+ * uncompressed (~0.8 ms, raw size), and `balanced` filters and deflates (~8 ms, ~40 % smaller);
+ * `small` squeezes a few percent more for 2-5× the time. JPEG/WebP (format=) are far smaller still.
+ */
+export const PNG_LEVELS = {
+  fast: { compressionLevel: 0, adaptiveFiltering: false },
+  balanced: { compressionLevel: 6, adaptiveFiltering: true },
+  small: { compressionLevel: 9, adaptiveFiltering: true },
+} as const satisfies Record<string, sharp.PngOptions>;
+export type PngLevel = keyof typeof PNG_LEVELS;
+
+/** Formats that carry an alpha channel. */
+const WITH_ALPHA: ReadonlySet<OutputFormat> = new Set(['png', 'webp']);
+
+/** NCHW float32 of one sample (N = 1 or the sample already sliced out) → HWC uint8. */
+export function fromNchw(data: Float32Array, dims: readonly number[], norm: Normalization): RawImage {
+  const [channels, height, width] = dims.slice(-3);
+  if (channels !== 1 && channels !== 3) throw new Error(`model output has ${channels} channels, expected 1 or 3`);
+  const plane = width * height;
+  if (data.length !== channels * plane) throw new Error(`model output has ${data.length} values for [${dims}]`);
+  const out = Buffer.allocUnsafe(data.length);
+  for (let c = 0; c < channels; c++) {
+    const mean = norm.mean[c % norm.mean.length];
+    const std = norm.std[c % norm.std.length];
+    const base = c * plane;
+    for (let i = 0, j = c; i < plane; i++, j += channels) {
+      const v = Math.round((data[base + i] * std + mean) * 255);
+      // NaN (a broken model) becomes 0 rather than poisoning the encoder.
+      out[j] = v > 255 ? 255 : v > 0 ? v : 0;
+    }
+  }
+  return { data: out, width, height, channels };
+}
+
+export interface EncodeOptions {
+  format: OutputFormat;
+  /** Resize (PIL-exact bicubic) to this size first, e.g. back to the input's size. */
+  size?: ImageSize;
+  /** JPEG/WebP quality. */
+  quality?: number;
+  /** PNG size/speed trade-off (default 'fast'). */
+  png?: PngLevel;
+  /** An alpha plane to attach (resized to the output size with the same resampler); JPEG drops it. */
+  alpha?: RawImage | null;
+}
+
+/** Colour (1 or 3 channels) + alpha → interleaved GA / RGBA. */
+function withAlpha(img: RawImage, alpha: RawImage): { data: Buffer; channels: 2 | 4 } {
+  const c = img.channels;
+  const n = img.width * img.height;
+  const out = Buffer.allocUnsafe(n * (c + 1));
+  for (let i = 0, s = 0, d = 0; i < n; i++) {
+    for (let k = 0; k < c; k++) out[d++] = img.data[s++];
+    out[d++] = alpha.data[i];
+  }
+  return { data: out, channels: (c + 1) as 2 | 4 };
+}
+
+export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
+  const src = o.size ? resizeRaw(img, o.size) : img;
+  let raw: { data: Uint8Array; channels: 1 | 2 | 3 | 4 } = src;
+  if (o.alpha && WITH_ALPHA.has(o.format)) raw = withAlpha(src, resizeRaw(o.alpha, src));
+  const s = sharp(raw.data, { raw: { width: src.width, height: src.height, channels: raw.channels } }).toColourspace(
+    src.channels === 1 ? 'b-w' : 'srgb',
+  );
+  const quality = o.quality ?? 90;
+  switch (o.format) {
+    case 'png':
+      return s.png(PNG_LEVELS[o.png ?? 'fast']).toBuffer();
+    case 'jpeg':
+      return s.jpeg({ quality, mozjpeg: false }).toBuffer();
+    case 'webp':
+      return s.webp({ quality }).toBuffer();
+  }
+}
