@@ -8,7 +8,10 @@
  *   2. starts `serve/main.ts` on 127.0.0.1 (random port) and drives POST /translate with
  *      autocannon at each concurrency, for a bounded duration each, sending a 256×256 PNG;
  *   3. reads the server's /metrics before and after each level to split the time per request
- *      into decode / preprocess / queue / inference / encode, and the mean batch size.
+ *      into decode / preprocess / queue / inference / encode, and the mean batch size;
+ *   4. backpressure: --overload_connections (default 64) clients posting 32×32 PNGs at
+ *      size=original with the default MAX_QUEUE and REQUEST_TIMEOUT_MS, and reports the share of
+ *      503 answers (refused only when the expected wait would pass the timeout) and the latency.
  * Everything runs on the CPU provider unless --providers says otherwise. autocannon counts only
  * responses that arrive within the duration, so it must be several times the latency at the
  * highest concurrency (about 16 × one inference) for the numbers to mean anything.
@@ -31,6 +34,7 @@ interface AutocannonResult {
   timeouts: number;
   non2xx: number;
   '2xx': number;
+  statusCodeStats?: Record<string, { count: number }>;
   latency: { p50: number; p99: number; average: number; max: number };
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
@@ -57,6 +61,11 @@ const benchServeSchema = z
       .describe('server MAX_BATCH_DELAY_MS'),
     providers: field.list(EXECUTION_PROVIDERS).default(['cpu']).describe('EXECUTION_PROVIDERS for both measurements'),
     skip_bare: field.boolean().default(false).describe('skip the bare onnxruntime measurement'),
+    overload_connections: field.int(1).default(64).describe('clients for the backpressure phase (32×32 PNGs)'),
+    overload_duration: field
+      .number((n) => n > 0, 'must be a number > 0')
+      .default(10)
+      .describe('seconds of the backpressure phase'),
   })
   .strict();
 
@@ -215,6 +224,24 @@ async function main(): Promise<void> {
       });
     }
 
+    log(`backpressure: ${o.overload_connections} connections posting 32x32 PNGs, ${o.overload_duration}s`);
+    const small = { ...request, url: `${url}&size=original`, body: await noiseImage(32, 32, 'png', 7) };
+    await autocannon({ ...small, connections: 1, amount: 4 });
+    const ov = await autocannon({ ...small, connections: o.overload_connections, duration: o.overload_duration });
+    await waitIdle(base);
+    const answered = Object.values(ov.statusCodeStats ?? {}).reduce((a, b) => a + b.count, 0);
+    const refused = ov.statusCodeStats?.['503']?.count ?? 0;
+    const backpressure = {
+      connections: o.overload_connections,
+      input: '32x32 PNG, size=original',
+      responses: answered,
+      ok: ov['2xx'],
+      status503: refused,
+      share503: answered > 0 ? +(refused / answered).toFixed(4) : null,
+      latencyMsP50: ov.latency.p50,
+      latencyMsP99: ov.latency.p99,
+    };
+
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('exit', r));
     const result = {
@@ -233,6 +260,7 @@ async function main(): Promise<void> {
       },
       bareOnnxruntime: bare,
       http,
+      backpressure,
       notes: [
         'meanMsPerRequest.inference is the run time of the batch the request was in (shared by meanBatchSize requests)',
         'queue is the wait for a batch to start; autocannon counts only responses that arrive within the duration',

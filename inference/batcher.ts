@@ -2,8 +2,10 @@
  * Dynamic batching for one model. Requests with the same direction and input shape that arrive
  * close together run as one onnxruntime call of up to `maxBatch` samples; one batch runs at a
  * time per model (onnxruntime already spreads a run over all cores), and requests arriving
- * meanwhile gather into the next batch. The waiting queue is bounded; past it, submit fails at
- * once so the HTTP layer can answer 503 instead of letting latency grow without limit.
+ * meanwhile gather into the next batch. A request is refused at once (so the HTTP layer can
+ * answer 503 instead of letting latency grow) when its expected wait — the images ahead of it
+ * times the recent time per image — would pass its deadline, or when the queue reaches its hard
+ * cap (each waiting request holds its input tensor).
  */
 
 /** One inference over a whole batch: NCHW in, NCHW out. */
@@ -17,7 +19,7 @@ export interface BatcherOptions {
   maxBatch: number;
   /** How long the oldest waiting request may wait for companions before its batch is run. */
   maxDelayMs: number;
-  /** Requests allowed to wait (the running batch not included). */
+  /** Hard cap on requests waiting (the running batch not included), for memory. */
   maxQueue: number;
   run: RunBatch;
   /** Observes every batch that completed (for metrics). */
@@ -63,6 +65,8 @@ export class Batcher {
   private idleWaiters: (() => void)[] = [];
   /** Smoothed batch duration, for Retry-After estimates. */
   private avgBatchMs = 0;
+  /** Smoothed inference time per image (batch time / batch size), for the expected wait. */
+  private avgImageMs = 0;
 
   constructor(private readonly o: BatcherOptions) {
     if (!(o.maxBatch >= 1) || !(o.maxQueue >= 1) || !(o.maxDelayMs >= 0)) throw new Error('invalid batcher options');
@@ -81,13 +85,28 @@ export class Batcher {
   /** Seconds a client turned away now should wait before retrying (at least 1). */
   retryAfterSeconds(): number {
     const batchesAhead = Math.ceil(this.waiting.length / this.o.maxBatch) + 1;
-    return Math.max(1, Math.ceil((batchesAhead * this.avgBatchMs) / 1000));
+    return Math.max(1, Math.ceil(Math.max(batchesAhead * this.avgBatchMs, this.expectedWaitMs()) / 1000));
+  }
+
+  /**
+   * Milliseconds a request submitted now would wait before its result: every image ahead of it
+   * (waiting and running) and itself, at the recent time per image. 0 until a batch has run.
+   */
+  expectedWaitMs(): number {
+    return (this.waiting.length + this.running + 1) * this.avgImageMs;
   }
 
   submit(direction: string, data: Float32Array, dims: number[], opts: SubmitOptions = {}): Promise<BatchResult> {
     if (dims.length !== 4 || dims[0] !== 1) return Promise.reject(new Error(`expected NCHW with N = 1, got [${dims}]`));
     if (this.waiting.length >= this.o.maxQueue)
       return Promise.reject(new QueueFullError(`queue full (${this.waiting.length} requests waiting)`));
+    const wait = this.expectedWaitMs();
+    if (opts.deadline !== undefined && Date.now() + wait > opts.deadline)
+      return Promise.reject(
+        new QueueFullError(
+          `expected wait ${Math.round(wait)} ms (${this.waiting.length + this.running} image(s) ahead) is past the request's deadline`,
+        ),
+      );
     if (opts.signal?.aborted) return Promise.reject(new CancelledError('cancelled before queueing'));
     return new Promise<BatchResult>((resolve, reject) => {
       const item: Item = {
@@ -169,6 +188,8 @@ export class Batcher {
         throw new Error(`model returned batch ${out.dims[0]} for ${items.length} inputs`);
       const outPer = out.data.length / items.length;
       this.avgBatchMs = this.avgBatchMs === 0 ? out.ms : 0.8 * this.avgBatchMs + 0.2 * out.ms;
+      const perImage = out.ms / items.length;
+      this.avgImageMs = this.avgImageMs === 0 ? perImage : 0.8 * this.avgImageMs + 0.2 * perImage;
       this.o.onBatch?.(items[0].direction, items.length, out.ms);
       items.forEach((it, k) => {
         if (it.state !== 'running') return;

@@ -72,6 +72,29 @@ describe('Batcher', () => {
     expect(b.retryAfterSeconds()).toBeGreaterThanOrEqual(1);
   });
 
+  it('refuses by expected wait: images ahead × recent time per image against the deadline', async () => {
+    const r = recorder(100); // every batch reports 100 ms
+    const b = new Batcher({ maxBatch: 2, maxDelayMs: 5, maxQueue: 1000, run: r.run });
+    expect(b.expectedWaitMs()).toBe(0); // nothing measured yet: nothing refused by wait
+    await Promise.all([b.submit('AtoB', sample(1), dims()), b.submit('AtoB', sample(2), dims())]);
+    expect(b.expectedWaitMs()).toBe(50); // 100 ms for a batch of 2: 50 ms per image, one image (itself)
+    const running = b.submit('AtoB', sample(3), dims());
+    await new Promise((res) => setTimeout(res, 10));
+    // Far more waiting requests than a fixed queue of 32 would take: all fit a 30 s deadline.
+    const accepted = Array.from({ length: 40 }, (_, i) =>
+      b.submit('AtoB', sample(i), dims(), { deadline: Date.now() + 30_000 }),
+    );
+    expect(b.depth).toBe(40);
+    expect(b.expectedWaitMs()).toBe((40 + 1 + 1) * 50);
+    // The same request with a deadline shorter than that wait is refused at once, and queues nothing.
+    const refused = b.submit('AtoB', sample(9), dims(), { deadline: Date.now() + 1000 });
+    await expect(refused).rejects.toBeInstanceOf(QueueFullError);
+    await expect(refused).rejects.toThrow(/expected wait 2100 ms \(41 image\(s\) ahead\)/);
+    expect(b.depth).toBe(40);
+    expect(b.retryAfterSeconds()).toBeGreaterThanOrEqual(2);
+    await Promise.all([running, ...accepted]);
+  });
+
   it('times out a request waiting in the queue and removes it', async () => {
     const r = recorder(300);
     const b = new Batcher({ maxBatch: 1, maxDelayMs: 0, maxQueue: 5, run: r.run });
