@@ -5,7 +5,8 @@
  * meanwhile gather into the next batch. A request is refused at once (so the HTTP layer can
  * answer 503 instead of letting latency grow) when its expected wait — the images ahead of it
  * times the recent time per image — would pass its deadline, or when the queue reaches its hard
- * cap (each waiting request holds its input tensor).
+ * cap (each waiting request holds its input tensor). Images are counted by their pixels, so a
+ * queue of thumbnails is not priced like a queue of photos.
  */
 
 /** One inference over a whole batch: NCHW in, NCHW out. */
@@ -36,6 +37,7 @@ export interface BatchResult {
 }
 
 export class QueueFullError extends Error {}
+const EMPTY = new Float32Array(0);
 export class BatchTimeoutError extends Error {}
 export class CancelledError extends Error {}
 
@@ -47,6 +49,8 @@ interface Item {
   enqueuedAt: number;
   state: 'waiting' | 'running' | 'settled';
   timer?: NodeJS.Timeout;
+  /** Removes the abort listener, so a long-lived signal does not keep the item (and its tensor) alive. */
+  unlisten?: () => void;
   resolve(r: BatchResult): void;
   reject(e: Error): void;
 }
@@ -65,8 +69,11 @@ export class Batcher {
   private idleWaiters: (() => void)[] = [];
   /** Smoothed batch duration, for Retry-After estimates. */
   private avgBatchMs = 0;
-  /** Smoothed inference time per image (batch time / batch size), for the expected wait. */
-  private avgImageMs = 0;
+  /** Smoothed inference time per pixel (batch time / pixels in the batch), for the expected wait. */
+  private avgPixelMs = 0;
+  /** Pixels (H × W) of the waiting requests and of the running batch. */
+  private waitingPixels = 0;
+  private runningPixels = 0;
 
   constructor(private readonly o: BatcherOptions) {
     if (!(o.maxBatch >= 1) || !(o.maxQueue >= 1) || !(o.maxDelayMs >= 0)) throw new Error('invalid batcher options');
@@ -89,18 +96,20 @@ export class Batcher {
   }
 
   /**
-   * Milliseconds a request submitted now would wait before its result: every image ahead of it
-   * (waiting and running) and itself, at the recent time per image. 0 until a batch has run.
+   * Milliseconds a request of `pixels` (H × W) submitted now would wait for its result: every
+   * image ahead of it (waiting and running) and itself, at the recent time per pixel. 0 until a
+   * batch has run.
    */
-  expectedWaitMs(): number {
-    return (this.waiting.length + this.running + 1) * this.avgImageMs;
+  expectedWaitMs(pixels = 0): number {
+    return (this.waitingPixels + this.runningPixels + pixels) * this.avgPixelMs;
   }
 
   submit(direction: string, data: Float32Array, dims: number[], opts: SubmitOptions = {}): Promise<BatchResult> {
     if (dims.length !== 4 || dims[0] !== 1) return Promise.reject(new Error(`expected NCHW with N = 1, got [${dims}]`));
     if (this.waiting.length >= this.o.maxQueue)
       return Promise.reject(new QueueFullError(`queue full (${this.waiting.length} requests waiting)`));
-    const wait = this.expectedWaitMs();
+    const pixels = dims[2] * dims[3];
+    const wait = this.expectedWaitMs(pixels);
     if (opts.deadline !== undefined && Date.now() + wait > opts.deadline)
       return Promise.reject(
         new QueueFullError(
@@ -126,14 +135,16 @@ export class Batcher {
           this.fail(item, new BatchTimeoutError(`timed out after ${Date.now() - item.enqueuedAt} ms ${where}`));
         }, ms);
       }
-      opts.signal?.addEventListener(
-        'abort',
-        () => {
+      const signal = opts.signal;
+      if (signal) {
+        const onAbort = () => {
           if (item.state === 'waiting') this.fail(item, new CancelledError('cancelled while waiting'));
-        },
-        { once: true },
-      );
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        item.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
       this.waiting.push(item);
+      this.waitingPixels += pixels;
       this.schedule();
     });
   }
@@ -148,10 +159,12 @@ export class Batcher {
     if (item.state === 'settled') return;
     if (item.state === 'waiting') {
       this.waiting.splice(this.waiting.indexOf(item), 1);
+      this.waitingPixels -= item.dims[2] * item.dims[3];
       this.checkIdle();
     }
     item.state = 'settled';
     clearTimeout(item.timer);
+    item.unlisten?.();
     item.reject(e);
   }
 
@@ -178,9 +191,14 @@ export class Batcher {
     for (const i of items) i.state = 'running';
     this.running = items.length;
     const [, c, h, w] = items[0].dims;
+    this.waitingPixels -= items.length * h * w;
+    this.runningPixels = items.length * h * w;
     const per = c * h * w;
     const batch = new Float32Array(per * items.length);
-    items.forEach((it, k) => batch.set(it.data, k * per));
+    items.forEach((it, k) => {
+      batch.set(it.data, k * per);
+      it.data = EMPTY; // copied into the batch: the request's own tensor can be collected now
+    });
     const started = Date.now();
     try {
       const out = await this.o.run(items[0].direction, batch, [items.length, c, h, w]);
@@ -188,13 +206,14 @@ export class Batcher {
         throw new Error(`model returned batch ${out.dims[0]} for ${items.length} inputs`);
       const outPer = out.data.length / items.length;
       this.avgBatchMs = this.avgBatchMs === 0 ? out.ms : 0.8 * this.avgBatchMs + 0.2 * out.ms;
-      const perImage = out.ms / items.length;
-      this.avgImageMs = this.avgImageMs === 0 ? perImage : 0.8 * this.avgImageMs + 0.2 * perImage;
+      const perPixel = out.ms / (items.length * h * w);
+      this.avgPixelMs = this.avgPixelMs === 0 ? perPixel : 0.8 * this.avgPixelMs + 0.2 * perPixel;
       this.o.onBatch?.(items[0].direction, items.length, out.ms);
       items.forEach((it, k) => {
         if (it.state !== 'running') return;
         it.state = 'settled';
         clearTimeout(it.timer);
+        it.unlisten?.();
         it.resolve({
           // A copy, so each response owns its pixels and the batch buffer can be collected.
           data: out.data.slice(k * outPer, (k + 1) * outPer),
@@ -208,6 +227,7 @@ export class Batcher {
       for (const it of items) this.fail(it, e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.running = 0;
+      this.runningPixels = 0;
       this.checkIdle();
       this.schedule();
     }

@@ -2,10 +2,17 @@
  * Worker-thread side of one model: owns its onnxruntime sessions. onnxruntime-node's `run` is
  * synchronous on the calling thread, so running it here keeps the HTTP event loop free (health
  * checks, uploads and decoding go on while a batch computes). Started by inferenceThread.ts.
+ *
+ * Memory: onnxruntime's CPU arena keeps the high-water mark of every shape it has run and never
+ * gives it back (measured: a 2000x1500 request at size=original took a tiny model's server from
+ * 196 MB to 594 MB RSS for good). So inputs larger than the warm-up size run on a second, lazily
+ * opened session without the arena, which frees its buffers after each run; the usual sizes keep
+ * the arena's speed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { openSession, type ExecutionProviderName } from './providers';
+import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
+import { openSession, type ExecutionProviderName, type SessionSettings } from './providers';
 import type { FromWorker, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
 import { firstLine } from '../core/errorText';
 
@@ -16,6 +23,12 @@ const init = workerData as WorkerInit;
 ort.env.logLevel = init.ortLogLevel;
 
 const sessions = new Map<string, ort.InferenceSession>();
+/** Arena-less sessions for inputs larger than the warm-up size, opened on first need. */
+const leanSessions = new Map<string, Promise<ort.InferenceSession>>();
+const files = new Map<string, string>();
+const warmupPixels = new Map<string, number>();
+const usedProvider = new Map<string, ExecutionProviderName>();
+let settings: SessionSettings | null = null;
 let inputName = 'input';
 let outputName = 'output';
 
@@ -26,6 +39,7 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 async function load(req: LoadRequest): Promise<void> {
   inputName = req.inputName;
   outputName = req.outputName;
+  settings = req.settings;
   const providers: Record<string, ExecutionProviderName> = {};
   const skipped: SkippedProvider[] = [];
   const batchDim: Record<string, number | string> = {};
@@ -34,6 +48,8 @@ async function load(req: LoadRequest): Promise<void> {
   for (const [direction, file] of Object.entries(req.files)) {
     const opened = await openSession(file, req.providers, req.settings, unavailable);
     sessions.set(direction, opened.session);
+    files.set(direction, file);
+    usedProvider.set(direction, opened.provider);
     providers[direction] = opened.provider;
     skipped.push(...opened.skipped);
     const s = opened.session;
@@ -51,6 +67,7 @@ async function load(req: LoadRequest): Promise<void> {
     batchDim[direction] = shape[0];
     // Warm-up: the first run allocates buffers and picks kernels; do it before declaring ready.
     const dims = req.warmup[direction];
+    warmupPixels.set(direction, dims[2] * dims[3]);
     const t0 = performance.now();
     const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
     const out = await s.run({ [inputName]: x });
@@ -62,9 +79,23 @@ async function load(req: LoadRequest): Promise<void> {
   post({ type: 'loaded', providers, skipped, batchDim, warmupMs });
 }
 
-async function run(id: number, direction: string, data: Float32Array, dims: number[]): Promise<void> {
+/** The session for this input: the arena one up to the warm-up size, else the arena-less one. */
+function sessionFor(direction: string, dims: number[]): Promise<ort.InferenceSession> | ort.InferenceSession {
   const s = sessions.get(direction);
   if (!s) throw new Error(`no session for direction ${direction}`);
+  const large = dims[0] * dims[2] * dims[3] > (warmupPixels.get(direction) ?? Infinity);
+  if (!large || !settings?.cpuMemArena || usedProvider.get(direction) !== 'cpu') return s;
+  let lean = leanSessions.get(direction);
+  if (!lean) {
+    lean = openSession(files.get(direction)!, ['cpu'], { ...settings, cpuMemArena: false }).then((o) => o.session);
+    leanSessions.set(direction, lean);
+    lean.catch(() => leanSessions.delete(direction));
+  }
+  return lean;
+}
+
+async function run(id: number, direction: string, data: Float32Array, dims: number[]): Promise<void> {
+  const s = await sessionFor(direction, dims);
   const t0 = performance.now();
   const out = await s.run({ [inputName]: new ort.Tensor('float32', data, dims) });
   const ms = performance.now() - t0;
@@ -73,6 +104,8 @@ async function run(id: number, direction: string, data: Float32Array, dims: numb
   // Copy into a buffer of our own so it can be transferred (not copied again) to the main thread.
   const result = new Float32Array(y.data as Float32Array);
   post({ type: 'result', id, data: result, dims: [...y.dims], ms }, [result.buffer as ArrayBuffer]);
+  // The input and onnxruntime's output tensor are garbage now; collect them while idle.
+  if (data.byteLength + result.byteLength > LARGE_IMAGE_BYTES) collectSoon();
 }
 
 port.on('message', (msg: ToWorker) => {
@@ -86,7 +119,9 @@ port.on('message', (msg: ToWorker) => {
       );
       break;
     case 'close':
-      void Promise.all([...sessions.values()].map((s) => s.release())).finally(() => {
+      void Promise.all(
+        [...sessions.values(), ...leanSessions.values()].map(async (s) => (await s).release()),
+      ).finally(() => {
         post({ type: 'closed' });
         port.close();
       });

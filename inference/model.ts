@@ -12,6 +12,7 @@ import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from
 import type { ImageSize, RawImage } from '../core/image/rawImage';
 import { Batcher, type BatchResult, type RunBatch } from './batcher';
 import { InferenceThread } from './inferenceThread';
+import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { encodeImage, fromNchw, MIME_TYPES, type OutputFormat, type PngLevel } from './postprocess';
 import { preprocessImage, type PixelLimits, type SizeMode } from './preprocess';
 import {
@@ -225,6 +226,8 @@ export class Model {
       alpha: r.alpha,
     });
     o.onStage?.('encode', performance.now() - t);
+    // Decoded pixels and tensors of a large image are garbage now: collect them while idle.
+    if (r.original.width * r.original.height * 3 + r.result.data.byteLength > LARGE_IMAGE_BYTES) collectSoon();
     return {
       bytes: encoded,
       contentType: MIME_TYPES[o.format],

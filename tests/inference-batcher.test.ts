@@ -72,12 +72,13 @@ describe('Batcher', () => {
     expect(b.retryAfterSeconds()).toBeGreaterThanOrEqual(1);
   });
 
-  it('refuses by expected wait: images ahead × recent time per image against the deadline', async () => {
+  it('refuses by expected wait: pixels ahead × recent time per pixel against the deadline', async () => {
     const r = recorder(100); // every batch reports 100 ms
     const b = new Batcher({ maxBatch: 2, maxDelayMs: 5, maxQueue: 1000, run: r.run });
     expect(b.expectedWaitMs()).toBe(0); // nothing measured yet: nothing refused by wait
     await Promise.all([b.submit('AtoB', sample(1), dims()), b.submit('AtoB', sample(2), dims())]);
-    expect(b.expectedWaitMs()).toBe(50); // 100 ms for a batch of 2: 50 ms per image, one image (itself)
+    const px = 2 * 2; // pixels of one sample
+    expect(b.expectedWaitMs(px)).toBe(50); // 100 ms for a batch of 2: 50 ms per image, one image (itself)
     const running = b.submit('AtoB', sample(3), dims());
     await new Promise((res) => setTimeout(res, 10));
     // Far more waiting requests than a fixed queue of 32 would take: all fit a 30 s deadline.
@@ -85,7 +86,9 @@ describe('Batcher', () => {
       b.submit('AtoB', sample(i), dims(), { deadline: Date.now() + 30_000 }),
     );
     expect(b.depth).toBe(40);
-    expect(b.expectedWaitMs()).toBe((40 + 1 + 1) * 50);
+    expect(b.expectedWaitMs(px)).toBe((40 + 1 + 1) * 50);
+    // A bigger image ahead counts for its pixels: 16 of these cost as much as 16 × 4 small ones.
+    expect(b.expectedWaitMs(4 * 4 * px)).toBe((40 + 1 + 16) * 50);
     // The same request with a deadline shorter than that wait is refused at once, and queues nothing.
     const refused = b.submit('AtoB', sample(9), dims(), { deadline: Date.now() + 1000 });
     await expect(refused).rejects.toBeInstanceOf(QueueFullError);
