@@ -5,6 +5,8 @@
  *   pipeline  s/iter through the real trainer and data pipeline (decode, resize, crop, flip,
  *             prefetch) and the share of the step spent waiting for data
  *   learning  PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline
+ *   resample  the PIL-exact bicubic resampler beside sharp's cubic, 1000×700 and 4000×3000 → 256×256
+ *             (bench/resample.ts)
  *   translate images/s of `npm run translate` over a folder of 256×256 images on CPU
  *             (bench/translate.ts, run as its own process so its onnxruntime threads start clean)
  *   import    `npm run import` of a full-size resnet_9blocks .pth (11.4 M parameters), legacy and
@@ -31,9 +33,10 @@ import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
 import { benchNetworks } from './networks';
 import { benchLearning } from './learn';
+import { benchResample } from './resample';
 import { benchVsTorch } from './vsTorch';
 
-const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'translate', 'import'] as const;
+const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'resample', 'translate', 'import'] as const;
 
 async function benchPipeline(iters: number) {
   const rows = [];
@@ -142,6 +145,7 @@ runCommand(
     await initBackend('wasm');
     if (!skip.has('pipeline')) out.pipeline = await benchPipeline(o.pipeline_iters);
     if (!skip.has('learning')) out.learning = await benchLearning(o.learn_iters, 200);
+    if (!skip.has('resample')) out.resample = await benchResample(o.reps);
     if (!skip.has('translate')) out.translate = benchProcess('translate.ts');
     if (!skip.has('import')) out.import = benchProcess('import.ts');
     console.log(JSON.stringify(out, null, 2));

@@ -119,12 +119,12 @@ port.on('message', (msg: ToWorker) => {
       );
       break;
     case 'close':
-      void Promise.all(
-        [...sessions.values(), ...leanSessions.values()].map(async (s) => (await s).release()),
-      ).finally(() => {
-        post({ type: 'closed' });
-        port.close();
-      });
+      void Promise.all([...sessions.values(), ...leanSessions.values()].map(async (s) => (await s).release())).finally(
+        () => {
+          post({ type: 'closed' });
+          port.close();
+        },
+      );
       break;
   }
 });

@@ -5,7 +5,8 @@
  */
 import sharp from 'sharp';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
-import { resizeRaw, type Normalization } from './preprocess';
+import type { Normalization } from './preprocess';
+import { resize } from './resamplePool';
 
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -78,9 +79,9 @@ function withAlpha(img: RawImage, alpha: RawImage): { data: Buffer; channels: 2 
 }
 
 export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
-  const src = o.size ? resizeRaw(img, o.size) : img;
+  const src = o.size ? await resize(img, o.size) : img;
   let raw: { data: Uint8Array; channels: 1 | 2 | 3 | 4 } = src;
-  if (o.alpha && WITH_ALPHA.has(o.format)) raw = withAlpha(src, resizeRaw(o.alpha, src));
+  if (o.alpha && WITH_ALPHA.has(o.format)) raw = withAlpha(src, await resize(o.alpha, src));
   const s = sharp(raw.data, { raw: { width: src.width, height: src.height, channels: raw.channels } }).toColourspace(
     src.channels === 1 ? 'b-w' : 'srgb',
   );

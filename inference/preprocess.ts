@@ -10,6 +10,7 @@
 import { decodeImage as decodePixels, ImageError, probeImage } from '../core/image/decode';
 import { toGrayscale, type ImageSize, type RawImage } from '../core/image/rawImage';
 import { resizeBicubic } from '../core/image/resample';
+import { resize } from './resamplePool';
 
 export { ImageError, probeImage, type ImageSize, type RawImage };
 export { INPUT_FORMATS } from '../core/image/formats';
@@ -156,14 +157,10 @@ export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Pr
       `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${o.maxPixels}`,
       'processing',
     );
-  const decoded = await decodeImage(buf, o.channels, maxInput);
+  const { alpha, ...decoded } = await decodeImage(buf, o.channels, maxInput);
   lap('decode');
-  const input = toNchw(resizeRaw(decoded, size), o);
+  const original = { width: decoded.width, height: decoded.height };
+  const input = toNchw(await resize(decoded, size, true), o);
   lap('preprocess');
-  return {
-    input,
-    original: { width: decoded.width, height: decoded.height },
-    processing: size,
-    alpha: decoded.alpha,
-  };
+  return { input, original, processing: size, alpha };
 }

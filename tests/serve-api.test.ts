@@ -164,7 +164,12 @@ describe('operations endpoints', () => {
       name: 'gray',
       directions: ['AtoB'],
       channels: { A: 1, B: 1 },
-      sizes: { preferred: 32, multiple: 4, maxPixels: main.config.MAX_PIXELS },
+      sizes: {
+        preferred: 32,
+        multiple: 4,
+        maxPixels: main.config.MAX_PIXELS,
+        maxInputPixels: main.config.MAX_INPUT_PIXELS,
+      },
       executionProvider: 'cpu',
       maxBatch: 4,
     });
@@ -405,22 +410,50 @@ describe('POST /translate', () => {
     );
   });
 
-  it('422 for images or processing sizes over MAX_PIXELS, from the header alone', async () => {
+  it('422 for inputs over MAX_INPUT_PIXELS or processing sizes over MAX_PIXELS, from the header alone', async () => {
     const t0 = Date.now();
     expectProblem(
       await request(main.server).post('/translate').set('Content-Type', 'image/png').send(bombPng(60_000, 60_000)),
       422,
       '/problems/too-many-pixels',
-      /60000x60000/,
+      /60000x60000.*MAX_INPUT_PIXELS/,
     );
     expect(Date.now() - t0).toBeLessThan(2000);
     expectProblem(
       await request(main.server).post('/translate?size=20000').attach('image', photo, 'p.png'),
       422,
       '/problems/too-many-pixels',
-      /processing size 20000x15000/,
+      /processing size 20000x15000.*MAX_PIXELS/,
     );
   });
+
+  it('takes a 24 MP camera photo at size=native with the default limits (the limit is on what is processed)', async () => {
+    expect(main.config.MAX_PIXELS).toBeLessThan(6000 * 4000); // the old check on the input would refuse it
+    // Made by libvips (a JS loop over 72 MB would dominate the test's time).
+    const camera = await sharp({
+      create: {
+        width: 6000,
+        height: 4000,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .jpeg({ quality: 80 })
+      .toBuffer();
+    const r = track(
+      await request(main.server).post('/translate?size=native&fit=model&format=jpeg').attach('image', camera, 'c.jpg'),
+    );
+    expect(r.status).toBe(200);
+    expect(r.headers['x-processing-size']).toBe('32x32');
+    // size=original would run the network on all 24 MP: over MAX_PIXELS, refused before decoding.
+    expectProblem(
+      await request(main.server).post('/translate?size=original').attach('image', camera, 'c.jpg'),
+      422,
+      '/problems/too-many-pixels',
+      /6000x4000.*MAX_PIXELS/,
+    );
+  }, 60_000);
 
   it('500s are problem+json without internals', async () => {
     const model = main.repo.get('gray')!;
