@@ -1,0 +1,110 @@
+/**
+ * Memory after a large request: `node --import tsx bench/memory.ts [--width 4000 --height 3000]`,
+ * prints JSON. Starts the server as `npm start` does (the start script's environment, node itself so
+ * the PID is the server's), with a tiny generator (preferred size 64); reads VmRSS from /proc
+ * (Linux) when idle after three small requests, then after one `size=original` request of the
+ * given size, every 0.5 s for 5 s. The issue's bar: back within 25 % of idle within a few seconds.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import pkg from '../package.json';
+import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
+
+const o = new Command('bench/memory.ts')
+  .option('--width <px>', 'large request width', '4000')
+  .option('--height <px>', 'large request height', '3000')
+  .parse()
+  .opts<{ width: string; height: string }>();
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const m = /^((?:\w+=\S+\s+)*)node\s+(.*)$/.exec(pkg.scripts.start);
+  if (!m) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  const startEnv = Object.fromEntries(
+    m[1]
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((a) => a.split('=')),
+  );
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-memory-'));
+  await writeTinyModel(dir, { name: 'tiny', preferredSize: 64 });
+  const child = spawn(process.execPath, m[2].trim().split(/\s+/), {
+    cwd: path.join(__dirname, '..'),
+    env: { ...process.env, ...startEnv, HOST: '127.0.0.1', PORT: '0', MODELS_DIR: dir, REQUEST_TIMEOUT_MS: '600000' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const hit = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+        if (hit) resolve(hit[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
+    });
+    while ((await fetch(`${url}/readyz`)).status !== 200) await sleep(100);
+    const post = async (body: Buffer, query: string) => {
+      const r = await fetch(`${url}/translate?${query}`, { method: 'POST', body: new Uint8Array(body) });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    const small = await noiseImage(64, 64, 'png', 1);
+    for (let i = 0; i < 3; i++) await post(small, 'size=native');
+    await sleep(1000);
+    const idle = rssMb(child.pid!);
+    const w = Number(o.width);
+    const h = Number(o.height);
+    const large = await sharp({
+      create: {
+        width: w,
+        height: h,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .jpeg({ quality: 85 })
+      .toBuffer();
+    const t0 = performance.now();
+    const status = await post(large, 'size=original');
+    const ms = performance.now() - t0;
+    const after: { s: number; rssMb: number }[] = [];
+    for (let i = 0; i <= 10; i++) {
+      after.push({ s: i / 2, rssMb: Math.round(rssMb(child.pid!)) });
+      await sleep(500);
+    }
+    const last = after[after.length - 1].rssMb;
+    console.log(
+      JSON.stringify(
+        {
+          request: `${w}x${h} JPEG, size=original`,
+          status,
+          requestMs: Math.round(ms),
+          startEnv,
+          idleRssMb: Math.round(idle),
+          after,
+          finalOverIdle: +(last / idle - 1).toFixed(3),
+          withinBar: last <= idle * 1.25,
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    child.kill('SIGTERM');
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/memory.ts: ${(e as Error).message}\n`);
+  process.exit(1);
+});
