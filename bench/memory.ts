@@ -52,7 +52,11 @@ async function main(): Promise<void> {
     });
     while ((await fetch(`${url}/readyz`)).status !== 200) await sleep(100);
     const post = async (body: Buffer, query: string) => {
-      const r = await fetch(`${url}/translate?${query}`, { method: 'POST', body: new Uint8Array(body) });
+      const r = await fetch(`${url}/translate?${query}`, {
+        method: 'POST',
+        body: new Uint8Array(body),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
       await r.arrayBuffer();
       return r.status;
     };
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
       .toBuffer();
     const t0 = performance.now();
     const status = await post(large, 'size=original');
+    if (status !== 200) throw new Error(`the large request got HTTP ${status}`);
     const ms = performance.now() - t0;
     const after: { s: number; rssMb: number }[] = [];
     for (let i = 0; i <= 10; i++) {
