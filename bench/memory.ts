@@ -9,21 +9,24 @@ import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
 import sharp from 'sharp';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import pkg from '../package.json';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
-const o = new Command('bench/memory.ts')
-  .option('--width <px>', 'large request width', '4000')
-  .option('--height <px>', 'large request height', '3000')
-  .parse()
-  .opts<{ width: string; height: string }>();
+const benchMemorySchema = z
+  .object({
+    width: field.int(1).default(4000).describe('large request width'),
+    height: field.int(1).default(3000).describe('large request height'),
+  })
+  .strict();
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function main(): Promise<void> {
+async function main(o: z.output<typeof benchMemorySchema>): Promise<void> {
   const m = /^((?:\w+=\S+\s+)*)node\s+(.*)$/.exec(pkg.scripts.start);
   if (!m) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
   const startEnv = Object.fromEntries(
@@ -64,8 +67,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) await post(small, 'size=native');
     await sleep(1000);
     const idle = rssMb(child.pid!);
-    const w = Number(o.width);
-    const h = Number(o.height);
+    const w = o.width;
+    const h = o.height;
     const large = await sharp({
       create: {
         width: w,
@@ -109,7 +112,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/memory.ts: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench:memory',
+    program: 'node --import tsx bench/memory.ts',
+    summary: 'Server RSS when idle and after one large size=original request; prints JSON.',
+    schema: benchMemorySchema,
+  },
+  main,
+);

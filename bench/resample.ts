@@ -4,9 +4,12 @@
  * time; sharp uses its default libvips thread pool). sharp is the speed reference, not the
  * accuracy one: for large reductions libvips box-shrinks first, which PIL does not.
  *
- *   node --import tsx bench/resample.ts [reps]      (also part of `npm run bench`)
+ *   node --import tsx bench/resample.ts [--reps 7]      (also part of `npm run bench`)
  */
 import sharp from 'sharp';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import type { RawImage } from '../core/image/rawImage';
 import { resizeBicubic } from '../core/image/resample';
 
@@ -64,6 +67,15 @@ export async function benchResample(reps = 7) {
   return rows;
 }
 
-if (require.main === module) {
-  benchResample(Number(process.argv[2] ?? 7)).then((r) => console.log(JSON.stringify(r, null, 2)));
-}
+if (require.main === module)
+  runCommand(
+    {
+      name: 'bench:resample',
+      program: 'node --import tsx bench/resample.ts',
+      summary: "The PIL-exact resampler beside sharp's cubic; prints JSON.",
+      schema: z.object({ reps: field.int(1).default(7).describe('timed runs per figure (median)') }).strict(),
+    },
+    async (o) => {
+      console.log(JSON.stringify(await benchResample(o.reps), null, 2));
+    },
+  );
