@@ -1,8 +1,8 @@
 /**
  * PIL-exact bicubic resizing (core/image/resample.ts) for the serving and bulk pipelines: small
  * images inline, large ones on a small pool of worker threads so the event loop stays free
- * (a 24 MP photo takes about half a second to reduce). Threads start on first use and do not
- * keep the process alive.
+ * (a 24 MP photo takes about half a second to reduce). Threads start on first use and end after
+ * a few idle seconds, so they never keep a process (or a test run) alive.
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
@@ -17,9 +17,12 @@ export const INLINE_PIXELS = 512 * 512;
 const THREADS = Math.max(1, Math.min(2, availableParallelism()));
 const WORKER_FILE = path.join(__dirname, 'resampleWorker.ts');
 
+const IDLE_MS = 3000;
+
 interface Slot {
   worker: Worker;
   busy: number;
+  idle?: NodeJS.Timeout;
 }
 
 const slots: Slot[] = [];
@@ -41,13 +44,21 @@ function slot(): Slot {
       if (!p) return;
       pending.delete(m.id);
       s.busy--;
+      if (s.busy === 0) {
+        s.idle = setTimeout(() => {
+          // Out of the pool first, so no new work reaches a thread that is ending.
+          if (slots.includes(s)) slots.splice(slots.indexOf(s), 1);
+          void worker.terminate();
+        }, IDLE_MS);
+        s.idle.unref();
+      }
       if ('error' in m) p.reject(new Error(m.error));
       else p.resolve(m.image);
     });
     worker.on('error', (e) => failAll(new Error(`resampling worker crashed: ${e.message}`)));
     worker.on('exit', () => {
-      slots.splice(slots.indexOf(s), 1);
-      failAll(new Error('resampling worker exited'));
+      if (slots.includes(s)) slots.splice(slots.indexOf(s), 1);
+      if (s.busy > 0) failAll(new Error('resampling worker exited'));
     });
     slots.push(s);
   }
@@ -68,6 +79,7 @@ export async function resize(img: RawImage, size: ImageSize, consume = false): P
   const image: RawImage = { data: img.data, width: img.width, height: img.height, channels: img.channels };
   return new Promise<RawImage>((resolve, reject) => {
     pending.set(id, { resolve, reject });
+    clearTimeout(s.idle);
     s.busy++;
     const buf = img.data.buffer;
     const whole = img.data.byteOffset === 0 && img.data.byteLength === buf.byteLength && buf instanceof ArrayBuffer;
