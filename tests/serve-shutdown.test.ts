@@ -50,6 +50,15 @@ async function waitReady(url: string): Promise<void> {
   throw new Error('server never became ready');
 }
 
+async function waitQueued(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const r = await request(url).get('/metrics');
+    if (/^inference_queue_depth\{[^}]*\} [1-9]/m.test(r.text)) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error('the request never reached the queue');
+}
+
 let models: TinyRepo;
 const procs: Proc[] = [];
 
@@ -79,7 +88,8 @@ it('finishes the in-flight request on SIGTERM, refuses new connections, and exit
     .post('/translate')
     .attach('image', image, 'p.png')
     .then((r) => r);
-  await new Promise((res) => setTimeout(res, 700));
+  // Signal only once the server holds the request (queued for companions), however slow the machine.
+  await waitQueued(url);
   p.child.kill('SIGTERM');
   await new Promise((res) => setTimeout(res, 200));
   const refused = await request(url)
