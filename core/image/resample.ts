@@ -11,6 +11,7 @@
  * 256x256 RGB image resized to 286x286: mean |sharp - PIL| = 5.2 levels, max 126; this code: 0.
  */
 import type { RawImage } from './rawImage';
+import { resampleWasm } from './resampleWasm';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 1 << PRECISION_BITS;
@@ -70,7 +71,8 @@ function clip8(v: number): number {
   return q > 255 ? 255 : q < 0 ? 0 : q;
 }
 
-// The passes below are Pillow's ImagingResampleHorizontal/Vertical_8bpc, rearranged for speed only:
+// The scalar passes below (the fallback where wasm SIMD is missing, and the reference the SIMD
+// kernel core/image/wasm/resample.c is tested against) are Pillow's ImagingResampleHorizontal/Vertical_8bpc, rearranged for speed only:
 // the same int32 sums in the same order per output sample. Horizontal: the channels of a pixel are
 // summed together (one weight load for three taps). Vertical: whole rows are accumulated into an
 // int32 row, tap after tap, so memory is read in order.
@@ -143,13 +145,31 @@ function vertical(src: RawImage, outH: number): RawImage {
   return { data: out, width: src.width, height: outH, channels: src.channels };
 }
 
-/** PIL-exact bicubic resize of an 8-bit image to `width`×`height`. */
-export function resizeBicubic(img: RawImage, width: number, height: number): RawImage {
+function checkTarget(width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`invalid resize target ${width}x${height}`);
   }
+}
+
+/** {@link resizeBicubic} in scalar JavaScript only (the fallback, and the SIMD kernel's reference). */
+export function resizeBicubicScalar(img: RawImage, width: number, height: number): RawImage {
+  checkTarget(width, height);
   let out = img;
   if (width !== img.width) out = horizontal(out, width);
   if (height !== img.height) out = vertical(out, height);
   return out === img ? { ...img, data: img.data.slice() } : out;
+}
+
+/**
+ * PIL-exact bicubic resize of an 8-bit image to `width`×`height`: the WebAssembly SIMD kernel
+ * (same integer sums, several times faster), or the scalar passes where wasm SIMD is unavailable.
+ */
+export function resizeBicubic(img: RawImage, width: number, height: number): RawImage {
+  checkTarget(width, height);
+  const h = width !== img.width ? coefficients(img.width, width) : null;
+  const v = height !== img.height ? coefficients(img.height, height) : null;
+  if (!h && !v) return { ...img, data: img.data.slice() };
+  const data = resampleWasm(img.data, img.width, img.height, img.channels, width, height, h, v);
+  if (!data) return resizeBicubicScalar(img, width, height);
+  return { data, width, height, channels: img.channels };
 }
