@@ -21,7 +21,7 @@ interface Kernel {
 }
 
 export const WASM_FILE = path.join(__dirname, 'wasm', 'resample.wasm');
-const PAD = 16; // vector loads/stores may run up to 16 bytes past a buffer (see resample.c)
+const PAD = 32; // vector loads/stores may run up to 32 bytes past a buffer (see resample.c)
 const PAGE = 65536;
 
 let kernel: Kernel | null | undefined;
@@ -80,6 +80,8 @@ export function resampleWasm(
   };
   const [hb, hw] = coeffsAt(h);
   const [vb, vw] = coeffsAt(v);
+  const wvAt = at; // scratch for the RGB horizontal pass's split weights
+  if (h) at = align(at + outW * Math.ceil(h.ksize / 4) * 32);
   const need = at + PAD;
   if (need > k.memory.buffer.byteLength) {
     k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / PAGE));
@@ -90,7 +92,7 @@ export function resampleWasm(
   if (h) {
     new Int32Array(buf, hb, h.bounds.length).set(h.bounds);
     new Int32Array(buf, hw, h.weights.length).set(h.weights);
-    k.horizontal(srcAt, midAt, height, width, outW, channels, hb, hw, h.ksize);
+    k.horizontal(srcAt, midAt, height, width, outW, channels, hb, hw, h.ksize, wvAt);
   }
   const vIn = h ? midAt : srcAt;
   let resultAt = vIn;
