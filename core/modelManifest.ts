@@ -10,6 +10,42 @@ export const MANIFEST_FORMAT = 'cyclegan-ts/model@1';
 export const directionSchema = z.enum(['AtoB', 'BtoA']);
 export type Direction = z.infer<typeof directionSchema>;
 
+const plainFileName = z
+  .string()
+  .min(1)
+  .refine((f) => !f.includes('/') && !f.includes('\\') && f !== '..' && f !== '.', 'must be a plain file name');
+
+const graphFile = z.object({ file: plainFileName, sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
+/**
+ * What tiled execution of a direction needs (core/arch/tileGeometry.ts): written by the exporter;
+ * folders without it translate untiled only. Instance-norm generators also name their statistics
+ * and apply graphs (export/onnxBuilder.ts); the others tile their plain graph.
+ */
+export const tilingSchema = z
+  .object({
+    /** Input pixels of context a tile needs on each inner side for its core to be exact. */
+    halo: z.number().int().nonnegative(),
+    /** Tile offsets and sides are multiples of this. */
+    multiple: z.number().int().positive(),
+    norm: z.enum(['instance', 'batch', 'none']),
+    /** Instance-norm layers in graph order: channels, scale (input px per activation px), own halo. */
+    layers: z.array(
+      z.object({
+        channels: z.number().int().positive(),
+        scale: z.number().int().positive(),
+        halo: z.number().int().nonnegative(),
+      }),
+    ),
+    statistics: graphFile.optional(),
+    apply: graphFile.optional(),
+  })
+  .refine(
+    (t) => t.norm !== 'instance' || (t.statistics && t.apply && t.layers.length > 0),
+    'instance-norm tiling needs the statistics and apply graphs and the layer list',
+  );
+export type TilingManifest = z.infer<typeof tilingSchema>;
+
 const fileEntry = z.object({
   /** File name relative to the model folder (never a path outside it). */
   file: z
@@ -35,6 +71,7 @@ const fileEntry = z.object({
    */
   inputNc: z.union([z.literal(1), z.literal(3)]).optional(),
   outputNc: z.union([z.literal(1), z.literal(3)]).optional(),
+  tiling: tilingSchema.optional(),
 });
 
 export const manifestSchema = z.object({

@@ -20,6 +20,7 @@ import pkg from '../package.json';
 import type { CheckpointOptions } from './checkpoint';
 import { checkpointPath, generatorOptions, listEpochs, loadCheckpoint, parseEpoch } from './checkpoint';
 import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
+import { tilingGraphs, verifyTilingGraphs } from './tilingGraphs';
 import type { ReferenceFn } from './referenceForward';
 import { referenceGenerator } from './referenceForward';
 import { writeDurable, writeFolderAtomically } from './modelFolder';
@@ -139,6 +140,9 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
       inputNc: channels(spec.inputNc, `${net} input channels`),
       outputNc: channels(spec.outputNc, `${net} output channels`),
     };
+    const tiling = tilingGraphs(spec, weights, direction, common);
+    for (const [f, data] of tiling.files) files.set(f, data);
+    directions[direction]!.tiling = tiling.entry;
     if (fp16) {
       const fp16File = `${direction}.fp16.onnx`;
       files.set(fp16File, fp16);
@@ -156,6 +160,12 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
       const r32 = await verifyOnnx(fp32, cases, expected, FP32_TOLERANCE, what);
       const r16 = fp16 ? await verifyFp16(fp16, cases, expected, `${label} ${direction}.fp16.onnx`) : undefined;
       verification[direction] = { fp32: r32, ...(r16 ? { fp16: r16 } : {}) };
+      if (tiling.entry.norm === 'instance') {
+        const d = await verifyTilingGraphs(fp32, tiling.files, tiling.entry, cases, `${label} ${direction}`);
+        log(
+          `${label} ${direction}: tiling graphs with the image's own statistics: max |apply - plain| ${d.toExponential(2)}`,
+        );
+      }
       log(
         `${label} ${direction}: max |onnx - reference| ${r32.maxAbsDiff.toExponential(2)} (≤ ${FP32_TOLERANCE})` +
           (r16 ? `, fp16 ${r16.maxAbsDiff.toExponential(2)} (≤ ${FP16_TOLERANCE})` : ''),

@@ -11,6 +11,7 @@
 import { onnx } from 'onnx-proto';
 import type { Layer, NetworkSpec } from '../core/arch/spec';
 import { paramSpecs } from '../core/arch/spec';
+import { tileGeometry, tilingNames } from '../core/arch/tileGeometry';
 import type { StateDict } from '../core/arch/stateDict';
 import { numel } from '../core/arch/stateDict';
 import { toFloat16Array } from './float16';
@@ -32,7 +33,20 @@ export interface BuildOptions {
   name?: string;
   producerVersion?: string;
   docString?: string;
+  /**
+   * `plain`: the generator. The two tiling graphs (instance-norm generators only; inputs `mean_k`,
+   * `var_k` [C] per instance-norm layer k, in graph order):
+   * `apply`: instance norm k normalises with the given `mean_k`, `var_k` instead of the tensor's own;
+   * `statistics`: instance norm k normalises with the given statistics where input `given` [K] is 1,
+   * with its own where 0, and the graph returns `sum_k`, `sumsq_k` [C]: Σ (x − mean_k) and
+   * Σ (x − mean_k)² of its input over `region` (int64 [y0, x0, y1, x1] in input pixels, multiples
+   * of the layer's scale). Own statistics give a whole image's in one run; given ones for layers
+   * before k make layer k's sums over a tile's core exact, accumulated tile by tile.
+   */
+  variant?: GraphVariant;
 }
+
+export type GraphVariant = 'plain' | 'statistics' | 'apply';
 
 const { DataType } = onnx.TensorProto;
 const { AttributeType } = onnx.AttributeProto;
@@ -169,7 +183,12 @@ export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: 
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET)
     throw new Error(`opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
   checkWeights(spec, weights);
+  const variant = opts.variant ?? 'plain';
   const fp16 = opts.fp16 ?? false;
+  if (variant !== 'plain' && fp16) throw new Error('the tiling graphs are float32 only');
+  const extraInputs: onnx.IValueInfoProto[] = [];
+  const extraOutputs: onnx.IValueInfoProto[] = [];
+  let normIndex = 0;
   const g = new GraphWriter(fp16);
   g.fresh(INPUT_NAME);
   g.fresh(OUTPUT_NAME);
@@ -177,6 +196,79 @@ export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: 
   const param = (key: string): string => {
     const t = weights.get(key)!;
     return g.floatInit(key, t.shape, t.data);
+  };
+
+  const scales = tileGeometry(spec).normLayers.map((l) => l.scale);
+  const K = scales.length;
+  if (variant !== 'plain' && K === 0) throw new Error(`the ${variant} graph is for instance-norm generators`);
+  if (variant === 'statistics') {
+    extraInputs.push({ name: tilingNames.given, type: tensorType(DataType.FLOAT, [K]) });
+    extraInputs.push({ name: tilingNames.region, type: tensorType(DataType.INT64, [4]) });
+    g.fresh(tilingNames.given);
+    g.fresh(tilingNames.region);
+  }
+  const hw = (): string => g.sharedInt64('axes_hw', [2, 3]);
+  const chw = (): string => g.sharedInt64('axes_hw_of_chw', [1, 2]);
+  const graphInput = (name: string, channels: number): string => {
+    g.fresh(name);
+    extraInputs.push({ name, type: tensorType(DataType.FLOAT, [channels]) });
+    return name;
+  };
+  const graphOutput = (t: string, name: string, channels: number, where: string): void => {
+    g.nodes.push({ opType: 'Identity', name: g.fresh(`${where}/Identity`), input: [t], output: [name] });
+    extraOutputs.push({ name, type: tensorType(DataType.FLOAT, [channels]) });
+  };
+  /** Mean over H and W of [1, C, H, W] as [C] (ReduceMean's `axes` is an attribute before opset 18). */
+  const spatialMean = (x: string, where: string): string => {
+    const m =
+      opset >= 18
+        ? g.node('ReduceMean', [x, hw()], where, { keepdims: 0 })
+        : g.node('ReduceMean', [x], where, { axes: [2, 3], keepdims: 0 });
+    return g.node('Squeeze', [m, g.sharedInt64('axis_0', [0])], where);
+  };
+
+  /** Instance norm k in the tiling graphs: (x − mean) / sqrt(var + eps) with given (or own) statistics. */
+  const tilingNorm = (x: string, k: number, channels: number, eps: number, where: string): string => {
+    let mean = graphInput(tilingNames.mean(k), channels);
+    let variance = graphInput(tilingNames.variance(k), channels);
+    if (variant === 'statistics') {
+      // Region sums, centred on the given mean (close to the true one, so E[d²] − E[d]² keeps its digits).
+      const d = g.node('Sub', [x, g.node('Unsqueeze', [mean, chw()], where)], where);
+      const s = scales[k];
+      const starts = g.node(
+        'Div',
+        [
+          g.node('Slice', [tilingNames.region, g.sharedInt64('i0', [0]), g.sharedInt64('i2', [2])], where),
+          g.sharedInt64(`scale_${s}`, [s]),
+        ],
+        where,
+      );
+      const ends = g.node(
+        'Div',
+        [
+          g.node('Slice', [tilingNames.region, g.sharedInt64('i2', [2]), g.sharedInt64('i4', [4])], where),
+          g.sharedInt64(`scale_${s}`, [s]),
+        ],
+        where,
+      );
+      const dr = g.node('Slice', [d, starts, ends, hw()], where);
+      const sumAxes = g.sharedInt64('axes_nhw', [0, 2, 3]);
+      graphOutput(g.node('ReduceSum', [dr, sumAxes], where, { keepdims: 0 }), tilingNames.sum(k), channels, where);
+      const sq = g.node('ReduceSum', [g.node('Mul', [dr, dr], where), sumAxes], where, { keepdims: 0 });
+      graphOutput(sq, tilingNames.sumSquares(k), channels, where);
+      // given_k ? given : own statistics (the tile's own, for a whole downscaled image).
+      const gk = g.node('Gather', [tilingNames.given, g.sharedInt64(`k_${k}`, [k])], where, { axis: 0 });
+      const ownMean = spatialMean(x, where);
+      const dc = g.node('Sub', [x, g.node('Unsqueeze', [ownMean, chw()], where)], where);
+      const ownVar = spatialMean(g.node('Mul', [dc, dc], where), where);
+      const mix = (given: string, own: string): string =>
+        g.node('Add', [own, g.node('Mul', [gk, g.node('Sub', [given, own], where)], where)], where);
+      mean = mix(mean, ownMean);
+      variance = mix(variance, ownVar);
+    }
+    const std = g.node('Sqrt', [g.node('Add', [variance, g.sharedFloat(`eps_${eps}`, [1], eps)], where)], where);
+    const centred = g.node('Sub', [x, g.node('Unsqueeze', [mean, chw()], where)], where);
+    return g.node('Div', [centred, g.node('Unsqueeze', [std, chw()], where)], where);
   };
 
   const walk = (layers: Layer[], x: string, scope: string): string => {
@@ -215,10 +307,15 @@ export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: 
           break;
         }
         case 'instanceNorm': {
+          const where = `${scope}InstanceNorm2d`;
+          if (variant !== 'plain') {
+            x = tilingNorm(x, normIndex++, l.channels, l.eps, where);
+            break;
+          }
           // InstanceNorm2d(affine=False) is ONNX InstanceNormalization with scale 1 and bias 0.
           const scale = g.sharedFloat(`instance_norm_scale_${l.channels}`, [l.channels], 1);
           const bias = g.sharedFloat(`instance_norm_bias_${l.channels}`, [l.channels], 0);
-          x = g.node('InstanceNormalization', [x, scale, bias], `${scope}InstanceNorm2d`, { epsilon: l.eps });
+          x = g.node('InstanceNormalization', [x, scale, bias], where, { epsilon: l.eps });
           break;
         }
         case 'batchNorm': {
@@ -279,8 +376,11 @@ export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: 
       name: opts.name ?? 'generator',
       node: g.nodes,
       initializer: g.initializers,
-      input: [{ name: INPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.inputNc, 'H', 'W']) }],
-      output: [{ name: OUTPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.outputNc, 'H_out', 'W_out']) }],
+      input: [{ name: INPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.inputNc, 'H', 'W']) }, ...extraInputs],
+      output: [
+        { name: OUTPUT_NAME, type: tensorType(DataType.FLOAT, ['N', spec.outputNc, 'H_out', 'W_out']) },
+        ...extraOutputs,
+      ],
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();

@@ -3,6 +3,7 @@
  * the trainer's format: single run, batch, `--epoch all`, fp16, replacing a folder, and every
  * bad-input path (exit code, one-line message, nothing left behind).
  */
+import { tileGeometry } from '../core/arch/tileGeometry';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +14,12 @@ import { compareOutputs, runOnnx, seededRandom } from '../export/verify';
 import { loadCheckpoint } from '../export/checkpoint';
 import pkg from '../package.json';
 import { runCli, specFor, tinyOptions, writeCheckpoint, type CliRun } from './export-helpers';
+
+/** Instance-norm generators also get the tiled-execution graphs (export/tilingGraphs.ts). */
+const TILING_FILES = {
+  AtoB: ['AtoB.tile-apply.onnx', 'AtoB.tile-stats.onnx'],
+  BtoA: ['BtoA.tile-apply.onnx', 'BtoA.tile-stats.onnx'],
+};
 
 let tmp: string;
 let ckpts: string;
@@ -74,6 +81,15 @@ async function expectMatchesCheckpoint(folder: string, ckptFile: string): Promis
     expect([...out.dims]).toEqual([1, spec.outputNc, 32, 24]);
     const ref = await referenceGenerator(spec, ckpt[net])(input, shape);
     expect(compareOutputs(out.data as Float32Array, ref).max).toBeLessThanOrEqual(1e-4);
+    // model.json lists the tiling graphs with their checksums.
+    const tiling = entry.tiling!;
+    expect(tiling).toMatchObject({ norm: 'instance', halo: tileGeometry(spec).halo, multiple: 4 });
+    for (const g of [tiling.statistics!, tiling.apply!])
+      expect(
+        createHash('sha256')
+          .update(await fs.readFile(path.join(folder, g.file)))
+          .digest('hex'),
+      ).toBe(g.sha256);
   }
 }
 
@@ -111,7 +127,13 @@ describe('npm run export', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/max \|onnx - reference\| \S+ \(≤ 0\.0001\)/);
     const folder = path.join(models, 'gray2rgb');
-    expect((await fs.readdir(folder)).sort()).toEqual(['AtoB.onnx', 'BtoA.onnx', 'model.json']);
+    expect((await fs.readdir(folder)).sort()).toEqual([
+      'AtoB.onnx',
+      ...TILING_FILES.AtoB,
+      'BtoA.onnx',
+      ...TILING_FILES.BtoA,
+      'model.json',
+    ]);
     const m = await readManifest(folder);
     expect(m).toMatchObject({
       name: 'gray2rgb',
@@ -157,8 +179,10 @@ describe('npm run export', () => {
     expect((await fs.readdir(out)).sort()).toEqual([
       'AtoB.fp16.onnx',
       'AtoB.onnx',
+      ...TILING_FILES.AtoB,
       'BtoA.fp16.onnx',
       'BtoA.onnx',
+      ...TILING_FILES.BtoA,
       'model.json',
     ]);
     const m = await readManifest(out);
@@ -212,7 +236,13 @@ describe('npm run export', () => {
     ).toBe(0);
     const r = runCli(['--checkpoints_dir', ckpts, '--name', 'gray2rgb', '--out', out]);
     expect(r.code).toBe(0);
-    expect((await fs.readdir(out)).sort()).toEqual(['AtoB.onnx', 'BtoA.onnx', 'model.json']);
+    expect((await fs.readdir(out)).sort()).toEqual([
+      'AtoB.onnx',
+      ...TILING_FILES.AtoB,
+      'BtoA.onnx',
+      ...TILING_FILES.BtoA,
+      'model.json',
+    ]);
     expect((await readManifest(out)).epoch).toBe(4);
     expect(await leftovers(path.dirname(out))).toEqual([]);
   });

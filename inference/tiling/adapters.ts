@@ -1,0 +1,83 @@
+/**
+ * Glue between the tiler and its surroundings: onnxruntime sessions as a RunGraph, images held
+ * as 8-bit HWC (what decoders give, 4× smaller than float) or as a float NCHW tensor as tile
+ * sources, and a sink that assembles rows into one float tensor (tests and benchmarks).
+ */
+import * as ort from 'onnxruntime-node';
+import type { RowSink, RunGraph, Tensor, TileSource, TilingGraph } from './tiledTranslate';
+
+/** x_model = (x/255 − mean[c]) / std[c], as model.json states it. */
+export interface Normalization {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+export function ortRunGraph(sessions: Partial<Record<TilingGraph, ort.InferenceSession>>): RunGraph {
+  return async (graph, feeds, fetch) => {
+    const s = sessions[graph];
+    if (!s) throw new Error(`no ${graph} graph loaded`);
+    const input: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds))
+      input[k] =
+        v.type === 'int64' ? new ort.Tensor('int64', v.data, v.dims) : new ort.Tensor('float32', v.data, v.dims);
+    const out = await s.run(input, fetch);
+    const result: Record<string, Tensor> = {};
+    for (const name of fetch) result[name] = { data: out[name].data as Float32Array, dims: [...out[name].dims] };
+    return result;
+  };
+}
+
+/** A [1, C, H, W] tensor as a tile source. */
+export function tensorSource(t: Tensor): TileSource {
+  const [, channels, height, width] = t.dims;
+  return {
+    width,
+    height,
+    channels,
+    read(x, y, w, h) {
+      const out = new Float32Array(channels * h * w);
+      for (let c = 0; c < channels; c++)
+        for (let r = 0; r < h; r++) {
+          const from = (c * height + y + r) * width + x;
+          out.set(t.data.subarray(from, from + w), (c * h + r) * w);
+        }
+      return out;
+    },
+  };
+}
+
+/** Interleaved 8-bit pixels as a tile source, normalised per tile: `(v/255 − mean[c]) / std[c]`. */
+export function rawImageSource(
+  img: { data: Uint8Array; width: number; height: number; channels: number },
+  norm: Normalization,
+): TileSource {
+  const { width, height, channels } = img;
+  return {
+    width,
+    height,
+    channels,
+    read(x, y, w, h) {
+      const out = new Float32Array(channels * h * w);
+      for (let c = 0; c < channels; c++) {
+        const mean = norm.mean[c % norm.mean.length];
+        const std = norm.std[c % norm.std.length];
+        for (let r = 0; r < h; r++) {
+          let j = ((y + r) * width + x) * channels + c;
+          const base = (c * h + r) * w;
+          for (let i = 0; i < w; i++, j += channels) out[base + i] = (img.data[j] / 255 - mean) / std;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/** A sink that fills a [1, C, H, W] tensor. */
+export function tensorSink(channels: number, width: number, height: number): { sink: RowSink; tensor: Tensor } {
+  const tensor = { data: new Float32Array(channels * height * width), dims: [1, channels, height, width] };
+  const sink: RowSink = (y, rows, h) => {
+    for (let c = 0; c < channels; c++)
+      tensor.data.set(rows.subarray(c * h * width, (c + 1) * h * width), (c * height + y) * width);
+  };
+  return { sink, tensor };
+}
