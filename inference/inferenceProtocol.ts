@@ -1,6 +1,8 @@
 /** Messages between the main thread and a model's inference worker (inference/inferenceWorker.ts). */
 import type { ExecutionProviderName, OrtLogLevel, SessionSettings, SkippedProvider } from './providers';
 
+import type { Feed, Tensor, TilingGraph } from './tiling/tiledTranslate';
+
 export type { SessionSettings, SkippedProvider };
 
 export interface WorkerInit {
@@ -18,6 +20,8 @@ export interface LoadRequest {
   settings: SessionSettings;
   /** Input dims per direction for the warm-up run. */
   warmup: Record<string, number[]>;
+  /** Direction → tiling graph → absolute ONNX path; opened on first use (inference/tiling). */
+  tilingFiles?: Record<string, Partial<Record<'statistics' | 'apply', string>>>;
 }
 
 export interface RunRequest {
@@ -28,7 +32,17 @@ export interface RunRequest {
   dims: number[];
 }
 
-export type ToWorker = LoadRequest | RunRequest | { type: 'close' };
+/** One run of a direction's graph with named feeds (tiled execution); `plain` is the main session. */
+export interface GraphRequest {
+  type: 'graph';
+  id: number;
+  direction: string;
+  graph: TilingGraph;
+  feeds: Record<string, Feed>;
+  fetch: string[];
+}
+
+export type ToWorker = LoadRequest | RunRequest | GraphRequest | { type: 'close' };
 
 export interface Loaded {
   type: 'loaded';
@@ -45,4 +59,5 @@ export type FromWorker =
   | { type: 'load-failed'; error: string }
   | { type: 'result'; id: number; data: Float32Array; dims: number[]; ms: number }
   | { type: 'run-failed'; id: number; error: string }
+  | { type: 'graph-result'; id: number; outputs: Record<string, Tensor>; ms: number }
   | { type: 'closed' };

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../core/threads/tsWorker';
 import type { FromWorker, LoadRequest, Loaded, ToWorker, WorkerInit } from './inferenceProtocol';
+import type { Feed, Tensor, TilingGraph } from './tiling/tiledTranslate';
 
 const WORKER_FILE = path.join(__dirname, 'inferenceWorker.ts');
 
@@ -13,9 +14,17 @@ interface Pending {
   reject(e: Error): void;
 }
 
+interface PendingGraph {
+  resolve(r: Record<string, Tensor>): void;
+  reject(e: Error): void;
+}
+
 export class InferenceThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
+  private readonly pendingGraphs = new Map<number, PendingGraph>();
+  /** Milliseconds the worker spent in graph runs (tiled execution). */
+  graphMs = 0;
   private nextId = 1;
   private onLoaded: ((m: Loaded) => void) | null = null;
   private onLoadFailed: ((e: Error) => void) | null = null;
@@ -61,6 +70,21 @@ export class InferenceThread {
     });
   }
 
+  /** One run of a direction's `graph` (tiled execution): a RunGraph for inference/tiling. */
+  runGraph(
+    direction: string,
+    graph: TilingGraph,
+    feeds: Record<string, Feed>,
+    fetch: string[],
+  ): Promise<Record<string, Tensor>> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pendingGraphs.set(id, { resolve, reject });
+      this.send({ type: 'graph', id, direction, graph, feeds, fetch });
+    });
+  }
+
   /** Releases the sessions and ends the thread. */
   async close(): Promise<void> {
     if (this.dead) return;
@@ -88,8 +112,21 @@ export class InferenceThread {
       case 'load-failed':
         this.onLoadFailed?.(new Error(m.error));
         break;
+      case 'graph-result': {
+        const p = this.pendingGraphs.get(m.id);
+        this.pendingGraphs.delete(m.id);
+        this.graphMs += m.ms;
+        p?.resolve(m.outputs);
+        break;
+      }
       case 'result':
       case 'run-failed': {
+        const g = this.pendingGraphs.get(m.id);
+        if (g && m.type === 'run-failed') {
+          this.pendingGraphs.delete(m.id);
+          g.reject(new Error(`inference failed: ${m.error}`));
+          return;
+        }
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
@@ -109,5 +146,7 @@ export class InferenceThread {
     this.onLoadFailed?.(e);
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    for (const p of this.pendingGraphs.values()) p.reject(e);
+    this.pendingGraphs.clear();
   }
 }

@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { openSession, type ExecutionProviderName, type SessionSettings } from './providers';
-import type { FromWorker, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
+import type { FromWorker, GraphRequest, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
 import { firstLine } from '../core/errorText';
 
 const port = parentPort;
@@ -29,6 +29,10 @@ const files = new Map<string, string>();
 const warmupPixels = new Map<string, number>();
 const usedProvider = new Map<string, ExecutionProviderName>();
 let settings: SessionSettings | null = null;
+/** Tiling sessions by `direction/graph`, opened on first use with the direction's provider. */
+const tilingSessions = new Map<string, Promise<ort.InferenceSession>>();
+let tilingFiles: NonNullable<LoadRequest['tilingFiles']> = {};
+let graphBytes = 0;
 let inputName = 'input';
 let outputName = 'output';
 
@@ -40,6 +44,7 @@ async function load(req: LoadRequest): Promise<void> {
   inputName = req.inputName;
   outputName = req.outputName;
   settings = req.settings;
+  tilingFiles = req.tilingFiles ?? {};
   const providers: Record<string, ExecutionProviderName> = {};
   const skipped: SkippedProvider[] = [];
   const batchDim: Record<string, number | string> = {};
@@ -108,6 +113,55 @@ async function run(id: number, direction: string, data: Float32Array, dims: numb
   if (data.byteLength + result.byteLength > LARGE_IMAGE_BYTES) collectSoon();
 }
 
+/**
+ * Tiling graphs run one tile at a time with shapes that vary at the image's edges: no memory
+ * arena or pattern, so the memory of a large image's tiles goes back once it is done.
+ */
+function tilingSession(direction: string, graph: 'statistics' | 'apply'): Promise<ort.InferenceSession> {
+  const key = `${direction}/${graph}`;
+  let s = tilingSessions.get(key);
+  if (!s) {
+    const file = tilingFiles[direction]?.[graph];
+    const provider = usedProvider.get(direction);
+    if (!file || !settings || !provider) return Promise.reject(new Error(`${direction} has no ${graph} graph`));
+    s = openSession(file, [provider], { ...settings, cpuMemArena: false, memPattern: false }).then((o) => o.session);
+    s.catch(() => tilingSessions.delete(key));
+    tilingSessions.set(key, s);
+  }
+  return s;
+}
+
+async function runGraph(m: GraphRequest): Promise<void> {
+  const s = m.graph === 'plain' ? sessions.get(m.direction) : await tilingSession(m.direction, m.graph);
+  if (!s) throw new Error(`no session for direction ${m.direction}`);
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [k, v] of Object.entries(m.feeds))
+    feeds[k] = v.type === 'int64' ? new ort.Tensor('int64', v.data, v.dims) : new ort.Tensor('float32', v.data, v.dims);
+  // The plain graph's own names; the tiling graphs use the exporter's fixed ones.
+  if (m.graph === 'plain' && inputName !== 'input' && feeds.input) {
+    feeds[inputName] = feeds.input;
+    delete feeds.input;
+  }
+  const fetch = m.graph === 'plain' ? m.fetch.map((f) => (f === 'output' ? outputName : f)) : m.fetch;
+  const t0 = performance.now();
+  const out = await s.run(feeds, fetch);
+  const ms = performance.now() - t0;
+  const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
+  const transfer: ArrayBuffer[] = [];
+  m.fetch.forEach((name, i) => {
+    const data = new Float32Array(out[fetch[i]].data as Float32Array);
+    outputs[name] = { data, dims: [...out[fetch[i]].dims] };
+    transfer.push(data.buffer as ArrayBuffer);
+  });
+  post({ type: 'graph-result', id: m.id, outputs, ms }, transfer);
+  // A tiled image's tiles leave their tensors behind; collect once a large image's worth piled up.
+  graphBytes += transfer.reduce((a, b) => a + b.byteLength, 0);
+  if (graphBytes > LARGE_IMAGE_BYTES) {
+    graphBytes = 0;
+    collectSoon(1000);
+  }
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
@@ -118,13 +172,18 @@ port.on('message', (msg: ToWorker) => {
         post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
       );
       break;
+    case 'graph':
+      runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: errorText(e) }));
+      break;
     case 'close':
-      void Promise.all([...sessions.values(), ...leanSessions.values()].map(async (s) => (await s).release())).finally(
-        () => {
-          post({ type: 'closed' });
-          port.close();
-        },
-      );
+      void Promise.all(
+        [...sessions.values(), ...leanSessions.values(), ...tilingSessions.values()].map(async (s) =>
+          (await s).release(),
+        ),
+      ).finally(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
       break;
   }
 });

@@ -8,13 +8,42 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
+import {
+  MANIFEST_FILE,
+  parseManifest,
+  type Direction,
+  type ModelManifest,
+  type TilingManifest,
+} from '../core/modelManifest';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
 import { Batcher, type BatchResult, type RunBatch } from './batcher';
 import { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { encodeImage, fromNchw, MIME_TYPES, type OutputFormat, type PngLevel } from './postprocess';
-import { preprocessImage, type PixelLimits, type SizeMode } from './preprocess';
+import {
+  DEFAULT_MAX_INPUT_PIXELS,
+  prepareImage,
+  preprocessImage,
+  probeImage,
+  processingSize,
+  toNchw,
+  type PixelLimits,
+  type SizeMode,
+} from './preprocess';
+import { BatchTimeoutError, CancelledError } from './batcher';
+import type { LoadRequest } from './inferenceProtocol';
+import { resize } from './resamplePool';
+import { rawImageSink, rawImageSource } from './tiling/adapters';
+import { coreSide } from './tiling/tilePlan';
+import {
+  DEFAULT_TILING,
+  tileFeather,
+  TilingError,
+  translateTiled,
+  workingSize,
+  type TileChoice,
+  type TilingSettings,
+} from './tiling/tiledTranslate';
 import {
   DEFAULT_SESSION_SETTINGS,
   GPU_PROVIDERS,
@@ -59,6 +88,8 @@ export interface ModelSettings {
   unavailable?: Set<ExecutionProviderName>;
   /** The folder's name in messages (default its base name). */
   label?: string;
+  /** When and how images are tiled (default DEFAULT_TILING). */
+  tiling?: Partial<TilingSettings>;
 }
 
 export interface TranslateOptions {
@@ -73,6 +104,8 @@ export interface TranslateOptions {
   /** Aborting frees the image's place in the queue (the client went away). */
   signal?: AbortSignal;
   onStage?: (stage: Stage, ms: number) => void;
+  /** `auto` (default): tile when the processing size exceeds the tile budget; `off`; or a tile side. */
+  tile?: TileChoice;
 }
 
 export type Stage = 'decode' | 'preprocess' | 'queue' | 'inference' | 'encode';
@@ -85,6 +118,8 @@ export interface Translation {
   batchSize: number;
   inferenceMs: number;
   queueMs: number;
+  /** Tiles run (pass 1 and 2), 0 when untiled. */
+  tiles: number;
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -123,6 +158,13 @@ export async function readModelFolder(
     if (entry.sha256 && (await sha256File(file)) !== entry.sha256)
       throw new Error(`${where}: ${d} file ${entry.file} does not match its sha256 (corrupt or replaced)`);
     files[d] = file;
+    for (const g of [entry.tiling?.statistics, entry.tiling?.apply]) {
+      if (!g) continue;
+      const st = await fs.stat(path.join(dir, g.file)).catch(() => null);
+      if (!st?.isFile()) throw new Error(`${where}: ${d} tiling graph ${g.file} is missing`);
+      if ((await sha256File(path.join(dir, g.file))) !== g.sha256)
+        throw new Error(`${where}: ${d} tiling graph ${g.file} does not match its sha256 (corrupt or replaced)`);
+    }
   }
   return { manifest, directions, files };
 }
@@ -183,12 +225,15 @@ export class Model {
     original: ImageSize;
     processing: ImageSize;
     result: BatchResult;
+    tiles: number;
   }> {
     if (!this.directions.includes(o.direction))
       throw new Error(
         `model '${this.name}' has no ${o.direction} generator (directions: ${this.directions.join(', ')})`,
       );
     const man = this.manifest;
+    const tiled = await this.runTiled(bytes, o);
+    if (tiled) return tiled;
     const pre = await preprocessImage(bytes, {
       channels: directionChannels(man, o.direction).in,
       size: o.size,
@@ -211,7 +256,155 @@ export class Model {
       original: pre.original,
       processing: pre.processing,
       result,
+      tiles: 0,
     };
+  }
+
+  /** The direction's tiling entry (core/arch/tileGeometry.ts), or undefined for folders exported before tiling. */
+  tiling(direction: Direction): TilingManifest | undefined {
+    return this.manifest.directions[direction]?.tiling;
+  }
+
+  /** Tile side for this processing size and choice, or null to run untiled. */
+  tileSide(direction: Direction, size: ImageSize, choice: TileChoice = 'auto'): number | null {
+    const t = { ...DEFAULT_TILING, ...this.settings.tiling };
+    const entry = this.tiling(direction);
+    if (choice === 'off') return null;
+    if (!entry) {
+      if (choice === 'auto') return null;
+      throw new TilingError(
+        `model '${this.name}' cannot tile: its folder predates tiled execution (re-export it, or run tools/add_tiling_graphs.ts on it)`,
+      );
+    }
+    if (choice === 'auto' && size.width * size.height <= t.tilePixels) return null;
+    const side = choice === 'auto' ? Math.floor(Math.sqrt(t.tilePixels)) : choice;
+    const feather = tileFeather(entry);
+    try {
+      coreSide(side, entry.halo + feather, entry.multiple, feather);
+    } catch (e) {
+      throw new TilingError((e as Error).message);
+    }
+    return side;
+  }
+
+  /**
+   * The tiled path (null when this image runs untiled): the 8-bit image at the processing size is
+   * read a tile at a time and the output written as 8-bit rows, so memory is the two images plus
+   * one tile's activations. One tiled image at a time per model; waiting for the turn honours the
+   * deadline and the abort signal like the batch queue does.
+   */
+  private async runTiled(
+    bytes: Uint8Array,
+    o: Omit<TranslateOptions, 'format' | 'fit' | 'quality'>,
+  ): Promise<Awaited<ReturnType<Model['run']>> | null> {
+    const man = this.manifest;
+    const limits = this.settings.limits;
+    const maxInput = limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+    const size = processingSize(o.size, await probeImage(bytes, maxInput), man);
+    const side = this.tileSide(o.direction, size, o.tile);
+    if (side === null) return null;
+    const tiling = this.tiling(o.direction)!;
+    const t = { ...DEFAULT_TILING, ...this.settings.tiling };
+    const channels = directionChannels(man, o.direction);
+    const norm = man.normalization;
+    // One tiled image at a time, decoded only once its turn comes: memory is one image pair and one tile.
+    const queued = performance.now();
+    const release = await this.tileTurn(o.deadline, o.signal);
+    const queueMs = performance.now() - queued;
+    o.onStage?.('queue', queueMs);
+    try {
+      let t0 = performance.now();
+      // Tiled, the network never holds more than a tile: the input limit bounds the image instead.
+      const pre = await prepareImage(bytes, {
+        channels: channels.in,
+        size: o.size,
+        preferredSize: man.preferredSize,
+        sizeMultiple: man.sizeMultiple,
+        mean: norm.mean,
+        std: norm.std,
+        maxPixels: maxInput,
+        maxInputPixels: maxInput,
+      });
+      o.onStage?.('decode', performance.now() - t0);
+      t0 = performance.now();
+      const { width, height } = pre.processing;
+      const statsInput =
+        tiling.norm === 'instance'
+          ? toNchw(await resize(pre.image, workingSize(pre.processing, t, man.sizeMultiple)), norm)
+          : undefined;
+      o.onStage?.('preprocess', performance.now() - t0);
+      t0 = performance.now();
+      const output: RawImage = {
+        data: new Uint8Array(width * height * channels.out),
+        width,
+        height,
+        channels: channels.out,
+      };
+      const r = await translateTiled(
+        rawImageSource(pre.image, norm),
+        rawImageSink(output, norm),
+        (graph, feeds, fetch) => this.thread.runGraph(o.direction, graph, feeds, fetch),
+        {
+          tiling,
+          outputChannels: channels.out,
+          tileSide: side,
+          stats: t.stats,
+          statsInput,
+          onTile: () => {
+            if (o.signal?.aborted) throw new CancelledError('the client went away');
+          },
+        },
+      );
+      const inferenceMs = performance.now() - t0;
+      o.onStage?.('inference', inferenceMs);
+      return {
+        output,
+        alpha: pre.alpha,
+        original: pre.original,
+        processing: pre.processing,
+        result: { data: new Float32Array(0), dims: [], inferenceMs, queueMs, batchSize: 1 },
+        tiles: r.tiles,
+      };
+    } finally {
+      release();
+    }
+  }
+
+  private tileQueue: Promise<void> = Promise.resolve();
+
+  /** Waits for this model's previous tiled image; resolves with the function that ends our turn. */
+  private async tileTurn(deadline?: number, signal?: AbortSignal): Promise<() => void> {
+    let release!: () => void;
+    const previous = this.tileQueue;
+    const mine = new Promise<void>((r) => (release = r));
+    this.tileQueue = previous.then(() => mine);
+    const waits: Promise<unknown>[] = [previous];
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline !== undefined)
+      waits.push(
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new BatchTimeoutError('waited too long for the tiled image ahead')),
+            Math.max(0, deadline - Date.now()),
+          );
+        }),
+      );
+    if (signal)
+      waits.push(
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new CancelledError('aborted')), { once: true }),
+        ),
+      );
+    try {
+      await Promise.race(waits);
+    } catch (e) {
+      // Our place still has to pass its turn on once the image ahead finishes.
+      release();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return release;
   }
 
   /** Encoded image bytes → translated, encoded image bytes (what POST /translate answers). */
@@ -236,6 +429,7 @@ export class Model {
       batchSize: r.result.batchSize,
       inferenceMs: r.result.inferenceMs,
       queueMs: r.result.queueMs,
+      tiles: r.tiles,
     };
   }
 
@@ -244,6 +438,17 @@ export class Model {
     await this.batcher.idle();
     await this.thread.close();
   }
+}
+
+/** Absolute paths of each direction's tiling graphs (checked against their sha256 when first opened). */
+function tilingFiles(dir: string, m: ModelManifest, directions: Direction[]): LoadRequest['tilingFiles'] {
+  const files: NonNullable<LoadRequest['tilingFiles']> = {};
+  for (const d of directions) {
+    const t = m.directions[d]?.tiling;
+    if (t?.statistics && t.apply)
+      files[d] = { statistics: path.join(dir, t.statistics.file), apply: path.join(dir, t.apply.file) };
+  }
+  return files;
 }
 
 /** Opens a model folder: checks the manifest and files, opens and warms up the sessions. */
@@ -270,6 +475,7 @@ export async function openModel(dir: string, settings: ModelSettings): Promise<M
       providers,
       settings: { ...DEFAULT_SESSION_SETTINGS, ...settings.session },
       warmup,
+      tilingFiles: tilingFiles(dir, manifest, directions),
     });
   } catch (e) {
     await thread.terminate();

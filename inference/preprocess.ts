@@ -95,16 +95,22 @@ export function resizeRaw<T extends RawImage>(img: T, size: ImageSize): RawImage
   return resizeBicubic(img, size.width, size.height);
 }
 
+/** Model value of each 8-bit level of channel `c`: `(x/255 - mean[c]) / std[c]` in float32 as torch. */
+export function normalizationLut(norm: Normalization, c: number): Float32Array {
+  const lut = new Float32Array(256);
+  const mean = Math.fround(norm.mean[c % norm.mean.length]);
+  const std = Math.fround(norm.std[c % norm.std.length]);
+  for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+  return lut;
+}
+
 /** HWC uint8 → NCHW float32, `(x/255 - mean[c]) / std[c]` (ToTensor + Normalize) in float32 as torch. */
 export function toNchw(img: RawImage, norm: Normalization): ModelInput {
   const { width, height, channels } = img;
   const plane = width * height;
   const out = new Float32Array(channels * plane);
-  const lut = new Float32Array(256);
   for (let c = 0; c < channels; c++) {
-    const mean = Math.fround(norm.mean[c % norm.mean.length]);
-    const std = Math.fround(norm.std[c % norm.std.length]);
-    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+    const lut = normalizationLut(norm, c);
     const base = c * plane;
     for (let i = 0, j = c; i < plane; i++, j += channels) out[base + i] = lut[img.data[j]];
   }
@@ -136,18 +142,20 @@ export interface Preprocessed {
   alpha: RawImage | null;
 }
 
+export interface Prepared {
+  /** Decoded, oriented and resized to the processing size: 8-bit HWC. */
+  image: RawImage;
+  original: ImageSize;
+  processing: ImageSize;
+  alpha: RawImage | null;
+}
+
 /**
- * The whole pipeline in one call: the exact NCHW tensor the server feeds to onnxruntime for
- * these bytes and options. The input limit is checked on the header, the processing limit on
- * what the network will actually run at, both before any pixel is decoded.
+ * Bytes → the 8-bit image at the processing size. The input limit is checked on the header, the
+ * processing limit (`maxPixels`) on what the network will actually run at, both before any pixel
+ * is decoded.
  */
-export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Promise<Preprocessed> {
-  let t = performance.now();
-  const lap = (stage: PreprocessStage) => {
-    const now = performance.now();
-    o.onStage?.(stage, now - t);
-    t = now;
-  };
+export async function prepareImage(buf: Uint8Array, o: PreprocessOptions): Promise<Prepared> {
   const maxInput = o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   const probed = await probeImage(buf, maxInput);
   const size = processingSize(o.size, probed, o);
@@ -158,9 +166,21 @@ export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Pr
       'processing',
     );
   const { alpha, ...decoded } = await decodeImage(buf, o.channels, maxInput);
-  lap('decode');
   const original = { width: decoded.width, height: decoded.height };
-  const input = toNchw(await resize(decoded, size, true), o);
+  return { image: await resize(decoded, size, true), original, processing: size, alpha };
+}
+
+/** The whole pipeline in one call: the exact NCHW tensor the server feeds to onnxruntime for these bytes and options. */
+export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Promise<Preprocessed> {
+  let t = performance.now();
+  const lap = (stage: PreprocessStage) => {
+    const now = performance.now();
+    o.onStage?.(stage, now - t);
+    t = now;
+  };
+  const p = await prepareImage(buf, o);
+  lap('decode');
+  const input = toNchw(p.image, o);
   lap('preprocess');
-  return { input, original, processing: size, alpha };
+  return { input, original: p.original, processing: p.processing, alpha: p.alpha };
 }

@@ -3,6 +3,7 @@
  * OpenAPI request validation and the routes. No listening here (see main.ts), so supertest can
  * drive it directly.
  */
+import { parseTileChoice, TilingError } from '../inference/tiling/tiledTranslate';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -65,6 +66,20 @@ function modelInfo(m: LoadedModel, config: Config) {
       maxPixels: config.MAX_PIXELS,
       maxInputPixels: config.MAX_INPUT_PIXELS,
     },
+    tiling: Object.fromEntries(
+      m.directions.map((d) => {
+        const t = m.tiling(d);
+        return [
+          d,
+          t
+            ? { available: true, halo: t.halo, norm: t.norm, tilePixels: config.TILE_PIXELS, stats: config.TILE_STATS }
+            : {
+                available: false,
+                reason: 'model folder exported before tiled execution (no tiling entry in model.json)',
+              },
+        ];
+      }),
+    ),
     executionProvider: m.executionProvider,
     maxBatch: m.maxBatch,
     ...(man.epoch !== undefined && { epoch: man.epoch }),
@@ -88,6 +103,7 @@ function tokenMatches(header: string | undefined, key: string): boolean | 'missi
 /** Converts anything thrown by us or by middleware into an HttpProblem. */
 function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
+  if (err instanceof TilingError) return new HttpProblem('invalid-request', err.message);
   if (err instanceof ImageError) {
     const setting = err.limit === 'input' ? 'MAX_INPUT_PIXELS' : err.limit === 'processing' ? 'MAX_PIXELS' : null;
     return new HttpProblem(err.reason, setting ? `${err.message} (the server's ${setting} setting)` : err.message);
@@ -324,6 +340,7 @@ interface TranslateQuery {
   size?: string;
   format?: OutputFormat;
   fit?: 'original' | 'model';
+  tile?: string;
 }
 
 async function translate(
@@ -389,6 +406,7 @@ async function translate(
       fit: q.fit ?? 'original',
       format,
       png: config.PNG_COMPRESSION,
+      tile: parseTileChoice(q.tile ?? 'auto'),
       deadline,
       signal: abort.signal,
       onStage: observe,
@@ -420,6 +438,7 @@ async function translate(
     'X-Processing-Size': `${result.processing.width}x${result.processing.height}`,
     'X-Inference-Time-Ms': result.inferenceMs.toFixed(1),
     'X-Batch-Size': String(result.batchSize),
+    'X-Tiles': String(result.tiles),
     'X-Execution-Provider': model.providers[dir] ?? model.executionProvider,
     'Server-Timing': timing,
   });

@@ -86,6 +86,7 @@ export class ModelRepository {
       batchDelayMs: c.MAX_BATCH_DELAY_MS,
       maxQueue: c.MAX_QUEUE,
       limits: { maxPixels: c.MAX_PIXELS, maxInputPixels: c.MAX_INPUT_PIXELS },
+      tiling: { tilePixels: c.TILE_PIXELS, stats: c.TILE_STATS, statsSide: c.TILE_STATS_SIDE },
       unavailable: this.unavailable,
     });
     const name = model.name;

@@ -6,6 +6,7 @@
  * while other images decode and encode, so the stages overlap. A file that cannot be read,
  * decoded or written is reported and the run goes on; only a dead inference worker stops it.
  */
+import type { TileChoice, TilingSettings } from '../inference/tiling/tiledTranslate';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -38,6 +39,8 @@ export interface EngineSettings {
   /** Largest decoded input (width × height). */
   maxInputPixels?: number;
   batchDelayMs?: number;
+  /** Tile budget and statistics mode (inference/tiling); defaults DEFAULT_TILING. */
+  tiling?: Partial<TilingSettings>;
 }
 
 /** Milliseconds summed over all translated images (inference: summed over batches). */
@@ -53,6 +56,8 @@ export interface TreeOptions {
   size: SizeMode;
   fit: Fit;
   format: OutputFormat;
+  /** Tiled execution: `auto` (default) by the tile budget, `off`, or a tile side. */
+  tile?: TileChoice;
   /** Translate again even when the output file exists. */
   overwrite: boolean;
   shard: Shard;
@@ -167,6 +172,7 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
       batchDelayMs: o.engine.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS,
       maxQueue: Math.max(1, o.engine.concurrency),
       limits: { maxPixels: o.engine.maxPixels, maxInputPixels: o.engine.maxInputPixels },
+      tiling: o.engine.tiling,
     });
   } catch (e) {
     throw new TranslateError(`model ${model.dir} could not be loaded: ${(e as Error).message}`);
@@ -231,9 +237,11 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
         size: o.size,
         fit: o.fit,
         format: o.format,
-        // Inference time is counted per batch (onBatch), not once per image of it.
+        tile: o.tile,
+        // Inference time is counted per batch (onBatch), not once per image of it; tiled images have their own.
         onStage: (stage, ms) => stage !== 'inference' && (stats.ms[stage] += ms),
       });
+      if (result.tiles > 0) stats.ms.inference += result.inferenceMs;
     } catch (e) {
       if (!translator.alive) fatal ??= firstLine(e);
       return outcome('failed', messageOf(e));

@@ -4,13 +4,10 @@
  * sources, and a sink that assembles rows into one float tensor (tests and benchmarks).
  */
 import * as ort from 'onnxruntime-node';
+import type { RawImage } from '../../core/image/rawImage';
+import { fromNchw } from '../postprocess';
+import { normalizationLut, type Normalization } from '../preprocess';
 import type { RowSink, RunGraph, Tensor, TileSource, TilingGraph } from './tiledTranslate';
-
-/** x_model = (x/255 − mean[c]) / std[c], as model.json states it. */
-export interface Normalization {
-  mean: readonly number[];
-  std: readonly number[];
-}
 
 export function ortRunGraph(sessions: Partial<Record<TilingGraph, ort.InferenceSession>>): RunGraph {
   return async (graph, feeds, fetch) => {
@@ -46,12 +43,10 @@ export function tensorSource(t: Tensor): TileSource {
   };
 }
 
-/** Interleaved 8-bit pixels as a tile source, normalised per tile: `(v/255 − mean[c]) / std[c]`. */
-export function rawImageSource(
-  img: { data: Uint8Array; width: number; height: number; channels: number },
-  norm: Normalization,
-): TileSource {
+/** Interleaved 8-bit pixels as a tile source, normalised per tile exactly as toNchw does the whole image. */
+export function rawImageSource(img: RawImage, norm: Normalization): TileSource {
   const { width, height, channels } = img;
+  const luts = Array.from({ length: channels }, (_, c) => normalizationLut(norm, c));
   return {
     width,
     height,
@@ -59,16 +54,23 @@ export function rawImageSource(
     read(x, y, w, h) {
       const out = new Float32Array(channels * h * w);
       for (let c = 0; c < channels; c++) {
-        const mean = norm.mean[c % norm.mean.length];
-        const std = norm.std[c % norm.std.length];
+        const lut = luts[c];
         for (let r = 0; r < h; r++) {
           let j = ((y + r) * width + x) * channels + c;
           const base = (c * h + r) * w;
-          for (let i = 0; i < w; i++, j += channels) out[base + i] = (img.data[j] / 255 - mean) / std;
+          for (let i = 0; i < w; i++, j += channels) out[base + i] = lut[img.data[j]];
         }
       }
       return out;
     },
+  };
+}
+
+/** A sink that writes rows into an 8-bit image, converted exactly as fromNchw does a whole output. */
+export function rawImageSink(out: RawImage, norm: Normalization): RowSink {
+  return (y, rows, h) => {
+    const band = fromNchw(rows, [out.channels, h, out.width], norm);
+    out.data.set(band.data, y * out.width * out.channels);
   };
 }
 

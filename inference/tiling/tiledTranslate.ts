@@ -78,6 +78,54 @@ export interface TiledResult {
   seams: { x: number[]; y: number[] };
 }
 
+/** A tiling request the model cannot honour (no tiling graphs, tile too small): the caller's mistake. */
+export class TilingError extends Error {}
+
+/** `tile=`: `auto` (by the tile budget), `off`, or the side of the tiles in pixels, halo included. */
+export type TileChoice = 'auto' | 'off' | number;
+
+export function parseTileChoice(s: string): TileChoice {
+  if (s === 'auto' || s === 'off') return s;
+  if (!/^[1-9][0-9]{0,4}$/.test(s))
+    throw new TilingError(`tile must be auto, off or a tile side in pixels, got '${s}'`);
+  return Number(s);
+}
+
+export interface TilingSettings {
+  /** `auto` tiles processing sizes above this many pixels, in square tiles of this many (halo included). */
+  tilePixels: number;
+  stats: StatsMode;
+  /** Long side of the working size the downscaled statistics are measured at (also at most tilePixels). */
+  statsSide: number;
+}
+
+/**
+ * Defaults measured by `npm run bench -- --only tiling` (bench/tiling.ts): 640² tiles keep a
+ * ResNet-9 ngf 64 generator's tile under ~0.6 GB; statistics at a long side of 1024 (capped by the
+ * tile budget) are within the 35 dB target of exact ones at a fraction of their K-pass cost.
+ */
+export const DEFAULT_TILING: TilingSettings = { tilePixels: 640 * 640, stats: 'downscaled', statsSide: 1024 };
+
+/** Blend ramp half-width: two steps of the downsampling grid. */
+export function tileFeather(t: TilingManifest): number {
+  return 2 * t.multiple;
+}
+
+/** The size downscaled statistics are measured at: long side ≤ statsSide, pixels ≤ tilePixels, never enlarged. */
+export function workingSize(
+  size: { width: number; height: number },
+  t: TilingSettings,
+  multiple: number,
+): { width: number; height: number } {
+  const scale = Math.min(
+    1,
+    t.statsSide / Math.max(size.width, size.height),
+    Math.sqrt(t.tilePixels / (size.width * size.height)),
+  );
+  const side = (v: number) => Math.max(multiple, Math.floor((v * scale) / multiple) * multiple);
+  return scale === 1 ? { ...size } : { width: side(size.width), height: side(size.height) };
+}
+
 const f32 = (data: Float32Array, dims: number[]): Feed => ({ type: 'float32', data, dims });
 const i64 = (values: number[]): Feed => ({
   type: 'int64',
@@ -229,7 +277,7 @@ export async function translateTiled(
   }
   const t1 = performance.now();
 
-  const feather = o.feather ?? 2 * tiling.multiple;
+  const feather = o.feather ?? tileFeather(tiling);
   const plan = planTiles({
     width: src.width,
     height: src.height,
