@@ -40,8 +40,9 @@ export interface BuildOptions {
    * `statistics`: instance norm k normalises with the given statistics where input `given` [K] is 1,
    * with its own where 0, and the graph returns `sum_k`, `sumsq_k` [C]: Σ (x − mean_k) and
    * Σ (x − mean_k)² of its input over `region` (int64 [y0, x0, y1, x1] in input pixels, multiples
-   * of the layer's scale). Own statistics give a whole image's in one run; given ones for layers
-   * before k make layer k's sums over a tile's core exact, accumulated tile by tile.
+   * of the layer's scale), and `own_mean_k`, `own_var_k` [C]: the input's own statistics. Own
+   * statistics give a whole image's in one run; given ones for layers before k make layer k's sums
+   * over a tile's core exact, accumulated tile by tile.
    */
   variant?: GraphVariant;
 }
@@ -261,6 +262,8 @@ export function buildGeneratorOnnx(spec: NetworkSpec, weights: StateDict, opts: 
       const ownMean = spatialMean(x, where);
       const dc = g.node('Sub', [x, g.node('Unsqueeze', [ownMean, chw()], where)], where);
       const ownVar = spatialMean(g.node('Mul', [dc, dc], where), where);
+      graphOutput(ownMean, tilingNames.ownMean(k), channels, where);
+      graphOutput(ownVar, tilingNames.ownVariance(k), channels, where);
       const mix = (given: string, own: string): string =>
         g.node('Add', [own, g.node('Mul', [gk, g.node('Sub', [given, own], where)], where)], where);
       mean = mix(mean, ownMean);

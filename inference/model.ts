@@ -277,8 +277,10 @@ export class Model {
       );
     }
     if (choice === 'auto' && size.width * size.height <= t.tilePixels) return null;
-    const side = choice === 'auto' ? Math.floor(Math.sqrt(t.tilePixels)) : choice;
     const feather = tileFeather(entry);
+    // `auto` never picks a tile too small for the model's halo; an explicit N is checked instead.
+    const smallest = 2 * (entry.halo + feather) + Math.max(entry.multiple, 2 * feather);
+    const side = choice === 'auto' ? Math.max(Math.floor(Math.sqrt(t.tilePixels)), smallest) : choice;
     try {
       coreSide(side, entry.halo + feather, entry.multiple, feather);
     } catch (e) {

@@ -132,7 +132,11 @@ let photo: Buffer; // 80×60 PNG
 let photoJpeg: Buffer;
 
 beforeAll(async () => {
-  models = await createTinyModelRepo([{ name: 'tiny' }, { name: 'gray', inputNc: 1, directions: ['AtoB'], seed: 99 }]);
+  // `gray` is a folder from before tiled execution (no tiling graphs or entries).
+  models = await createTinyModelRepo([
+    { name: 'tiny', tiling: true },
+    { name: 'gray', inputNc: 1, directions: ['AtoB'], seed: 99 },
+  ]);
   main = await start(models.dir, { DEFAULT_MODEL: 'tiny' });
   photo = await noiseImage(80, 60, 'png', 1);
   photoJpeg = await noiseImage(80, 60, 'jpeg', 2);
@@ -172,7 +176,10 @@ describe('operations endpoints', () => {
       },
       executionProvider: 'cpu',
       maxBatch: 4,
+      tiling: { AtoB: { available: false, reason: expect.stringMatching(/before tiled execution/) } },
     });
+    const tiny = track(await request(main.server).get('/v1/models/tiny'));
+    expect(tiny.body.tiling.BtoA).toMatchObject({ available: true, norm: 'instance', halo: 24 });
     expectProblem(
       await request(main.server).get('/v1/models/nope'),
       404,
@@ -468,6 +475,35 @@ describe('POST /translate', () => {
     } finally {
       model.infer = real;
     }
+  });
+});
+
+describe('tiled execution', () => {
+  it('tile=auto tiles above TILE_PIXELS and matches the untiled image; tile=N and tile=off as asked; old folders say why not', async () => {
+    const s = await start(models.dir, { DEFAULT_MODEL: 'tiny', TILE_PIXELS: 4096, TILE_STATS: 'exact' });
+    const img = await noiseImage(160, 120, 'png', 7);
+    const post = (q: string) => request(s.server).post(`/translate?size=original&${q}`).attach('image', img, 'i.png');
+    const off = track(await post('tile=off'));
+    expect(off.status).toBe(200);
+    expect(off.headers['x-tiles']).toBe('0');
+    const auto = track(await post('dir=AtoB'));
+    expect(auto.status).toBe(200);
+    expect(Number(auto.headers['x-tiles'])).toBeGreaterThan(1);
+    expect(auto.headers['x-processing-size']).toBe('160x120');
+    // Exact shared statistics: the untiled image within rounding (±1 level).
+    const [a, b] = [await pixels(auto.body), await pixels(off.body)];
+    expect(Math.max(...a.data.map((v, i) => Math.abs(v - b.data[i])))).toBeLessThanOrEqual(1);
+    // auto picked the smallest tile the halo allows (80 px); larger tiles, fewer of them.
+    const t96 = Number(track(await post('tile=96')).headers['x-tiles']);
+    expect(t96).toBeGreaterThan(0);
+    expect(t96).toBeLessThan(Number(auto.headers['x-tiles']));
+    expectProblem(track(await post('tile=40')), 400, '/problems/invalid-request', /tiles need at least \d+ px/);
+    expectProblem(track(await post('tile=big')), 400, '/problems/invalid-request', /tile/);
+    // A folder exported before tiling: auto runs untiled, an explicit tile side is refused.
+    const gray = (q: string) =>
+      request(s.server).post(`/translate?model=gray&size=original&${q}`).attach('image', img, 'i.png');
+    expect(track(await gray('tile=auto')).headers['x-tiles']).toBe('0');
+    expectProblem(track(await gray('tile=128')), 400, '/problems/invalid-request', /predates tiled execution/);
   });
 });
 

@@ -35,6 +35,8 @@ export const tilingNames = {
   variance: (k: number): string => `var_${k}`,
   sum: (k: number): string => `sum_${k}`,
   sumSquares: (k: number): string => `sumsq_${k}`,
+  ownMean: (k: number): string => `own_mean_${k}`,
+  ownVariance: (k: number): string => `own_var_${k}`,
   given: 'given',
   region: 'region',
 };

@@ -68,14 +68,13 @@ export function planTiles(o: PlanOptions): TilePlan {
   if (o.halo % o.multiple) throw new Error(`halo ${o.halo} is not a multiple of ${o.multiple}`);
   if (feather > o.halo) throw new Error(`feather ${feather} exceeds the halo ${o.halo}`);
   const core = coreSide(o.tileSide, o.halo, o.multiple, feather);
-  return {
-    width: o.width,
-    height: o.height,
-    halo: o.halo,
-    feather,
-    x: axis(o.width, core, o.halo, o.multiple),
-    y: axis(o.height, core, o.halo, o.multiple),
-  };
+  const x = axis(o.width, core, o.halo, o.multiple);
+  const y = axis(o.height, core, o.halo, o.multiple);
+  // Spreading the image evenly can leave cores below `core`; ramps from both ends must not overlap.
+  let smallest = Infinity;
+  for (const a of [x, y])
+    for (let i = 1; i < a.bounds.length; i++) smallest = Math.min(smallest, a.bounds[i] - a.bounds[i - 1]);
+  return { width: o.width, height: o.height, halo: o.halo, feather: Math.min(feather, Math.floor(smallest / 2)), x, y };
 }
 
 /**

@@ -164,7 +164,7 @@ export async function downscaledStatistics(
 ): Promise<LayerStats[]> {
   const [, , h, w] = input.dims;
   const K = tiling.layers.length;
-  const fetch = tiling.layers.flatMap((_, k) => [tilingNames.sum(k), tilingNames.sumSquares(k)]);
+  const fetch = tiling.layers.flatMap((_, k) => [tilingNames.ownMean(k), tilingNames.ownVariance(k)]);
   const out = await run(
     'statistics',
     {
@@ -175,14 +175,10 @@ export async function downscaledStatistics(
     },
     fetch,
   );
-  return tiling.layers.map((l, k) =>
-    fromSums(
-      null,
-      Float64Array.from(out[tilingNames.sum(k)].data),
-      Float64Array.from(out[tilingNames.sumSquares(k)].data),
-      (h / l.scale) * (w / l.scale),
-    ),
-  );
+  return tiling.layers.map((_, k) => ({
+    mean: out[tilingNames.ownMean(k)].data,
+    variance: out[tilingNames.ownVariance(k)].data,
+  }));
 }
 
 /**

@@ -5,6 +5,7 @@
  * fixed seed: it runs in milliseconds, yet exercises reflection padding, strided and transposed
  * convolutions and instance norm, so batching and resizing mistakes show up in the output.
  */
+import { addTilingGraphs } from '../../export/tilingGraphs';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,6 +27,8 @@ export interface TinyModelOptions {
   /** Generator width and depth (default ngf 4, 1 residual block). */
   ngf?: number;
   nBlocks?: number;
+  /** Also write the tiled-execution graphs and model.json entries (export/tilingGraphs.ts). */
+  tiling?: boolean;
 }
 
 /** Deterministic uniform [-1, 1) numbers. */
@@ -103,7 +106,7 @@ export async function writeTinyModel(parent: string, opts: TinyModelOptions = {}
     architecture: { netG: `resnet_${nBlocks}blocks`, ngf, norm: 'instance' },
   };
   await fs.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
-  return manifest;
+  return opts.tiling ? addTilingGraphs(dir) : manifest;
 }
 
 export interface TinyRepo {

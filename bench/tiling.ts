@@ -1,0 +1,229 @@
+/**
+ * Tiled execution benchmark (`npm run bench -- --only tiling`, or `npx tsx bench/tiling.ts`), prints JSON.
+ *
+ * quality  The bundled (trained) twemoji2noto AtoB generator on a 1024×768 photo-like image
+ *          (export/verify.ts imageLikeSample: gradients, shapes, sensor noise, 8-bit), where the
+ *          untiled pass fits. For exact statistics, downscaled ones at several working sizes (PIL-
+ *          exact bicubic), and naive per-tile normalisation, at two tile sides: PSNR of the 8-bit
+ *          output against the untiled one, seam ratio (seam score on the tile borders / the untiled
+ *          output's on the same lines; core/metrics/seam.ts) and seconds per megapixel on CPU.
+ * memory   A random-weight ResNet-9 ngf 64 generator (built by the exporter, never committed)
+ *          translating a 6000×4000 JPEG at size=original through inference/model.ts (what the
+ *          server and `npm run translate` call), in a child process: idle RSS after loading, peak
+ *          RSS (VmHWM) and RSS a few seconds after the request. `--memory_size 3000x2000` runs a
+ *          smaller image; `--skip memory` leaves it out (it takes minutes on 2 cores).
+ */
+import { spawnSync } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { resizeBicubic } from '../core/image/resample';
+import type { RawImage } from '../core/image/rawImage';
+import { psnr } from '../core/metrics/psnr';
+import { seamScore } from '../core/metrics/seam';
+import { parseManifest } from '../core/modelManifest';
+import { imageLikeSample, seededRandom } from '../export/verify';
+import { openModel } from '../inference/model';
+import { fromNchw } from '../inference/postprocess';
+import { toNchw } from '../inference/preprocess';
+import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
+import { translateTiled, type TiledOptions } from '../inference/tiling/tiledTranslate';
+import { writeTinyModel } from '../tests/helpers/tinyModel';
+
+const ROOT = path.join(__dirname, '..');
+const NORM = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+
+function photoLike(width: number, height: number, seed: number): RawImage {
+  const x = imageLikeSample(3, height, width, seededRandom(seed));
+  const plane = width * height;
+  const data = new Uint8Array(3 * plane);
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < plane; i++) data[i * 3 + c] = Math.round((x[c * plane + i] * 0.5 + 0.5) * 255);
+  return { data, width, height, channels: 3 };
+}
+
+/** Planar view of an 8-bit HWC image for the seam score. */
+function planar(img: RawImage) {
+  const plane = img.width * img.height;
+  const data = new Float32Array(img.channels * plane);
+  for (let c = 0; c < img.channels; c++)
+    for (let i = 0; i < plane; i++) data[c * plane + i] = img.data[i * img.channels + c];
+  return { data, channels: img.channels, width: img.width, height: img.height };
+}
+
+async function quality(tileSides: number[], workingSides: number[]) {
+  const dir = path.join(ROOT, 'models', 'twemoji2noto');
+  const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
+  const tiling = man.directions.AtoB!.tiling!;
+  const open = (f: string) => ort.InferenceSession.create(path.join(dir, f), { enableCpuMemArena: false });
+  const run = ortRunGraph({
+    plain: await open('AtoB.onnx'),
+    statistics: await open(tiling.statistics!.file),
+    apply: await open(tiling.apply!.file),
+  });
+  const [w, h] = [1024, 768];
+  const mp = (w * h) / 1e6;
+  const img = photoLike(w, h, 21);
+  const input = toNchw(img, NORM);
+
+  let t = performance.now();
+  const ref = fromNchw(
+    (await run('plain', { input: { type: 'float32', ...input } }, ['output'])).output.data,
+    [3, h, w],
+    NORM,
+  );
+  const untiledS = (performance.now() - t) / 1000;
+  const refPlanar = planar(ref);
+
+  const rows: Record<string, unknown>[] = [];
+  const measure = async (label: string, tileSide: number, o: Partial<TiledOptions>) => {
+    const out: RawImage = { data: new Uint8Array(w * h * 3), width: w, height: h, channels: 3 };
+    t = performance.now();
+    const r = await translateTiled(rawImageSource(img, NORM), rawImageSink(out, NORM), run, {
+      tiling,
+      outputChannels: 3,
+      tileSide,
+      ...o,
+    });
+    const s = (performance.now() - t) / 1000;
+    const score = (x: ReturnType<typeof planar>) => seamScore(x, r.seams.x, r.seams.y);
+    const row = {
+      method: label,
+      tile_side: tileSide,
+      tiles: r.tiles,
+      psnr_db: +psnr(out.data, ref.data).toFixed(2),
+      seam_ratio: +(score(planar(out)) / score(refPlanar)).toFixed(4),
+      s_per_mp: +(s / mp).toFixed(2),
+      stats_s: +(r.statsMs / 1000).toFixed(2),
+    };
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+    rows.push(row);
+  };
+  for (const side of tileSides) {
+    await measure('exact', side, { stats: 'exact' });
+    for (const ws of workingSides) {
+      const scale = ws / Math.max(w, h);
+      const small =
+        scale < 1 ? resizeBicubic(img, Math.round((w * scale) / 4) * 4, Math.round((h * scale) / 4) * 4) : img;
+      await measure(`downscaled ${small.width}x${small.height}`, side, {
+        stats: 'downscaled',
+        statsInput: toNchw(small, NORM),
+      });
+    }
+    await measure('per-tile normalisation (naive)', side, { tiling: { ...tiling, norm: 'none' }, feather: 0 });
+  }
+  return {
+    model: 'twemoji2noto AtoB (resnet_6blocks, ngf 16, instance norm, trained)',
+    image: `${w}x${h} photo-like (imageLikeSample seed 21)`,
+    untiled_s_per_mp: +(untiledS / mp).toFixed(2),
+    halo: tiling.halo,
+    rows,
+  };
+}
+
+/** Runs in the child: one size=original translation with RSS sampled throughout. */
+async function memoryChild(modelDir: string, imageFile: string) {
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const hwm = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const model = await openModel(modelDir, {
+    providers: ['cpu'],
+    maxBatch: 1,
+    batchDelayMs: 0,
+    maxQueue: 4,
+    limits: { maxPixels: 4096 * 4096 },
+    directions: ['AtoB'],
+  });
+  const bytes = await fs.readFile(imageFile);
+  global.gc?.();
+  const idle = rss();
+  let peak = idle;
+  const timer = setInterval(() => (peak = Math.max(peak, rss())), 100);
+  const t = performance.now();
+  const r = await model.translate(bytes, {
+    direction: 'AtoB',
+    size: { kind: 'original' },
+    fit: 'original',
+    format: 'jpeg',
+  });
+  const seconds = (performance.now() - t) / 1000;
+  clearInterval(timer);
+  const out = await sharp(r.bytes).metadata();
+  global.gc?.();
+  await new Promise((res) => setTimeout(res, 3000));
+  global.gc?.();
+  const after = rss();
+  await model.close();
+  return {
+    output: `${out.width}x${out.height}`,
+    tiles: r.tiles,
+    seconds: +seconds.toFixed(1),
+    s_per_mp: +(seconds / ((out.width! * out.height!) / 1e6)).toFixed(2),
+    rss_idle_mb: Math.round(idle),
+    rss_peak_mb: Math.round(Math.max(peak, hwm())),
+    rss_after_mb: Math.round(after),
+  };
+}
+
+async function memory(size: string) {
+  const [w, h] = size.split('x').map(Number);
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-tiling-'));
+  try {
+    await writeTinyModel(root, {
+      name: 'r9ngf64',
+      ngf: 64,
+      nBlocks: 9,
+      directions: ['AtoB'],
+      tiling: true,
+      preferredSize: 256,
+    });
+    const img = photoLike(Math.min(w, 1500), Math.min(h, 1000), 5);
+    // A large JPEG without holding a large float image here: the sample, enlarged by sharp.
+    const file = path.join(root, 'big.jpg');
+    await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .resize(w, h, { kernel: 'cubic' })
+      .jpeg({ quality: 90 })
+      .toFile(file);
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', __filename, '--child', path.join(root, 'r9ngf64'), file],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+    );
+    if (r.status !== 0) return { error: `child exited with ${r.status}` };
+    return {
+      model: 'resnet_9blocks ngf 64, random weights',
+      image: `${w}x${h} JPEG, size=original`,
+      ...JSON.parse(r.stdout),
+    };
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const o = new Command('bench/tiling.ts')
+    .option('--skip <parts>', 'comma-separated: quality, memory', '')
+    .option('--tile_sides <list>', 'tile sides for the quality figures', '384,640')
+    .option('--working_sides <list>', 'long sides of the downscaled-statistics working sizes', '512,768,1024')
+    .option('--memory_size <WxH>', 'image size for the memory figure', '6000x4000')
+    .option('--child <args...>', 'internal: run the memory measurement in this process')
+    .parse()
+    .opts<{ skip: string; tile_sides: string; working_sides: string; memory_size: string; child?: string[] }>();
+  if (o.child) {
+    console.log(JSON.stringify(await memoryChild(o.child[0], o.child[1])));
+    return;
+  }
+  const skip = new Set(o.skip.split(',').filter(Boolean));
+  const out: Record<string, unknown> = {};
+  const list = (s: string) => s.split(',').map(Number);
+  if (!skip.has('quality')) out.quality = await quality(list(o.tile_sides), list(o.working_sides));
+  if (!skip.has('memory')) out.memory = await memory(o.memory_size);
+  console.log(JSON.stringify(out, null, 2));
+}
+
+main().catch((e) => {
+  console.error(`bench/tiling.ts: ${(e as Error).message}`);
+  process.exit(1);
+});
