@@ -9,6 +9,9 @@
  *             (bench/resample.ts)
  *   translate images/s of `npm run translate` over a folder of 256×256 images on CPU
  *             (bench/translate.ts, run as its own process so its onnxruntime threads start clean)
+ *   tiling    tiled translation (bench/tiling.ts): PSNR and seam ratio against the untiled output
+ *             for exact and downscaled statistics, s/MP, and peak/after RSS of a 6000×4000
+ *             size=original translation with ResNet-9 ngf 64 (long on 2 cores)
  *   import    `npm run import` of a full-size resnet_9blocks .pth (11.4 M parameters), legacy and
  *             zip format: read time and the whole command's wall time (bench/import.ts)
  *   vs_torch  (--vs-torch only) PyTorch and this trainer timed back to back on the same
@@ -36,7 +39,7 @@ import { benchLearning } from './learn';
 import { benchResample } from './resample';
 import { benchVsTorch } from './vsTorch';
 
-const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'resample', 'translate', 'import'] as const;
+const BENCH_PARTS = ['networks', 'pipeline', 'learning', 'resample', 'translate', 'import', 'tiling'] as const;
 
 async function benchPipeline(iters: number) {
   const rows = [];
@@ -148,6 +151,7 @@ runCommand(
     if (!skip.has('resample')) out.resample = await benchResample(o.reps);
     if (!skip.has('translate')) out.translate = benchProcess('translate.ts');
     if (!skip.has('import')) out.import = benchProcess('import.ts');
+    if (!skip.has('tiling')) out.tiling = benchProcess('tiling.ts');
     console.log(JSON.stringify(out, null, 2));
   },
 );

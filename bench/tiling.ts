@@ -30,7 +30,7 @@ import { openModel } from '../inference/model';
 import { fromNchw } from '../inference/postprocess';
 import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
-import { translateTiled, type TiledOptions } from '../inference/tiling/tiledTranslate';
+import { parseTileChoice, translateTiled, type TiledOptions } from '../inference/tiling/tiledTranslate';
 import { writeTinyModel } from '../tests/helpers/tinyModel';
 
 const ROOT = path.join(__dirname, '..');
@@ -125,7 +125,7 @@ async function quality(tileSides: number[], workingSides: number[]) {
 }
 
 /** Runs in the child: one size=original translation with RSS sampled throughout. */
-async function memoryChild(modelDir: string, imageFile: string) {
+async function memoryChild(modelDir: string, imageFile: string, tile: string) {
   const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
   const hwm = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
   const model = await openModel(modelDir, {
@@ -133,7 +133,8 @@ async function memoryChild(modelDir: string, imageFile: string) {
     maxBatch: 1,
     batchDelayMs: 0,
     maxQueue: 4,
-    limits: { maxPixels: 4096 * 4096 },
+    // Room for tile=off comparisons; tiled runs are bounded by the input limit anyway.
+    limits: { maxPixels: 100_000_000 },
     directions: ['AtoB'],
   });
   const bytes = await fs.readFile(imageFile);
@@ -147,6 +148,7 @@ async function memoryChild(modelDir: string, imageFile: string) {
     size: { kind: 'original' },
     fit: 'original',
     format: 'jpeg',
+    tile: parseTileChoice(tile),
   });
   const seconds = (performance.now() - t) / 1000;
   clearInterval(timer);
@@ -189,7 +191,12 @@ async function memory(size: string) {
     const r = spawnSync(
       process.execPath,
       ['--expose-gc', '--import', 'tsx', __filename, '--child', path.join(root, 'r9ngf64'), file],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        // glibc returns large freed blocks only above its mmap threshold; pinned as for the server.
+        env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1048576' },
+      },
     );
     if (r.status !== 0) return { error: `child exited with ${r.status}` };
     return {
@@ -208,11 +215,11 @@ async function main() {
     .option('--tile_sides <list>', 'tile sides for the quality figures', '384,640')
     .option('--working_sides <list>', 'long sides of the downscaled-statistics working sizes', '512,768,1024')
     .option('--memory_size <WxH>', 'image size for the memory figure', '6000x4000')
-    .option('--child <args...>', 'internal: run the memory measurement in this process')
+    .option('--child <args...>', 'internal: MODEL_DIR IMAGE [TILE]: run the memory measurement in this process')
     .parse()
     .opts<{ skip: string; tile_sides: string; working_sides: string; memory_size: string; child?: string[] }>();
   if (o.child) {
-    console.log(JSON.stringify(await memoryChild(o.child[0], o.child[1])));
+    console.log(JSON.stringify(await memoryChild(o.child[0], o.child[1], o.child[2] ?? 'auto')));
     return;
   }
   const skip = new Set(o.skip.split(',').filter(Boolean));
