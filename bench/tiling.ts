@@ -195,7 +195,7 @@ async function memory(size: string) {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
         // glibc returns large freed blocks only above its mmap threshold; pinned as for the server.
-        env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1048576' },
+        env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' },
       },
     );
     if (r.status !== 0) return { error: `child exited with ${r.status}` };

@@ -36,7 +36,7 @@ test('6000×4000 at size=original: peak RSS < 1.5 GB, at most 700 MB over idle, 
         image,
       ],
       // glibc hands large freed blocks back only above its mmap threshold; `npm start` pins it the same way.
-      { encoding: 'utf8', env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1048576' }, timeout: 600_000 },
+      { encoding: 'utf8', env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' }, timeout: 600_000 },
     );
     expect(r.stderr).toBe('');
     const m = JSON.parse(r.stdout) as Record<string, number | string>;
