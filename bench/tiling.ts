@@ -219,7 +219,9 @@ async function main() {
     .parse()
     .opts<{ skip: string; tile_sides: string; working_sides: string; memory_size: string; child?: string[] }>();
   if (o.child) {
-    console.log(JSON.stringify(await memoryChild(o.child[0], o.child[1], o.child[2] ?? 'auto')));
+    const result = JSON.stringify(await memoryChild(o.child[0], o.child[1], o.child[2] ?? 'auto'));
+    // The resampling pool's threads would keep the process alive.
+    process.stdout.write(`${result}\n`, () => process.exit(0));
     return;
   }
   const skip = new Set(o.skip.split(',').filter(Boolean));
