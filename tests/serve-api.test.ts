@@ -453,9 +453,10 @@ describe('POST /translate', () => {
     );
     expect(r.status).toBe(200);
     expect(r.headers['x-processing-size']).toBe('32x32');
-    // size=original would run the network on all 24 MP: over MAX_PIXELS, refused before decoding.
+    // size=original untiled would run the network on all 24 MP: over MAX_PIXELS, refused before
+    // decoding. (With tile=auto it runs in tiles: the tiled-execution tests.)
     expectProblem(
-      await request(main.server).post('/translate?size=original').attach('image', camera, 'c.jpg'),
+      await request(main.server).post('/translate?size=original&tile=off').attach('image', camera, 'c.jpg'),
       422,
       '/problems/too-many-pixels',
       /6000x4000.*MAX_PIXELS/,
