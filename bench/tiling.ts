@@ -17,9 +17,11 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { resizeBicubic } from '../core/image/resample';
 import type { RawImage } from '../core/image/rawImage';
 import { psnr } from '../core/metrics/psnr';
@@ -190,7 +192,16 @@ async function memory(size: string) {
       .toFile(file);
     const r = spawnSync(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', __filename, '--child', path.join(root, 'r9ngf64'), file],
+      [
+        '--expose-gc',
+        '--import',
+        'tsx',
+        __filename,
+        '--child_model',
+        path.join(root, 'r9ngf64'),
+        '--child_image',
+        file,
+      ],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -209,30 +220,56 @@ async function memory(size: string) {
   }
 }
 
-async function main() {
-  const o = new Command('bench/tiling.ts')
-    .option('--skip <parts>', 'comma-separated: quality, memory', '')
-    .option('--tile_sides <list>', 'tile sides for the quality figures', '384,640')
-    .option('--working_sides <list>', 'long sides of the downscaled-statistics working sizes', '512,768,1024')
-    .option('--memory_size <WxH>', 'image size for the memory figure', '6000x4000')
-    .option('--child <args...>', 'internal: MODEL_DIR IMAGE [TILE]: run the memory measurement in this process')
-    .parse()
-    .opts<{ skip: string; tile_sides: string; working_sides: string; memory_size: string; child?: string[] }>();
-  if (o.child) {
-    const result = JSON.stringify(await memoryChild(o.child[0], o.child[1], o.child[2] ?? 'auto'));
+const schema = z
+  .object({
+    skip: field.text().default('').describe('comma-separated parts to skip: quality, memory'),
+    tile_sides: field.intList(1).default([384, 640]).describe('tile sides for the quality figures'),
+    working_sides: field
+      .intList(1)
+      .default([512, 768, 1024])
+      .describe('long sides of the downscaled-statistics working sizes'),
+    memory_size: field.text().default('6000x4000').describe('image size (WxH) for the memory figure'),
+    child_model: field
+      .text()
+      .optional()
+      .describe('internal: run the memory measurement in this process on this model folder'),
+    child_image: field.text().optional().describe('internal: the image for --child_model'),
+    child_tile: field.text().default('auto').describe('internal: the tile choice for --child_model'),
+  })
+  .strict();
+
+async function main(o: z.output<typeof schema>) {
+  if (o.child_model) {
+    if (!o.child_image) throw new Error('--child_model needs --child_image');
+    const result = JSON.stringify(await memoryChild(o.child_model, o.child_image, o.child_tile));
     // The resampling pool's threads would keep the process alive.
     process.stdout.write(`${result}\n`, () => process.exit(0));
     return;
   }
   const skip = new Set(o.skip.split(',').filter(Boolean));
   const out: Record<string, unknown> = {};
-  const list = (s: string) => s.split(',').map(Number);
-  if (!skip.has('quality')) out.quality = await quality(list(o.tile_sides), list(o.working_sides));
+  if (!skip.has('quality')) out.quality = await quality(o.tile_sides, o.working_sides);
   if (!skip.has('memory')) out.memory = await memory(o.memory_size);
   console.log(JSON.stringify(out, null, 2));
 }
 
-main().catch((e) => {
-  console.error(`bench/tiling.ts: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'bench/tiling',
+    program: 'node --import tsx bench/tiling.ts',
+    summary:
+      'Tiled execution: quality (PSNR and seam score vs untiled, per statistics mode) and memory (peak RSS of a ' +
+      'size=original translation); prints JSON.',
+    schema,
+    placeholders: {
+      skip: '<parts>',
+      tile_sides: '<list>',
+      working_sides: '<list>',
+      memory_size: '<WxH>',
+      child_model: '<dir>',
+      child_image: '<file>',
+      child_tile: '<tile>',
+    },
+  },
+  main,
+);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
-import { DEFAULT_TILING } from '../inference/tiling/tiledTranslate';
+import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../inference/providers';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -57,7 +57,7 @@ const schema = z
      * downscaled to a long side of TILE_STATS_SIDE (`downscaled`) or exactly, layer by layer (`exact`, slower).
      */
     TILE_PIXELS: int(4096).default(DEFAULT_TILING.tilePixels),
-    TILE_STATS: z.enum(['downscaled', 'exact']).default(DEFAULT_TILING.stats),
+    TILE_STATS: z.enum(STATS_MODES).default(DEFAULT_TILING.stats),
     TILE_STATS_SIDE: int(16).default(DEFAULT_TILING.statsSide),
     MAX_BATCH: int(1, 256).default(4),
     /** MAX_BATCH for a model that runs on a GPU provider: batch 8 ran 1.6× batch 1's images/s on WebGPU (H200). */

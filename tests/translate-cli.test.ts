@@ -10,6 +10,7 @@ import { helpText, parseCommandLine } from '../core/cli/command';
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_SOME_FAILED, translateCommand } from '../translate/cli';
 import { outputPaths } from '../translate/inputTree';
 import { selectShard } from '../translate/shard';
+import sharp from 'sharp';
 import { noiseImage, writeTinyModel } from './helpers/tinyModel';
 
 const ROOT = path.join(__dirname, '..');
@@ -170,6 +171,9 @@ describe('translate CLI', () => {
     expect(parse(['--format', 'gif'])).toBe('--format: expected one of png, jpeg, webp, got "gif"');
     expect(parse(['--dir', 'AtoC'])).toBe('--dir: expected one of AtoB, BtoA, got "AtoC"');
     expect(() => parseCommandLine(translateCommand, ['--input', 'i', '--output', 'o'])).toThrow('--model is required');
+    expect(parse(['--tile', 'big'])).toBe('--tile: expected auto, off or a tile side in pixels, got "big"');
+    expect(parse(['--tile_stats', 'fancy'])).toBe('--tile_stats: expected one of downscaled, exact, got "fancy"');
+    expect(parse(['--tile', '512'])).toMatchObject({ tile: 512 });
     const ok = parse([
       '--size',
       '512',
@@ -187,7 +191,38 @@ describe('translate CLI', () => {
       shard_count: 3,
       batch_size: 4,
       format: 'png',
+      tile: 'auto',
+      tile_pixels: 640 * 640,
+      tile_stats: 'downscaled',
     });
+  });
+
+  it('--tile N runs tiles with shared statistics: the untiled images within rounding', async () => {
+    await writeTinyModel(models, { name: 'tiled', tiling: true, seed: 5 });
+    const big = path.join(tmp, 'big');
+    await fs.mkdir(big);
+    await fs.writeFile(path.join(big, 'a.png'), await noiseImage(200, 160, 'png', 3));
+    const run = async (out: string, ...flags: string[]) => {
+      const r = await cli([
+        '--model',
+        path.join(models, 'tiled'),
+        '--input',
+        big,
+        '--output',
+        out,
+        '--size',
+        'original',
+        '--quiet',
+        ...flags,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return sharp(path.join(out, 'a.png')).raw().toBuffer();
+    };
+    const off = await run(path.join(tmp, 'out-off'), '--tile', 'off');
+    const tiled = await run(path.join(tmp, 'out-tiled'), '--tile', '96', '--tile_stats', 'exact');
+    expect(tiled.length).toBe(200 * 160 * 3);
+    expect(Math.max(...tiled.map((v, i) => Math.abs(v - off[i])))).toBeLessThanOrEqual(1);
   });
 
   it('--help documents every flag, its default and its environment variable', () => {
@@ -209,6 +244,9 @@ describe('translate CLI', () => {
       '--execution_providers <list>',
       '--threads <n>',
       '--max_pixels <n>',
+      '--tile <tile>',
+      '--tile_pixels <n>',
+      '--tile_stats <mode>',
       '--quiet',
     ])
       expect(help).toContain(flag);
@@ -230,6 +268,9 @@ describe('translate CLI', () => {
       '(default: cuda,webgpu,cpu) (env: EXECUTION_PROVIDERS)',
       '(default: 0) (env: ORT_INTRA_OP_THREADS)',
       '(default: 16777216) (env: MAX_PIXELS)',
+      '(default: auto)',
+      '(default: 409600) (env: TILE_PIXELS)',
+      '(one of: downscaled, exact) (default: downscaled) (env: TILE_STATS)',
       'Usage: npm run translate -- --model <name|path> --input <dir> --output <dir> [options]',
       'kebab-case spelling (e.g. --models-dir for --models_dir, --batch-size for --batch_size)',
       'Exit status: 0 done, 1 failed, 2 bad command line, 3 some files failed (listed), 130 interrupted',

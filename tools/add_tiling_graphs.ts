@@ -1,17 +1,34 @@
 /**
- * `node --import tsx tools/add_tiling_graphs.ts MODEL_FOLDER...`: adds the tiled-execution graphs
+ * `node --import tsx tools/add_tiling_graphs.ts --models DIR[,DIR...]`: adds the tiled-execution graphs
  * and model.json entries (export/tilingGraphs.ts) to model folders exported before tiling existed,
  * reading the weights back from their plain graphs. New exports include them already.
  */
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import { addTilingGraphs } from '../export/tilingGraphs';
 
-async function main(): Promise<void> {
-  const dirs = process.argv.slice(2);
-  if (dirs.length === 0) throw new Error('usage: tools/add_tiling_graphs.ts MODEL_FOLDER...');
-  for (const dir of dirs) await addTilingGraphs(dir, (line) => console.log(`${dir}: ${line}`));
-}
+const schema = z
+  .object({
+    models: field
+      .parsed((s) => {
+        const dirs = s.split(',').filter((d) => d.length > 0);
+        if (dirs.length === 0) throw new Error('empty');
+        return dirs;
+      }, 'a comma-separated list of model folders')
+      .describe('model folders to upgrade (each written in place, atomically)'),
+  })
+  .strict();
 
-main().catch((e: unknown) => {
-  console.error(`add_tiling_graphs: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'add_tiling_graphs',
+    program: 'node --import tsx tools/add_tiling_graphs.ts',
+    summary: 'Add the tiled-execution graphs and model.json entries to model folders exported before tiling existed.',
+    schema,
+    placeholders: { models: '<dirs>' },
+  },
+  async ({ models }) => {
+    for (const dir of models) await addTilingGraphs(dir, (line) => console.log(`${dir}: ${line}`));
+  },
+);

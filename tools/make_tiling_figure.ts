@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { z } from 'zod';
+import { runCommand } from '../core/cli/command';
+import { field } from '../core/cli/fields';
 import type { RawImage } from '../core/image/rawImage';
 import { resizeBicubic } from '../core/image/resample';
 import { parseManifest } from '../core/modelManifest';
@@ -20,9 +23,13 @@ import { translateTiled, type TiledOptions } from '../inference/tiling/tiledTran
 const ROOT = path.join(__dirname, '..');
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 
-async function main(): Promise<void> {
-  const outIdx = process.argv.indexOf('--out');
-  const out = outIdx > 0 ? process.argv[outIdx + 1] : path.join(ROOT, 'docs', 'tiling-seams.png');
+const schema = z
+  .object({
+    out: field.text().default(path.join('docs', 'tiling-seams.png')).describe('where the PNG goes'),
+  })
+  .strict();
+
+async function main({ out }: z.output<typeof schema>): Promise<void> {
   const dir = path.join(ROOT, 'models', 'twemoji2noto');
   const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
   const tiling = man.directions.AtoB!.tiling!;
@@ -68,7 +75,13 @@ async function main(): Promise<void> {
   console.log(`wrote ${out}: tile corner at (${cx}, ${cy}); left per-tile statistics, right shared statistics`);
 }
 
-main().catch((e: unknown) => {
-  console.error(`make_tiling_figure: ${(e as Error).message}`);
-  process.exit(1);
-});
+runCommand(
+  {
+    name: 'make_tiling_figure',
+    program: 'node --import tsx tools/make_tiling_figure.ts',
+    summary: "The README's before/after crop of a tile border (per-tile vs shared instance-norm statistics).",
+    schema,
+    placeholders: { out: '<file>' },
+  },
+  main,
+);

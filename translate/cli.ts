@@ -18,6 +18,7 @@ import { FITS } from '../inference/model';
 import { OUTPUT_FORMATS } from '../inference/postprocess';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS, parseSizeMode } from '../inference/preprocess';
 import { EXECUTION_PROVIDERS } from '../inference/providers';
+import { DEFAULT_TILING, parseTileChoice, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { TranslateError } from './modelFolder';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from './shard';
 import { translateTree, type TreeSummary } from './translateTree';
@@ -83,6 +84,21 @@ const translateOptionsSchema = z
       .int(1)
       .default(DEFAULT_MAX_INPUT_PIXELS)
       .describe('largest input image (width × height) decoded; larger ones fail'),
+    tile: field
+      .parsed(parseTileChoice, 'auto, off or a tile side in pixels')
+      .default('auto')
+      .describe(
+        "tiled execution: 'auto' tiles processing sizes above --tile_pixels, 'off' never tiles, N uses N×N tiles " +
+          '(tiles share whole-image instance-norm statistics, so there are no seams)',
+      ),
+    tile_pixels: field
+      .intRange(4096, 2 ** 31 - 1)
+      .default(DEFAULT_TILING.tilePixels)
+      .describe('tile budget: with --tile auto, processing sizes above this many pixels run as tiles of this size'),
+    tile_stats: field
+      .enum(STATS_MODES)
+      .default(DEFAULT_TILING.stats)
+      .describe("tiles' shared statistics: 'downscaled' (from the image at a working size) or 'exact' (slower)"),
     quiet: field.boolean().default(false).describe('no progress bar or model messages; only the summary and errors'),
   })
   .strict();
@@ -105,6 +121,8 @@ export const translateCommand: CommandSpec<typeof translateOptionsSchema> = {
     threads: 'ORT_INTRA_OP_THREADS',
     max_pixels: 'MAX_PIXELS',
     max_input_pixels: 'MAX_INPUT_PIXELS',
+    tile_pixels: 'TILE_PIXELS',
+    tile_stats: 'TILE_STATS',
   },
   placeholders: {
     model: '<name|path>',
@@ -117,6 +135,8 @@ export const translateCommand: CommandSpec<typeof translateOptionsSchema> = {
     format: '<format>',
     shard_index: '<i>',
     execution_providers: '<list>',
+    tile: '<tile>',
+    tile_stats: '<mode>',
   },
   exits: { partial: 'some files failed (listed)', interrupted: 'interrupted (SIGINT/SIGTERM)' },
 };
@@ -193,6 +213,7 @@ export async function main(o: CliOptions): Promise<number> {
       size: o.size,
       fit: o.fit,
       format: o.format,
+      tile: o.tile,
       overwrite: o.overwrite,
       shard: { index: o.shard_index, count: o.shard_count },
       engine: {
@@ -202,6 +223,7 @@ export async function main(o: CliOptions): Promise<number> {
         concurrency,
         maxPixels: o.max_pixels,
         maxInputPixels: o.max_input_pixels,
+        tiling: { tilePixels: o.tile_pixels, stats: o.tile_stats },
       },
       logger: plainLogger(o.quiet),
       signal: abort.signal,

@@ -47,7 +47,8 @@ export interface TileSource {
 /** Receives finished output rows in order: [C, h, width] starting at row `y`. */
 export type RowSink = (y: number, rows: Float32Array, h: number) => void | Promise<void>;
 
-export type StatsMode = 'downscaled' | 'exact';
+export const STATS_MODES = ['downscaled', 'exact'] as const;
+export type StatsMode = (typeof STATS_MODES)[number];
 
 export interface LayerStats {
   mean: Float32Array;
