@@ -222,7 +222,7 @@ async function memory(size: string) {
 
 const schema = z
   .object({
-    skip: field.text().default('').describe('comma-separated parts to skip: quality, memory'),
+    skip: field.text().optional().describe('comma-separated parts to skip: quality, memory'),
     tile_sides: field.intList(1).default([384, 640]).describe('tile sides for the quality figures'),
     working_sides: field
       .intList(1)
@@ -246,7 +246,7 @@ async function main(o: z.output<typeof schema>) {
     process.stdout.write(`${result}\n`, () => process.exit(0));
     return;
   }
-  const skip = new Set(o.skip.split(',').filter(Boolean));
+  const skip = new Set((o.skip ?? '').split(',').filter(Boolean));
   const out: Record<string, unknown> = {};
   if (!skip.has('quality')) out.quality = await quality(o.tile_sides, o.working_sides);
   if (!skip.has('memory')) out.memory = await memory(o.memory_size);

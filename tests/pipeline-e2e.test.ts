@@ -62,7 +62,15 @@ test('export writes a verified model folder from the trained checkpoint', async 
     referenceName: 'tfjs',
     log: () => undefined,
   });
-  expect(readdirSync(r.out).sort()).toEqual(['AtoB.onnx', 'BtoA.onnx', 'model.json']);
+  expect(readdirSync(r.out).sort()).toEqual([
+    'AtoB.onnx',
+    'AtoB.tile-apply.onnx',
+    'AtoB.tile-stats.onnx',
+    'BtoA.onnx',
+    'BtoA.tile-apply.onnx',
+    'BtoA.tile-stats.onnx',
+    'model.json',
+  ]);
   expect(r.manifest.preferredSize).toBe(32);
   expect(r.verification.AtoB!.fp32.maxAbsDiff).toBeLessThanOrEqual(1e-4);
   expect(r.verification.BtoA!.fp32.maxAbsDiff).toBeLessThanOrEqual(1e-4);
