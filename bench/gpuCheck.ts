@@ -85,29 +85,11 @@ async function tfjsPart(quick: boolean) {
   const { generatorSpec } = await import('../core/arch/spec');
   const { TfNetwork } = await import('../train/networks');
   const { initStateDict } = await import('../train/init');
+  const { benchTrainingOptions } = await import('./networks');
   type Opts = ConstructorParameters<typeof LocalTrainingModel>[0];
 
   const backend = await initBackend(CFG.backend as 'webgpu' | 'wasm', log);
-  const opts = (ngf: number): Opts => ({
-    netG: NET_G,
-    netD: 'basic',
-    n_layers_D: 3,
-    ngf,
-    ndf: CFG.dry ? 4 : 64,
-    norm: 'instance',
-    init_type: 'normal',
-    init_gain: 0.02,
-    input_nc: 3,
-    output_nc: 3,
-    no_dropout: true,
-    gan_mode: 'lsgan',
-    lambda_A: 10,
-    lambda_B: 10,
-    lambda_identity: 0.5,
-    lr: 2e-4,
-    beta1: 0.5,
-    pool_size: 50,
-  });
+  const opts = (ngf: number): Opts => benchTrainingOptions(NET_G, ngf, CFG.dry ? 4 : 64);
   const reps = CFG.dry ? 1 : quick ? 3 : 6;
 
   /** Seconds per iteration as the trainer runs them: losses not read back, one wait at the end. */

@@ -77,13 +77,14 @@ async function netFigures(spec: NetworkSpec, size: number, reps: number) {
 }
 
 /** Median seconds of one full iteration (G step, D step) through the trainer's model on `workers` threads. */
-export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
-  const opts: TrainingModelOptions = {
-    netG: `resnet_${c.nBlocks}blocks`,
+/** The official CycleGAN recipe (LSGAN, λ 10/10, identity 0.5, Adam 2e-4/0.5, pool 50) at a benchmark size. */
+export function benchTrainingOptions(netG: string, ngf: number, ndf: number): TrainingModelOptions {
+  return {
+    netG,
     netD: 'basic',
     n_layers_D: 3,
-    ngf: c.ngf,
-    ndf: c.ndf,
+    ngf,
+    ndf,
     norm: 'instance',
     init_type: 'normal',
     init_gain: 0.02,
@@ -98,6 +99,10 @@ export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
     beta1: 0.5,
     pool_size: 50,
   };
+}
+
+export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
+  const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
   const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), workers, tf.getBackend());
   const rng = new Rng(3);
   const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
