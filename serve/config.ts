@@ -9,22 +9,14 @@ import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
+import { commaSeparated } from '../core/cli/fields';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../inference/providers';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 /** A list given either as an array (config file) or a comma-separated string (environment). */
 function list<T extends z.ZodTypeAny>(item: T) {
-  return z.preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s.length > 0)
-        : v,
-    z.array(item),
-  );
+  return z.preprocess(commaSeparated, z.array(item));
 }
 
 const bool = z.preprocess((v) => {

@@ -15,17 +15,21 @@ function intRange(min: number, max: number) {
   );
 }
 
+/** `a, b,,c` → ['a', 'b', 'c']; anything but a string (an array from a config file) passes through. */
+export function commaSeparated(v: unknown): unknown {
+  return typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    : v;
+}
+
 /** A comma-separated list of known values (`cuda,cpu`), at least one. */
 function list<const T extends readonly [string, ...string[]]>(values: T) {
   const msg = `must be a comma-separated list of ${values.join(', ')}`;
   return z.preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s.length > 0)
-        : v,
+    commaSeparated,
     z.array(z.enum(values, { errorMap: () => ({ message: msg }) }), { invalid_type_error: msg }).min(1, msg),
   );
 }
