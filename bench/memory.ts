@@ -6,15 +6,15 @@
  * given size, every 0.5 s for 5 s. The issue's bar: back within 25 % of idle within a few seconds.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import pkg from '../package.json';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
+import { npmStartCommand, procMemoryMb } from './processMemory';
 
 const benchMemorySchema = z
   .object({
@@ -23,22 +23,14 @@ const benchMemorySchema = z
   })
   .strict();
 
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = (pid: number) => procMemoryMb(pid);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(o: z.output<typeof benchMemorySchema>): Promise<void> {
-  const m = /^((?:\w+=\S+\s+)*)node\s+(.*)$/.exec(pkg.scripts.start);
-  if (!m) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  const startEnv = Object.fromEntries(
-    m[1]
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((a) => a.split('=')),
-  );
+  const { env: startEnv, args } = npmStartCommand();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-memory-'));
   await writeTinyModel(dir, { name: 'tiny', preferredSize: 64 });
-  const child = spawn(process.execPath, m[2].trim().split(/\s+/), {
+  const child = spawn(process.execPath, args, {
     cwd: path.join(__dirname, '..'),
     env: { ...process.env, ...startEnv, HOST: '127.0.0.1', PORT: '0', MODELS_DIR: dir, REQUEST_TIMEOUT_MS: '600000' },
     stdio: ['ignore', 'pipe', 'inherit'],

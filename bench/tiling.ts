@@ -34,6 +34,7 @@ import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
 import { parseTileChoice, translateTiled, type TiledOptions } from '../inference/tiling/tiledTranslate';
 import { writeTinyModel } from '../tests/helpers/tinyModel';
+import { procMemoryMb } from './processMemory';
 
 const ROOT = path.join(__dirname, '..');
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
@@ -128,8 +129,8 @@ async function quality(tileSides: number[], workingSides: number[]) {
 
 /** Runs in the child: one size=original translation with RSS sampled throughout. */
 async function memoryChild(modelDir: string, imageFile: string, tile: string) {
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-  const hwm = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const rss = () => procMemoryMb('self', 'VmRSS');
+  const hwm = () => procMemoryMb('self', 'VmHWM');
   const model = await openModel(modelDir, {
     providers: ['cpu'],
     maxBatch: 1,

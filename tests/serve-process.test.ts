@@ -4,33 +4,15 @@
  * back after a large request (RSS read from /proc, Linux only).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import pkg from '../package.json';
+import { npmStartCommand, procMemoryMb } from '../bench/processMemory';
 import { createTinyModelRepo, noiseImage, type TinyRepo } from './helpers/tinyModel';
 
 const ROOT = path.join(__dirname, '..');
 const hasProc = existsSync('/proc/self/status');
 const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const hasGpuNode = list('/dev/dri').some((f) => /^renderD/.test(f)) || list('/dev').some((f) => /^nvidia\d/.test(f));
-
-/** `npm start` split into its environment assignments and the node arguments. */
-function startCommand(): { env: Record<string, string>; args: string[] } {
-  const m = /^((?:\w+=\S+\s+)*)node\s+(.*)$/.exec(pkg.scripts.start);
-  if (!m) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  const env = Object.fromEntries(
-    m[1]
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((a) => a.split('=') as [string, string]),
-  );
-  return { env, args: m[2].trim().split(/\s+/) };
-}
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +23,7 @@ let url: string;
 
 beforeAll(async () => {
   models = await createTinyModelRepo([{ name: 'tiny', preferredSize: 64 }]);
-  const start = startCommand();
+  const start = npmStartCommand();
   // node itself (not a wrapper), so child.pid is the server's own process.
   child = spawn(process.execPath, start.args, {
     cwd: ROOT,
@@ -99,13 +81,13 @@ async function translate(image: Buffer, query: string): Promise<number> {
     const small = await noiseImage(64, 64, 'png', 1);
     for (let i = 0; i < 3; i++) expect(await translate(small, 'size=native')).toBe(200);
     await sleep(1000);
-    const idle = rssMb(child.pid!);
+    const idle = procMemoryMb(child.pid!);
     // 1500x1000 at size=original: the network runs on 1.5 MP (23x the warm-up size).
     const large = await noiseImage(1500, 1000, 'jpeg', 2);
     expect(await translate(large, 'size=original')).toBe(200);
     const after: number[] = [];
     for (let i = 0; i < 20; i++) {
-      after.push(rssMb(child.pid!));
+      after.push(procMemoryMb(child.pid!));
       if (after[after.length - 1] <= idle * 1.25) break;
       await sleep(250);
     }
