@@ -1,7 +1,7 @@
 /** Half-precision export: float16 rounding, the Cast-wrapped graph, and its stated error bound. */
 import { onnx } from 'onnx-proto';
 import { generatorSpec } from '../core/arch/spec';
-import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from '../export/float16';
+import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from '../core/onnx/float16';
 import { buildGeneratorOnnx } from '../export/onnxBuilder';
 import { compareOutputs, FP16_TOLERANCE, runOnnx } from '../export/verify';
 import { loadGolden } from './helpers/golden';

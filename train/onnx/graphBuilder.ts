@@ -1,0 +1,140 @@
+/**
+ * An ONNX graph under construction with a static shape for every tensor. The training-step graphs
+ * are built for one batch shape (a run's crop size never changes), which lets each backward node
+ * be chosen for the shapes it will see (output padding, which tensor an im2col copies) and lets
+ * onnxruntime plan memory once.
+ */
+import { onnx } from 'onnx-proto';
+import { GraphWriter, irVersionFor, tensorType, type Attr } from '../../core/onnx/graphWriter';
+
+const { DataType } = onnx.TensorProto;
+
+/** Opset of the training graphs: ReduceSum takes axes as an input (13+), ReduceMean still as an attribute (< 18). */
+export const TRAIN_OPSET = 17;
+
+export class GraphBuilder {
+  private readonly w = new GraphWriter(false);
+  private readonly shapes = new Map<string, number[]>();
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+
+  shape(t: string): number[] {
+    const s = this.shapes.get(t);
+    if (!s) throw new Error(`graph builder: no shape for '${t}'`);
+    return s;
+  }
+
+  /** A float32 graph input named exactly `name`. */
+  input(name: string, shape: number[]): string {
+    if (this.w.fresh(name) !== name) throw new Error(`graph builder: input name '${name}' is taken`);
+    this.shapes.set(name, shape);
+    this.inputs.push({ name, type: tensorType(DataType.FLOAT, shape) });
+    return name;
+  }
+
+  /** Makes `t` a graph output named `name`. */
+  output(t: string, name: string): void {
+    if (this.w.fresh(name) !== name) throw new Error(`graph builder: output name '${name}' is taken`);
+    this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
+    this.outputs.push({ name, type: tensorType(DataType.FLOAT, this.shape(t)) });
+  }
+
+  op(opType: string, inputs: string[], shape: number[], scope: string, attrs: Record<string, Attr> = {}): string {
+    const y = this.w.node(opType, inputs, scope, attrs);
+    this.shapes.set(y, shape);
+    return y;
+  }
+
+  /** A shared int64 vector constant (axes, shapes, slice bounds). */
+  ints(values: number[]): string {
+    return this.w.sharedInt64(`i64_${values.join('_').replace(/-/g, 'm')}`, values);
+  }
+
+  /** A shared float32 scalar constant. */
+  scalar(value: number): string {
+    const name = this.w.sharedFloat(`f32_${value}`, [], value);
+    this.shapes.set(name, []);
+    return name;
+  }
+
+  reshape(x: string, shape: number[], scope: string): string {
+    return this.op('Reshape', [x, this.ints(shape)], shape, scope);
+  }
+
+  transpose(x: string, perm: number[], scope: string): string {
+    const s = this.shape(x);
+    return this.op(
+      'Transpose',
+      [x],
+      perm.map((p) => s[p]),
+      scope,
+      { perm },
+    );
+  }
+
+  /** Sum over `axes` (kept as size-1 dims when `keep`). */
+  reduceSum(x: string, axes: number[], keep: boolean, scope: string): string {
+    const s = this.shape(x);
+    const shape = keep ? s.map((d, i) => (axes.includes(i) ? 1 : d)) : s.filter((_, i) => !axes.includes(i));
+    return this.op('ReduceSum', [x, this.ints(axes)], shape, scope, { keepdims: keep ? 1 : 0 });
+  }
+
+  reduceMean(x: string, axes: number[], scope: string): string {
+    const s = this.shape(x);
+    return this.op(
+      'ReduceMean',
+      [x],
+      s.map((d, i) => (axes.includes(i) ? 1 : d)),
+      scope,
+      { axes, keepdims: 1 },
+    );
+  }
+
+  /** Mean of every element, as a [] scalar. */
+  meanAll(x: string, scope: string): string {
+    return this.op('ReduceMean', [x], [], scope, { keepdims: 0 });
+  }
+
+  /** Elementwise binary op with numpy broadcasting; the result has the larger operand's shape. */
+  binary(opType: 'Add' | 'Sub' | 'Mul' | 'Div', a: string, b: string, scope: string): string {
+    const sa = this.shape(a);
+    const sb = this.shape(b);
+    const rank = Math.max(sa.length, sb.length);
+    const pad = (s: number[]) => [...new Array(rank - s.length).fill(1), ...s];
+    const pa = pad(sa);
+    const pb = pad(sb);
+    return this.op(
+      opType,
+      [a, b],
+      pa.map((d, i) => Math.max(d, pb[i])),
+      scope,
+    );
+  }
+
+  /** Sum of one or more same-shape tensors. */
+  sum(ts: string[], scope: string): string {
+    if (ts.length === 1) return ts[0];
+    return this.op('Sum', ts, this.shape(ts[0]), scope);
+  }
+
+  unary(opType: string, x: string, scope: string, attrs: Record<string, Attr> = {}): string {
+    return this.op(opType, [x], this.shape(x), scope, attrs);
+  }
+
+  /** The serialised model. */
+  build(name: string): Uint8Array {
+    const model: onnx.IModelProto = {
+      irVersion: irVersionFor(TRAIN_OPSET),
+      opsetImport: [{ domain: '', version: TRAIN_OPSET }],
+      producerName: 'cyclegan-ts',
+      graph: {
+        name,
+        node: this.w.nodes,
+        initializer: this.w.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    };
+    return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  }
+}

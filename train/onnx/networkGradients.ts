@@ -1,0 +1,348 @@
+/**
+ * Forward and reverse-mode backward of a network, emitted as ONNX nodes by walking the shared
+ * architecture description (core/arch/spec.ts): the same Layer lists the tfjs networks, the
+ * export builder and the float64 reference walk. Each layer's forward returns a closure that,
+ * given the gradient of its output, emits the gradient of its input (only when asked: inputs that
+ * are images need none) and of its parameters (only when the network is being trained: a frozen
+ * discriminator gets none).
+ *
+ * Backward nodes are the adjoints written as forward operators onnxruntime runs fast (MLAS):
+ *  - conv dx: stride 1 → Conv with the flipped, transposed kernel; stride > 1 → ConvTranspose.
+ *  - conv dW: one Gemm over an im2col of whichever of input and output gradient is smaller.
+ *  - transposed conv dx: Conv with the same kernel; dW: the conv dW with the roles swapped.
+ *  - reflection pad, instance norm, ReLU, LeakyReLU, tanh, residual and skip connections: elementwise
+ *    nodes and reductions.
+ * Batch norm and dropout are not expressed here; training with them stays on the tfjs engine.
+ */
+import type { Layer, NetworkSpec } from '../../core/arch/spec';
+import type { GraphBuilder } from './graphBuilder';
+
+/** Emits the gradient of a layer's (or network's) input from that of its output; undefined when not needed. */
+export type Backward = (dy: string, needDx: boolean) => string | undefined;
+
+/** Where a network call gets its parameters and sends their gradients. */
+export interface ParamBinding {
+  /** The graph tensor holding parameter `key` (state_dict key). */
+  param(key: string): string;
+  /** Receives a parameter's gradient; absent for a frozen network (no dW is emitted at all). */
+  addGrad?(key: string, grad: string): void;
+}
+
+/** Layers the onnxruntime engine trains (batch norm and dropout stay on tfjs). */
+export function unsupportedLayer(spec: NetworkSpec): string | undefined {
+  const walk = (layers: Layer[]): string | undefined => {
+    for (const l of layers) {
+      if (l.op === 'batchNorm') return 'batch norm';
+      if (l.op === 'dropout') return 'dropout';
+      if (l.op === 'residual' || l.op === 'skipConcat') {
+        const inner = walk(l.body);
+        if (inner) return inner;
+      }
+    }
+    return undefined;
+  };
+  return walk(spec.layers);
+}
+
+/** Applies `spec` to `x` (NCHW); returns the output and its backward. */
+export function applyNetwork(
+  b: GraphBuilder,
+  spec: NetworkSpec,
+  x: string,
+  params: ParamBinding,
+  scope: string,
+): { y: string; back: Backward } {
+  return sequence(b, spec.layers, x, params, scope);
+}
+
+function sequence(
+  b: GraphBuilder,
+  layers: Layer[],
+  x: string,
+  p: ParamBinding,
+  scope: string,
+): { y: string; back: Backward } {
+  const backs: Backward[] = [];
+  for (const l of layers) {
+    const r = layer(b, l, x, p, scope);
+    x = r.y;
+    backs.push(r.back);
+  }
+  return {
+    y: x,
+    back: (dy, needDx) => {
+      let d: string | undefined = dy;
+      for (let i = backs.length - 1; i >= 0 && d !== undefined; i--) d = backs[i](d, i > 0 || needDx);
+      return d;
+    },
+  };
+}
+
+function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: string): { y: string; back: Backward } {
+  switch (l.op) {
+    case 'conv':
+      return conv(b, l, x, p, `${scope}/${l.name}`);
+    case 'convTranspose':
+      return convTranspose(b, l, x, p, `${scope}/${l.name}`);
+    case 'reflectPad':
+      return reflectPad(b, l.pad, x, `${scope}/ReflectionPad2d`);
+    case 'instanceNorm':
+      return instanceNorm(b, l.eps, x, `${scope}/${l.name}`);
+    case 'relu': {
+      const where = `${scope}/ReLU`;
+      const y = b.unary('Relu', x, where);
+      return { y, back: (dy) => b.op('Where', [positive(b, y, where), dy, b.scalar(0)], b.shape(dy), where) };
+    }
+    case 'leakyRelu': {
+      const where = `${scope}/LeakyReLU`;
+      const y = b.unary('LeakyRelu', x, where, { alpha: l.alpha });
+      return {
+        y,
+        back: (dy) =>
+          b.op(
+            'Where',
+            [positive(b, x, where), dy, b.binary('Mul', dy, b.scalar(l.alpha), where)],
+            b.shape(dy),
+            where,
+          ),
+      };
+    }
+    case 'tanh': {
+      const where = `${scope}/Tanh`;
+      const y = b.unary('Tanh', x, where);
+      // d tanh = 1 − y²
+      return {
+        y,
+        back: (dy) =>
+          b.binary('Mul', dy, b.binary('Sub', b.scalar(1), b.binary('Mul', y, y, where), where), where),
+      };
+    }
+    case 'residual': {
+      const where = `${scope}/ResnetBlock`;
+      const body = sequence(b, l.body, x, p, where);
+      const y = b.binary('Add', x, body.y, where);
+      return { y, back: (dy) => b.binary('Add', dy, body.back(dy, true)!, where) };
+    }
+    case 'skipConcat': {
+      const where = `${scope}/UnetSkipConnectionBlock`;
+      const body = sequence(b, l.body, x, p, where);
+      const [n, cx, h, w] = b.shape(x);
+      const cb = b.shape(body.y)[1];
+      const y = b.op('Concat', [x, body.y], [n, cx + cb, h, w], where, { axis: 1 });
+      return {
+        y,
+        back: (dy) => {
+          const dx = b.op('Slice', [dy, b.ints([0]), b.ints([cx]), b.ints([1])], [n, cx, h, w], where);
+          const dBody = b.op('Slice', [dy, b.ints([cx]), b.ints([cx + cb]), b.ints([1])], [n, cb, h, w], where);
+          return b.binary('Add', dx, body.back(dBody, true)!, where);
+        },
+      };
+    }
+    case 'batchNorm':
+    case 'dropout':
+      throw new Error(`the onnxruntime training engine has no ${l.op === 'dropout' ? 'dropout' : 'batch norm'}`);
+  }
+}
+
+/** x > 0 as a bool mask. */
+function positive(b: GraphBuilder, x: string, where: string): string {
+  return b.op('Greater', [x, b.scalar(0)], b.shape(x), where);
+}
+
+type ConvLayer = Extract<Layer, { op: 'conv' }>;
+type ConvTransposeLayer = Extract<Layer, { op: 'convTranspose' }>;
+
+function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: string): { y: string; back: Backward } {
+  const { kernel: k, stride: s, pad } = l;
+  const [n, , h, w] = b.shape(x);
+  const ho = Math.floor((h + 2 * pad - k) / s) + 1;
+  const wo = Math.floor((w + 2 * pad - k) / s) + 1;
+  const weight = p.param(`${l.name}.weight`);
+  const inputs = [x, weight];
+  if (l.bias) inputs.push(p.param(`${l.name}.bias`));
+  const attrs = { dilations: [1, 1], group: 1, kernel_shape: [k, k], strides: [s, s] };
+  const y = b.op('Conv', inputs, [n, l.outC, ho, wo], where, { ...attrs, pads: [pad, pad, pad, pad] });
+  return {
+    y,
+    back: (dy, needDx) => {
+      if (p.addGrad) {
+        p.addGrad(`${l.name}.weight`, weightGrad(b, x, dy, k, s, [pad, pad], [pad, pad], `${where}/dW`));
+        if (l.bias) p.addGrad(`${l.name}.bias`, b.reduceSum(dy, [0, 2, 3], false, `${where}/db`));
+      }
+      if (!needDx) return undefined;
+      const dxWhere = `${where}/dx`;
+      if (s === 1) {
+        // Correlation with the kernel flipped in space and transposed in channels, padded k−1−pad.
+        const flipped = b.op(
+          'Slice',
+          [b.transpose(weight, [1, 0, 2, 3], dxWhere), b.ints([-1, -1]), b.ints([-k - 1, -k - 1]), b.ints([2, 3]), b.ints([-1, -1])],
+          [l.inC, l.outC, k, k],
+          dxWhere,
+        );
+        const q = k - 1 - pad;
+        return b.op('Conv', [dy, flipped], b.shape(x), dxWhere, { ...attrs, pads: [q, q, q, q] });
+      }
+      // Rows and columns the forward's floor dropped come back as output padding.
+      const outPad = [h - (s * (ho - 1) + k - 2 * pad), w - (s * (wo - 1) + k - 2 * pad)];
+      return b.op('ConvTranspose', [dy, weight], b.shape(x), dxWhere, {
+        ...attrs,
+        pads: [pad, pad, pad, pad],
+        output_padding: outPad,
+      });
+    },
+  };
+}
+
+function convTranspose(
+  b: GraphBuilder,
+  l: ConvTransposeLayer,
+  x: string,
+  p: ParamBinding,
+  where: string,
+): { y: string; back: Backward } {
+  const { kernel: k, stride: s, pad, outputPad: op } = l;
+  const [n, , h, w] = b.shape(x);
+  const weight = p.param(`${l.name}.weight`);
+  const inputs = [x, weight];
+  if (l.bias) inputs.push(p.param(`${l.name}.bias`));
+  const attrs = { dilations: [1, 1], group: 1, kernel_shape: [k, k], strides: [s, s] };
+  const shape = [n, l.outC, s * (h - 1) + k - 2 * pad + op, s * (w - 1) + k - 2 * pad + op];
+  const y = b.op('ConvTranspose', inputs, shape, where, {
+    ...attrs,
+    pads: [pad, pad, pad, pad],
+    output_padding: [op, op],
+  });
+  // The adjoint is the strided conv with the same kernel; output padding rows need no input padding.
+  const end = pad - op;
+  if (end < 0) throw new Error(`${where}: output padding ${op} larger than padding ${pad} is not supported`);
+  return {
+    y,
+    back: (dy, needDx) => {
+      if (p.addGrad) {
+        p.addGrad(`${l.name}.weight`, weightGrad(b, dy, x, k, s, [pad, pad], [end, end], `${where}/dW`));
+        if (l.bias) p.addGrad(`${l.name}.bias`, b.reduceSum(dy, [0, 2, 3], false, `${where}/db`));
+      }
+      if (!needDx) return undefined;
+      return b.op('Conv', [dy, weight], b.shape(x), `${where}/dx`, { ...attrs, pads: [pad, pad, end, end] });
+    },
+  };
+}
+
+/**
+ * dW[o, c, i, j] = Σ_{n,y,x} g[n, o, y, x] · inPadded[n, c, s·y + i, s·x + j] (zero padding
+ * `begin`/`end` per spatial axis), returned as [O, C, k, k]. One Gemm over an im2col of the input
+ * (k² strided slices) or, at stride 1 when the gradient has fewer channels, of the gradient (k²
+ * shifted copies of it), so the copy is of the smaller tensor: a 7×7 conv to 3 channels copies
+ * the 3-channel gradient 49 times rather than its 64-channel input.
+ */
+export function weightGrad(
+  b: GraphBuilder,
+  input: string,
+  g: string,
+  k: number,
+  s: number,
+  begin: [number, number],
+  end: [number, number],
+  where: string,
+): string {
+  const [n, c, h, w] = b.shape(input);
+  const [, o, ho, wo] = b.shape(g);
+  const hp = h + begin[0] + end[0];
+  const wp = w + begin[1] + end[1];
+  let xp = input;
+  if (begin.some((v) => v > 0) || end.some((v) => v > 0)) {
+    xp = b.op('Pad', [input, b.ints([0, 0, begin[0], begin[1], 0, 0, end[0], end[1]])], [n, c, hp, wp], where, {
+      mode: 'constant',
+    });
+  }
+  /** [N, C, H, W] → [C, N·H·W] (N = 1: a reshape, no copy). */
+  const channelRows = (t: string): string => {
+    const [tn, tc, th, tw] = b.shape(t);
+    const tt = tn === 1 ? t : b.transpose(t, [1, 0, 2, 3], where);
+    return b.reshape(tt, [tc, tn * th * tw], where);
+  };
+  if (s === 1 && o < c) {
+    // Shifted copies of g inside the padded input's frame: rows (i, j, o), columns (n, y, x) of xp.
+    const shifted: string[] = [];
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < k; j++) {
+        const pads = [0, 0, i, j, 0, 0, hp - ho - i, wp - wo - j];
+        shifted.push(b.op('Pad', [g, b.ints(pads)], [n, o, hp, wp], where, { mode: 'constant' }));
+      }
+    const cat = b.op('Concat', shifted, [n, k * k * o, hp, wp], where, { axis: 1 });
+    const gg = b.op('Gemm', [channelRows(cat), channelRows(xp)], [k * k * o, c], where, { transB: 1 });
+    return b.transpose(b.reshape(gg, [k, k, o, c], where), [2, 3, 0, 1], where);
+  }
+  // im2col of the input: k² strided slices of [C, N, Hp, Wp], concatenated to rows (c, i, j).
+  const xc = n === 1 ? b.reshape(xp, [c, 1, hp, wp], where) : b.transpose(xp, [1, 0, 2, 3], where);
+  const taps: string[] = [];
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++)
+      taps.push(
+        b.op(
+          'Slice',
+          [xc, b.ints([i, j]), b.ints([i + s * (ho - 1) + 1, j + s * (wo - 1) + 1]), b.ints([2, 3]), b.ints([s, s])],
+          [c, n, ho, wo],
+          where,
+        ),
+      );
+  const cols = taps.length === 1 ? taps[0] : b.op('Concat', taps, [c, k * k * n, ho, wo], where, { axis: 1 });
+  const gw = b.op('Gemm', [channelRows(g), b.reshape(cols, [c * k * k, n * ho * wo], where)], [o, c * k * k], where, {
+    transB: 1,
+  });
+  return b.reshape(gw, [o, c, k, k], where);
+}
+
+/** ReflectionPad2d(p); its backward folds the mirrored border gradients back onto the rows and columns they copy. */
+function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
+  const [n, c, h, w] = b.shape(x);
+  const y = b.op('Pad', [x, b.ints([0, 0, p, p, 0, 0, p, p])], [n, c, h + 2 * p, w + 2 * p], where, {
+    mode: 'reflect',
+  });
+  /** Folds axis `axis` (size `size` + 2p in dy) back to `size`. */
+  const fold = (dy: string, axis: number, size: number): string => {
+    const shape = b.shape(dy);
+    const part = (start: number, stop: number, step: number, len: number): string => {
+      const s = [...shape];
+      s[axis] = len;
+      return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, where);
+    };
+    const full = [...shape];
+    full[axis] = size;
+    const padTo = (t: string, before: number, after: number): string => {
+      const pads = new Array(8).fill(0);
+      pads[axis] = before;
+      pads[4 + axis] = after;
+      return b.op('Pad', [t, b.ints(pads)], full, where, { mode: 'constant' });
+    };
+    const centre = part(p, p + size, 1, size);
+    // dy[p − 1 − t] copied x[1 + t]; dy[p + size + t] copied x[size − 2 − t] (t = 0 … p − 1).
+    const head = padTo(part(p - 1, -size - 2 * p - 1, -1, p), 1, size - 1 - p);
+    const tail = padTo(part(p + size + p - 1, p + size - 1, -1, p), size - 1 - p, 1);
+    return b.sum([centre, head, tail], where);
+  };
+  return { y, back: (dy) => fold(fold(dy, 3, w), 2, h) };
+}
+
+/**
+ * InstanceNorm2d without affine parameters: y = (x − μ)·r with r = 1/√(σ² + eps) per sample and
+ * channel (biased variance), written out so the backward reuses r and y:
+ * dx = r·(dy − mean(dy) − y·mean(dy·y)).
+ */
+function instanceNorm(b: GraphBuilder, eps: number, x: string, where: string): { y: string; back: Backward } {
+  const hw = [2, 3];
+  const centred = b.binary('Sub', x, b.reduceMean(x, hw, where), where);
+  const variance = b.reduceMean(b.binary('Mul', centred, centred, where), hw, where);
+  const r = b.unary('Reciprocal', b.unary('Sqrt', b.binary('Add', variance, b.scalar(eps), where), where), where);
+  const y = b.binary('Mul', centred, r, where);
+  return {
+    y,
+    back: (dy) => {
+      const dw = `${where}/dx`;
+      const meanDy = b.reduceMean(dy, hw, dw);
+      const meanDyY = b.reduceMean(b.binary('Mul', dy, y, dw), hw, dw);
+      const inner = b.binary('Sub', b.binary('Sub', dy, meanDy, dw), b.binary('Mul', y, meanDyY, dw), dw);
+      return b.binary('Mul', inner, r, dw);
+    },
+  };
+}
