@@ -161,7 +161,10 @@ function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: 
   const inputs = [x, weight];
   if (l.bias) inputs.push(p.param(`${l.name}.bias`));
   const attrs = { dilations: [1, 1], group: 1, kernel_shape: [k, k], strides: [s, s] };
-  const y = b.op('Conv', inputs, [n, l.outC, ho, wo], where, { ...attrs, pads: [pad, pad, pad, pad] });
+  const y =
+    s === 1 && pad === 0 && k > 1 && l.outC * 4 <= l.inC
+      ? narrowingConv(b, x, weight, l.bias ? inputs[2] : undefined, k, where)
+      : b.op('Conv', inputs, [n, l.outC, ho, wo], where, { ...attrs, pads: [pad, pad, pad, pad] });
   return {
     y,
     back: (dy, needDx) => {
@@ -171,13 +174,23 @@ function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: 
       }
       if (!needDx) return undefined;
       const dxWhere = `${where}/dx`;
-      if (s === 1) {
-        // Correlation with the kernel flipped in space and transposed in channels, padded k−1−pad.
-        const flipped = b.op(
-          'Slice',
-          [b.transpose(weight, [1, 0, 2, 3], dxWhere), b.ints([-1, -1]), b.ints([-k - 1, -k - 1]), b.ints([2, 3]), b.ints([-1, -1])],
-          [l.inC, l.outC, k, k],
-          dxWhere,
+      if (s === 1 && l.outC <= l.inC) {
+        // Correlation with the kernel flipped in space and transposed in channels, padded k−1−pad: its
+        // im2col copies dy (outC channels). Widening convs (outC > inC) take the ConvTranspose below,
+        // whose column buffer has inC·k² rows instead.
+        const flipped = b.memo(`flipped:${weight}`, () =>
+          b.op(
+            'Slice',
+            [
+              b.transpose(weight, [1, 0, 2, 3], dxWhere),
+              b.ints([-1, -1]),
+              b.ints([-k - 1, -k - 1]),
+              b.ints([2, 3]),
+              b.ints([-1, -1]),
+            ],
+            [l.inC, l.outC, k, k],
+            dxWhere,
+          ),
         );
         const q = k - 1 - pad;
         return b.op('Conv', [dy, flipped], b.shape(x), dxWhere, { ...attrs, pads: [q, q, q, q] });
@@ -191,6 +204,32 @@ function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: 
       });
     },
   };
+}
+
+/**
+ * A stride-1, unpadded conv to few channels (the generator's last 7×7 conv to RGB) as one product
+ * of every tap's [O, C] kernel slice with the whole input, z = [k²·O, H·W], then a sum of k²
+ * shifted windows of z: Conv's im2col would copy the C-channel input k² times (50 M values for
+ * 64 channels at 128²), z holds only k²·O rows.
+ */
+function narrowingConv(b: GraphBuilder, x: string, weight: string, bias: string | undefined, k: number, where: string): string {
+  const [n, c, h, w] = b.shape(x);
+  const [o] = b.shape(weight);
+  const ho = h - k + 1;
+  const wo = w - k + 1;
+  const taps = b.reshape(b.transpose(weight, [2, 3, 0, 1], where), [k * k * o, c], where);
+  const rows = b.reshape(x, [n, c, h * w], where);
+  const z = b.reshape(b.op('MatMul', [taps, rows], [n, k * k * o, h * w], where), [n, k * k * o, h, w], where);
+  const windows: string[] = [];
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) {
+      const t = (i * k + j) * o;
+      windows.push(
+        b.op('Slice', [z, b.ints([t, i, j]), b.ints([t + o, i + ho, j + wo]), b.ints([1, 2, 3])], [n, o, ho, wo], where),
+      );
+    }
+  const sum = b.sum(windows, where);
+  return bias ? b.binary('Add', sum, b.reshape(bias, [1, o, 1, 1], where), where) : sum;
 }
 
 function convTranspose(
@@ -287,39 +326,40 @@ export function weightGrad(
         ),
       );
   const cols = taps.length === 1 ? taps[0] : b.op('Concat', taps, [c, k * k * n, ho, wo], where, { axis: 1 });
-  const gw = b.op('Gemm', [channelRows(g), b.reshape(cols, [c * k * k, n * ho * wo], where)], [o, c * k * k], where, {
+  // dWᵀ = cols · gᵀ: the Gemm packs the small gradient, not the k²-times larger columns.
+  const gwT = b.op('Gemm', [b.reshape(cols, [c * k * k, n * ho * wo], where), channelRows(g)], [c * k * k, o], where, {
     transB: 1,
   });
-  return b.reshape(gw, [o, c, k, k], where);
+  return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
 }
 
 /** ReflectionPad2d(p); its backward folds the mirrored border gradients back onto the rows and columns they copy. */
 function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
   const [n, c, h, w] = b.shape(x);
+  if (Math.min(h, w) < 2 * p + 2) throw new Error(`${where}: a ${h}×${w} map is too small to train with reflection padding ${p}`);
   const y = b.op('Pad', [x, b.ints([0, 0, p, p, 0, 0, p, p])], [n, c, h + 2 * p, w + 2 * p], where, {
     mode: 'reflect',
   });
-  /** Folds axis `axis` (size `size` + 2p in dy) back to `size`. */
+  /**
+   * Folds axis `axis` (size `size` + 2p in dy) back to `size`: x[j] gets dy[p + j], and x[1 … p] and
+   * x[size − 1 − p … size − 2] also get the mirrored borders. Five slices of dy, two of them
+   * corrected, concatenated: one pass over the tensor.
+   */
   const fold = (dy: string, axis: number, size: number): string => {
     const shape = b.shape(dy);
-    const part = (start: number, stop: number, step: number, len: number): string => {
+    const part = (start: number, stop: number, step = 1): string => {
       const s = [...shape];
-      s[axis] = len;
+      s[axis] = Math.abs(stop - start);
       return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, where);
     };
-    const full = [...shape];
-    full[axis] = size;
-    const padTo = (t: string, before: number, after: number): string => {
-      const pads = new Array(8).fill(0);
-      pads[axis] = before;
-      pads[4 + axis] = after;
-      return b.op('Pad', [t, b.ints(pads)], full, where, { mode: 'constant' });
-    };
-    const centre = part(p, p + size, 1, size);
-    // dy[p − 1 − t] copied x[1 + t]; dy[p + size + t] copied x[size − 2 − t] (t = 0 … p − 1).
-    const head = padTo(part(p - 1, -size - 2 * p - 1, -1, p), 1, size - 1 - p);
-    const tail = padTo(part(p + size + p - 1, p + size - 1, -1, p), size - 1 - p, 1);
-    return b.sum([centre, head, tail], where);
+    const head = b.binary('Add', part(p + 1, 2 * p + 1), part(p - 1, -1 - size - 2 * p, -1), where);
+    const tail = b.binary('Add', part(size - 1, size - 1 + p), part(size + 2 * p - 1, size + p - 1, -1), where);
+    const pieces = [part(p, p + 1), head];
+    if (size - 1 - p > p + 1) pieces.push(part(2 * p + 1, size - 1));
+    pieces.push(tail, part(size + p - 1, size + p));
+    const out = [...shape];
+    out[axis] = size;
+    return b.op('Concat', pieces, out, where, { axis });
   };
   return { y, back: (dy) => fold(fold(dy, 3, w), 2, h) };
 }
