@@ -44,11 +44,37 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Makes `t` a graph output named `name`. */
+  /** Makes `t` a graph output named `name` (resolved in `build`). */
   output(t: string, name: string): void {
     if (this.w.fresh(name) !== name) throw new Error(`graph builder: output name '${name}' is taken`);
-    this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
+    this.pending.push({ t, name });
     this.outputs.push({ name, type: tensorType(DataType.FLOAT, this.shape(t)) });
+  }
+
+  private readonly pending: { t: string; name: string }[] = [];
+
+  /**
+   * Outputs take over their producer's result where nothing else reads it (an Identity would copy
+   * every updated parameter and moment once more); otherwise they are an Identity of it.
+   */
+  private resolveOutputs(): void {
+    const producers = new Map<string, { output?: string[] | null }>();
+    const readers = new Map<string, number>();
+    for (const n of this.w.nodes) {
+      for (const o of n.output ?? []) producers.set(o, n);
+      for (const i of n.input ?? []) readers.set(i, (readers.get(i) ?? 0) + 1);
+    }
+    const sources = new Map<string, number>();
+    for (const { t } of this.pending) sources.set(t, (sources.get(t) ?? 0) + 1);
+    for (const { t, name } of this.pending) {
+      const producer = producers.get(t);
+      if (producer && !readers.get(t) && sources.get(t) === 1) {
+        producer.output = producer.output!.map((o) => (o === t ? name : o));
+      } else {
+        this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
+      }
+    }
+    this.pending.length = 0;
   }
 
   op(opType: string, inputs: string[], shape: number[], scope: string, attrs: Record<string, Attr> = {}): string {
@@ -67,6 +93,15 @@ export class GraphBuilder {
     const name = this.w.sharedFloat(`f32_${value}`, [], value);
     this.shapes.set(name, []);
     return name;
+  }
+
+  /** A float32 constant tensor, one per `key`. */
+  floats(key: string, dims: number[], values: Float32Array): string {
+    return this.memo(`floats:${key}`, () => {
+      const name = this.w.floatInit(key, dims, values);
+      this.shapes.set(name, dims);
+      return name;
+    });
   }
 
   reshape(x: string, shape: number[], scope: string): string {
@@ -135,6 +170,7 @@ export class GraphBuilder {
 
   /** The serialised model. */
   build(name: string): Uint8Array {
+    this.resolveOutputs();
     const model: onnx.IModelProto = {
       irVersion: irVersionFor(TRAIN_OPSET),
       opsetImport: [{ domain: '', version: TRAIN_OPSET }],

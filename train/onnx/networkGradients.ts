@@ -178,20 +178,7 @@ function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: 
         // Correlation with the kernel flipped in space and transposed in channels, padded k−1−pad: its
         // im2col copies dy (outC channels). Widening convs (outC > inC) take the ConvTranspose below,
         // whose column buffer has inC·k² rows instead.
-        const flipped = b.memo(`flipped:${weight}`, () =>
-          b.op(
-            'Slice',
-            [
-              b.transpose(weight, [1, 0, 2, 3], dxWhere),
-              b.ints([-1, -1]),
-              b.ints([-k - 1, -k - 1]),
-              b.ints([2, 3]),
-              b.ints([-1, -1]),
-            ],
-            [l.inC, l.outC, k, k],
-            dxWhere,
-          ),
-        );
+        const flipped = b.memo(`flipped:${weight}`, () => flipKernel(b, weight, dxWhere));
         const q = k - 1 - pad;
         return b.op('Conv', [dy, flipped], b.shape(x), dxWhere, { ...attrs, pads: [q, q, q, q] });
       }
@@ -204,6 +191,20 @@ function conv(b: GraphBuilder, l: ConvLayer, x: string, p: ParamBinding, where: 
       });
     },
   };
+}
+
+/**
+ * [O, C, k, k] → [C, O, k, k] reversed in both spatial axes, the reversal as a product with a k²×k²
+ * permutation matrix (exact; a Slice with negative steps takes onnxruntime's slow element path).
+ */
+function flipKernel(b: GraphBuilder, weight: string, where: string): string {
+  const [o, c, k] = b.shape(weight);
+  const kk = k * k;
+  const reverse = new Float32Array(kk * kk);
+  for (let i = 0; i < kk; i++) reverse[i * kk + (kk - 1 - i)] = 1;
+  const rows = b.reshape(b.transpose(weight, [1, 0, 2, 3], where), [c * o, kk], where);
+  const flipped = b.op('MatMul', [rows, b.floats(`reverse_${kk}`, [kk, kk], reverse)], [c * o, kk], where);
+  return b.reshape(flipped, [c, o, k, k], where);
 }
 
 /**
