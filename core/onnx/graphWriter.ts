@@ -116,4 +116,3 @@ export function tensorType(elemType: number, dims: (number | string)[]): onnx.IT
     },
   };
 }
-

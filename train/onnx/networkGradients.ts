@@ -99,12 +99,7 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       return {
         y,
         back: (dy) =>
-          b.op(
-            'Where',
-            [positive(b, x, where), dy, b.binary('Mul', dy, b.scalar(l.alpha), where)],
-            b.shape(dy),
-            where,
-          ),
+          b.op('Where', [positive(b, x, where), dy, b.binary('Mul', dy, b.scalar(l.alpha), where)], b.shape(dy), where),
       };
     }
     case 'tanh': {
@@ -113,8 +108,7 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       // d tanh = 1 − y²
       return {
         y,
-        back: (dy) =>
-          b.binary('Mul', dy, b.binary('Sub', b.scalar(1), b.binary('Mul', y, y, where), where), where),
+        back: (dy) => b.binary('Mul', dy, b.binary('Sub', b.scalar(1), b.binary('Mul', y, y, where), where), where),
       };
     }
     case 'residual': {
@@ -213,7 +207,14 @@ function flipKernel(b: GraphBuilder, weight: string, where: string): string {
  * shifted windows of z: Conv's im2col would copy the C-channel input k² times (50 M values for
  * 64 channels at 128²), z holds only k²·O rows.
  */
-function narrowingConv(b: GraphBuilder, x: string, weight: string, bias: string | undefined, k: number, where: string): string {
+function narrowingConv(
+  b: GraphBuilder,
+  x: string,
+  weight: string,
+  bias: string | undefined,
+  k: number,
+  where: string,
+): string {
   const [n, c, h, w] = b.shape(x);
   const [o] = b.shape(weight);
   const ho = h - k + 1;
@@ -226,7 +227,12 @@ function narrowingConv(b: GraphBuilder, x: string, weight: string, bias: string 
     for (let j = 0; j < k; j++) {
       const t = (i * k + j) * o;
       windows.push(
-        b.op('Slice', [z, b.ints([t, i, j]), b.ints([t + o, i + ho, j + wo]), b.ints([1, 2, 3])], [n, o, ho, wo], where),
+        b.op(
+          'Slice',
+          [z, b.ints([t, i, j]), b.ints([t + o, i + ho, j + wo]), b.ints([1, 2, 3])],
+          [n, o, ho, wo],
+          where,
+        ),
       );
     }
   const sum = b.sum(windows, where);
@@ -326,10 +332,18 @@ export function weightGrad(
         const d = i * wp + j;
         windows.push(b.op('Slice', [flat, b.ints([d]), b.ints([d + len]), b.ints([2])], [c, n, len], where));
       }
-    const cols = b.reshape(b.op('Concat', windows, [c, k * k * n, len], where, { axis: 1 }), [c * k * k, n * len], where);
+    const cols = b.reshape(
+      b.op('Concat', windows, [c, k * k * n, len], where, { axis: 1 }),
+      [c * k * k, n * len],
+      where,
+    );
     const gWide = b.op('Pad', [g, b.ints([0, 0, 0, 0, 0, 0, 0, wp - wo])], [n, o, ho, wp], where, { mode: 'constant' });
     const gFlat = b.reshape(n === 1 ? gWide : b.transpose(gWide, [1, 0, 2, 3], where), [o, n, ho * wp], where);
-    const gRows = b.reshape(b.op('Slice', [gFlat, b.ints([0]), b.ints([len]), b.ints([2])], [o, n, len], where), [o, n * len], where);
+    const gRows = b.reshape(
+      b.op('Slice', [gFlat, b.ints([0]), b.ints([len]), b.ints([2])], [o, n, len], where),
+      [o, n * len],
+      where,
+    );
     const gwT = b.op('Gemm', [cols, gRows], [c * k * k, o], where, { transB: 1 });
     return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
   }
@@ -356,7 +370,8 @@ export function weightGrad(
 /** ReflectionPad2d(p); its backward folds the mirrored border gradients back onto the rows and columns they copy. */
 function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
   const [n, c, h, w] = b.shape(x);
-  if (Math.min(h, w) < 2 * p + 2) throw new Error(`${where}: a ${h}×${w} map is too small to train with reflection padding ${p}`);
+  if (Math.min(h, w) < 2 * p + 2)
+    throw new Error(`${where}: a ${h}×${w} map is too small to train with reflection padding ${p}`);
   const y = b.op('Pad', [x, b.ints([0, 0, p, p, 0, 0, p, p])], [n, c, h + 2 * p, w + 2 * p], where, {
     mode: 'reflect',
   });

@@ -229,7 +229,11 @@ export class OrtTrainingModel implements TrainingModel {
       for (const p of paramSpecs(this.specs[net])) {
         const t = sd.get(p.key);
         if (!t) throw new Error(`${net}: missing parameter '${p.key}'`);
-        if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]) || t.data.length !== numel(p.shape))
+        if (
+          t.shape.length !== p.shape.length ||
+          t.shape.some((d, i) => d !== p.shape[i]) ||
+          t.data.length !== numel(p.shape)
+        )
           throw new Error(`${net}: parameter '${p.key}' has shape [${t.shape}], expected [${p.shape}]`);
         this.params.set(`${net}.${p.key}`, t.data);
       }
@@ -247,7 +251,10 @@ export class OrtTrainingModel implements TrainingModel {
           const given = src?.[part].get(key);
           if (src && !given) throw new Error(`optimizer state has no moments for '${key}'`);
           if (given && given.length !== numel(shape)) throw new Error(`optimizer moment '${key}' has the wrong size`);
-          o[part].set(key, !given ? new Float32Array(numel(shape)) : shape.length === 4 ? permute4(given, shape, false) : given);
+          o[part].set(
+            key,
+            !given ? new Float32Array(numel(shape)) : shape.length === 4 ? permute4(given, shape, false) : given,
+          );
         }
       }
       this.opt[which] = o;
@@ -297,7 +304,8 @@ export class OrtTrainingModel implements TrainingModel {
 
   private paramFeeds(graph: StepGraph): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const key of [...graph.keys, ...graph.frozenKeys]) feeds[key] = tensor(this.params.get(key)!, this.shapes.get(key)!);
+    for (const key of [...graph.keys, ...graph.frozenKeys])
+      feeds[key] = tensor(this.params.get(key)!, this.shapes.get(key)!);
     return feeds;
   }
 

@@ -105,15 +105,30 @@ class TrainedParams {
       const shape = b.shape(g);
       const m = b.input(moment('m', key), shape);
       const v = b.input(moment('v', key), shape);
-      const m2 = b.binary('Add', b.binary('Mul', m, b.scalar(o.beta1), where), b.binary('Mul', g, b.scalar(1 - o.beta1), where), where);
+      const m2 = b.binary(
+        'Add',
+        b.binary('Mul', m, b.scalar(o.beta1), where),
+        b.binary('Mul', g, b.scalar(1 - o.beta1), where),
+        where,
+      );
       const v2 = b.binary(
         'Add',
         b.binary('Mul', v, b.scalar(o.beta2), where),
         b.binary('Mul', b.binary('Mul', g, g, where), b.scalar(1 - o.beta2), where),
         where,
       );
-      const denom = b.binary('Add', b.binary('Div', b.unary('Sqrt', v2, where), bc2Sqrt, where), b.scalar(o.eps), where);
-      const p2 = b.binary('Sub', this.tensors.get(key)!, b.binary('Mul', b.binary('Div', m2, denom, where), stepSize, where), where);
+      const denom = b.binary(
+        'Add',
+        b.binary('Div', b.unary('Sqrt', v2, where), bc2Sqrt, where),
+        b.scalar(o.eps),
+        where,
+      );
+      const p2 = b.binary(
+        'Sub',
+        this.tensors.get(key)!,
+        b.binary('Mul', b.binary('Div', m2, denom, where), stepSize, where),
+        where,
+      );
       b.output(p2, updated('param', key));
       b.output(m2, updated('m', key));
       b.output(v2, updated('v', key));
@@ -136,7 +151,10 @@ function ganTerm(b: GraphBuilder, mode: GanMode, pred: string, real: boolean, we
     return { value, grad: b.binary('Mul', diff, b.scalar((2 * weight) / n), where) };
   }
   // BCE with logits: softplus(x) − x·t, gradient sigmoid(x) − t.
-  const value = b.meanAll(b.binary('Sub', b.unary('Softplus', pred, where), b.binary('Mul', pred, t, where), where), where);
+  const value = b.meanAll(
+    b.binary('Sub', b.unary('Softplus', pred, where), b.binary('Mul', pred, t, where), where),
+    where,
+  );
   const grad = b.binary('Mul', b.binary('Sub', b.unary('Sigmoid', pred, where), t, where), b.scalar(weight / n), where);
   return { value, grad };
 }
@@ -202,7 +220,8 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   imageOutput(b, recA.y, 'rec_A');
   imageOutput(b, fakeA.y, 'fake_A');
   imageOutput(b, recB.y, 'rec_B');
-  for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B']) b.output(terms[name].value, `loss_${name}`);
+  for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B'])
+    b.output(terms[name].value, `loss_${name}`);
   return { model: b.build('cyclegan generator step'), keys: p.keys, frozenKeys: p.frozenKeys };
 }
 
