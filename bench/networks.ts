@@ -103,7 +103,11 @@ export function benchTrainingOptions(netG: string, ngf: number, ndf: number): Tr
 
 export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
   const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
-  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), workers, tf.getBackend());
+  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), {
+    engine: 'tfjs',
+    backend: tf.getBackend(),
+    workers,
+  });
   const rng = new Rng(3);
   const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
   const shape: [number, number, number, number] = [1, c.size, c.size, 3];

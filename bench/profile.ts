@@ -46,7 +46,11 @@ async function profile(o: { size: '64' | '128'; top: number }) {
     ...{ norm: 'instance', init_type: 'normal', init_gain: 0.02, input_nc: 3, output_nc: 3, no_dropout: true },
     ...{ gan_mode: 'lsgan', lambda_A: 10, lambda_B: 10, lambda_identity: 0.5, lr: 2e-4, beta1: 0.5, pool_size: 50 },
   };
-  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), 1, 'wasm');
+  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), {
+    engine: 'tfjs',
+    backend: 'wasm',
+    workers: 1,
+  });
   const rng = new Rng(3);
   const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
   const shape: [number, number, number, number] = [1, c.size, c.size, 3];

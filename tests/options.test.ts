@@ -55,6 +55,7 @@ const OFFICIAL_DEFAULTS: Omit<TrainOptions, 'dataroot'> = {
   lambda_B: 10,
   lambda_identity: 0.5,
   backend: 'auto',
+  engine: 'auto',
   workers: 'auto',
 };
 
@@ -74,13 +75,14 @@ function errorOf(argv: string[]): string {
 const D = ['--dataroot', 'data/x'];
 
 describe('train options schema', () => {
-  it('has exactly the official option names (plus seed, backend, workers, max_iters, from_pth) with the official defaults', () => {
+  it('has exactly the official option names (plus seed, backend, engine, threads, workers, max_iters, from_pth) with the official defaults', () => {
     const opts = parseTrainArgv(D);
     expect(opts).toEqual({ dataroot: 'data/x', ...OFFICIAL_DEFAULTS });
     expect(Object.keys(trainOptionsShape).sort()).toEqual(
-      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'max_iters', 'from_pth'].sort(),
+      [...Object.keys(OFFICIAL_DEFAULTS), 'dataroot', 'seed', 'threads', 'max_iters', 'from_pth'].sort(),
     );
     expect(opts.seed).toBeUndefined();
+    expect(opts.threads).toBeUndefined(); // every core, decided where training starts
     expect(opts.max_iters).toBeUndefined();
     expect(opts.from_pth).toBeUndefined();
   });
@@ -91,6 +93,15 @@ describe('train options schema', () => {
     expect(parseTrainArgv([...D, '--workers', '1']).workers).toBe(1);
     expect(errorOf([...D, '--workers', '3'])).toMatch(/workers/);
     expect(errorOf([...D, '--workers', 'many'])).toMatch(/workers/);
+  });
+
+  it('--engine takes auto (the default), onnxruntime or tfjs; --threads a positive integer', () => {
+    expect(parseTrainArgv([...D, '--engine', 'onnxruntime']).engine).toBe('onnxruntime');
+    expect(parseTrainArgv([...D, '--engine', 'tfjs']).engine).toBe('tfjs');
+    expect(errorOf([...D, '--engine', 'torch'])).toBe('--engine: expected one of auto, onnxruntime, tfjs, got "torch"');
+    expect(parseTrainArgv([...D, '--threads', '3']).threads).toBe(3);
+    expect(errorOf([...D, '--threads', '0'])).toMatch(/^--threads: expected a positive integer/);
+    expect(errorOf([...D, '--threads', 'all'])).toMatch(/^--threads: expected a positive integer/);
   });
 
   it('gives every field a description', () => {

@@ -4,8 +4,9 @@
  * `latest` every save_latest_freq images and at the end of each epoch, numbered checkpoints every
  * save_epoch_freq epochs. Unlike the official loop it resumes mid-epoch with the optimiser state,
  * image pools and RNG, so a resumed run continues exactly where the interrupted one stopped.
- * Iterations run on this thread or split over two worker threads (`--workers`, trainingModel.ts),
- * with the same results and the same checkpoints either way.
+ * Iterations run on the onnxruntime engine (every core through onnxruntime's thread pool) or the
+ * tfjs engine (this thread, or two worker threads with `--workers 2`), chosen by `--engine`
+ * (trainingModel.ts): the same math and the same checkpoints on each, so a run resumes on either.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,8 +19,7 @@ import { learningRate } from './lrSchedule';
 import { checkpointModelState, checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
 import { initialModelState, type ModelState } from './modelState';
 import { officialRunWeights } from './officialRun';
-import { wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
-import { openTrainingModel, resolveWorkers, type TrainingModel } from './trainingModel';
+import { describeEngine, openTrainingModel, resolveEngine, type TrainingModel } from './trainingModel';
 import { writeSampleGrid, type GridImage } from './report/sampleGrid';
 import { writeReport, type LossRecord } from './report/htmlReport';
 import type { TrainData } from './trainData';
@@ -68,6 +68,8 @@ export class Trainer {
 
   async run(): Promise<TrainResult> {
     const o = this.opts;
+    // Decided first: options the engine cannot train must fail before the run folder changes.
+    const engine = resolveEngine(o, tf.getBackend(), this.hooks.log);
     fs.mkdirSync(this.runDir, { recursive: true });
     const lastEpoch = o.n_epochs + o.n_epochs_decay;
 
@@ -108,13 +110,10 @@ export class Trainer {
       await writeFileAtomic(path.join(this.runDir, 'train_opt.json'), JSON.stringify({ ...o, seed }, null, 2) + '\n');
       fs.rmSync(path.join(this.runDir, 'loss_log.jsonl'), { force: true });
     }
-    const backend = tf.getBackend();
-    const workers = resolveWorkers(o, backend, this.hooks.log);
-    const model = await openTrainingModel(o, state, workers, backend);
+    const model = await openTrainingModel(o, state, engine);
     this.hooks.log(
       `seed ${seed}; ${this.data.itersPerEpoch} iterations per epoch; epochs ${pos.epoch}…${lastEpoch}; ` +
-        `${workers} worker thread${workers === 1 ? '' : 's'}` +
-        (workers === 2 && backend === 'wasm' ? ` × ${wasmThreadsPerWorker()} XNNPACK thread(s) each` : ''),
+        describeEngine(engine),
     );
 
     const save = async (label: string | number): Promise<void> => {

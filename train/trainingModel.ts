@@ -1,15 +1,20 @@
 /**
  * What the training loop drives: one CycleGAN optimisation step per batch, the learning rate,
- * sample images, and the complete state a checkpoint keeps. Two implementations with the same
- * math and the same state: `LocalTrainingModel` (this thread) and `ParallelTrainingModel` (two
- * worker threads, one per side of the loss; train/parallel). A run saved by one resumes in the other.
+ * sample images, and the complete state a checkpoint keeps. Two engines, three implementations,
+ * one math and one state: on the tfjs engine `LocalTrainingModel` (this thread) and
+ * `ParallelTrainingModel` (two worker threads, one per side of the loss; train/parallel); on the
+ * onnxruntime engine `OrtTrainingModel` (train/onnx; every core through onnxruntime's thread pool).
+ * A run saved by any of them resumes in any other.
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
+import { UsageError } from '../core/cli/errors';
+import type { EngineName } from '../core/config/options';
 import type { Losses, VisualName } from './cycleGanModel';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
 import { LocalTrainingModel } from './localTrainingModel';
-import { ParallelTrainingModel } from './parallel/parallelTrainingModel';
+import { ParallelTrainingModel, wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
+import { OrtTrainingModel, ortEngineUnsupported } from './onnx/ortTrainingModel';
 
 export interface TrainingModel {
   /** Threads computing each step (1: this one). */
@@ -59,13 +64,65 @@ export function resolveWorkers(
   return 2;
 }
 
-/** A training model on `workers` threads (1: this thread), starting from `state`. */
+/** Which engine trains, on how many threads: what `resolveEngine` decides and `openTrainingModel` opens. */
+export type EnginePlan =
+  | { engine: 'onnxruntime'; /** onnxruntime intra-op threads. */ threads: number }
+  | { engine: 'tfjs'; /** The tfjs backend in use. */ backend: string; workers: 1 | 2 };
+
+/** The engine options a plan depends on (TrainOptions has them all). */
+export type EngineOptions = TrainingModelOptions & {
+  engine?: EngineName;
+  threads?: number;
+  workers?: number | 'auto';
+};
+
+/** Throws the command-line error for `--engine onnxruntime` with options that engine cannot train. */
+export function checkEngine(o: EngineOptions): void {
+  if (o.engine !== 'onnxruntime') return;
+  const why = ortEngineUnsupported(o);
+  if (why) throw new UsageError(`--engine onnxruntime cannot train with ${why}; use --engine tfjs (or auto)`);
+}
+
+/**
+ * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
+ * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
+ * multi-threaded kernels outrun, and options it trains: no batch norm, no dropout) and logs why
+ * when it does not. Settings of the other engine (--workers, --threads) are ignored with a log line.
+ */
+export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
+  checkEngine(o);
+  let engine = o.engine ?? 'auto';
+  if (engine === 'auto') {
+    const why = ortEngineUnsupported(o);
+    if (why) log(`${why}: training on the tfjs engine`);
+    else if (backend !== 'wasm' && backend !== 'cpu') log(`tfjs backend ${backend}: training on the tfjs engine`);
+    engine = why || (backend !== 'wasm' && backend !== 'cpu') ? 'tfjs' : 'onnxruntime';
+  }
+  if (engine === 'onnxruntime') {
+    if (o.workers !== undefined && o.workers !== 'auto')
+      log(`--workers ${o.workers} ignored: the onnxruntime engine runs each step on --threads threads`);
+    return { engine, threads: o.threads ?? os.availableParallelism() };
+  }
+  if (o.threads !== undefined) log(`--threads ${o.threads} ignored: the tfjs engine's threads follow --workers`);
+  return { engine: 'tfjs', backend, workers: resolveWorkers(o, backend, log) };
+}
+
+/** The plan in words, for the start-up log: `onnxruntime engine, 8 threads`. */
+export function describeEngine(p: EnginePlan): string {
+  if (p.engine === 'onnxruntime') return `onnxruntime engine, ${p.threads} thread${p.threads === 1 ? '' : 's'}`;
+  return (
+    `tfjs engine (${p.backend}), ${p.workers} worker thread${p.workers === 1 ? '' : 's'}` +
+    (p.workers === 2 && p.backend === 'wasm' ? ` × ${wasmThreadsPerWorker()} XNNPACK thread(s) each` : '')
+  );
+}
+
+/** A training model as `plan` says, starting from `state`. */
 export async function openTrainingModel(
   opts: TrainingModelOptions,
   state: ModelState,
-  workers: 1 | 2,
-  backend: string,
+  plan: EnginePlan,
 ): Promise<TrainingModel> {
-  if (workers === 1) return new LocalTrainingModel(opts, state);
-  return ParallelTrainingModel.open(opts, state, backend);
+  if (plan.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, plan.threads);
+  if (plan.workers === 1) return new LocalTrainingModel(opts, state);
+  return ParallelTrainingModel.open(opts, state, plan.backend);
 }

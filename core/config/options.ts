@@ -4,6 +4,7 @@
  * command line written for the official `train.py` works here unchanged. The command-line parser
  * (core/cli/command.ts) and its `--help` are generated from these schemas.
  */
+import * as os from 'node:os';
 import { z } from 'zod';
 import { generatorSpec, parseResnetBlocks, sizeMultiple } from '../arch/spec';
 import { invalidParameter, showValue } from '../cli/errors';
@@ -129,6 +130,8 @@ export const PREPROCESS_MODES = ['resize_and_crop', 'crop', 'scale_width', 'scal
 export type PreprocessMode = (typeof PREPROCESS_MODES)[number];
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+export const ENGINES = ['auto', 'onnxruntime', 'tfjs'] as const;
+export type EngineName = (typeof ENGINES)[number];
 
 const direction = () => enumType(['AtoB', 'BtoA']).default('AtoB');
 const preprocess = () => enumType(PREPROCESS_MODES).default('resize_and_crop');
@@ -244,11 +247,28 @@ export const trainOptionsShape = {
   // ours
   seed: intType(0).optional().describe('random seed; a run without one picks a seed and records it in its checkpoints'),
   backend: backend(),
+  engine: enumType(ENGINES)
+    .default('auto')
+    .describe(
+      'what computes the training steps. onnxruntime: each iteration as two ONNX graphs (generator step, ' +
+        "discriminator step) on onnxruntime-node's CPU kernels, using every core (--threads); it trains " +
+        'instance norm or no norm, without dropout, lsgan or vanilla. tfjs: the tfjs model on --backend ' +
+        '(--workers threads), which also trains batch norm and dropout and runs on GPUs. auto: onnxruntime ' +
+        'when the tfjs backend is wasm or cpu and the options are ones it trains, else tfjs (the log says why). ' +
+        'Both engines compute the same steps and save the same checkpoints: a run resumes on either',
+    ),
+  threads: intType(1)
+    .optional()
+    .describe(
+      `onnxruntime engine: intra-op threads per step (default: every core, ${os.availableParallelism()} here). ` +
+        'Results are bit-for-bit repeatable for a given thread count; another count changes float rounding',
+    ),
   workers: z
     .union([z.literal('auto'), numberType((n) => n === 1 || n === 2, "must be 1, 2 or 'auto'")])
     .default('auto')
     .describe(
-      'worker threads per training step: 2 splits each iteration over two workers (same math, one side of the ' +
+      'tfjs engine: worker threads per training step (ignored by the onnxruntime engine, which uses --threads). ' +
+        '2 splits each iteration over two workers (same math, one side of the ' +
         'cycle loss each), each running XNNPACK on half the cores. auto: 2 when the backend is wasm or cpu, the ' +
         'machine has at least 2 cores and --norm is not batch, else 1; batch norm and the tensorflow backend ' +
         '(multi-threaded itself) always use 1',
@@ -256,7 +276,7 @@ export const trainOptionsShape = {
   max_iters: intType(1).optional().describe('stop after this many iterations in total (smoke runs, benchmarks)'),
 };
 
-/** Training options as parsed: every field present except the optional seed and max_iters. */
+/** Training options as parsed: every field present except the optional seed, threads, max_iters and from_pth. */
 export type TrainOptions = z.output<z.ZodObject<typeof trainOptionsShape>>;
 
 /** Spatial sides the generator needs to be a multiple of (4 for ResNet, 256/128 for the U-Nets). */
