@@ -130,7 +130,10 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
     lr: cfg.lr!,
     beta1: cfg.beta1!,
   };
-  const passthrough = { query: (b: Float32Array) => b, passThrough: true };
+  const passthrough = {
+    query: (data: Float32Array, shape: [number, number, number, number]) => ({ data, shape }),
+    passThrough: true,
+  };
   const weights = {
     G_A: c.group('G_A/state/'),
     G_B: c.group('G_B/state/'),

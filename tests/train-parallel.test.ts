@@ -42,6 +42,7 @@ function options(name: string, extra: Record<string, unknown>): TrainOptions {
     display_freq: 1000,
     seed: 11,
     backend: 'wasm',
+    engine: 'tfjs',
     max_iters: K,
     ...extra,
   });
@@ -84,8 +85,8 @@ describe.each([
   test(`${K} iterations on 2 workers equal ${K} on 1`, async () => {
     const one = options(`one_${tag}`, { ...extra, workers: 1 });
     const two = options(`two_${tag}`, { ...extra, workers: 2 });
-    expect((await train(one)).join('\n')).toContain('; 1 worker thread');
-    expect((await train(two)).join('\n')).toContain('; 2 worker threads');
+    expect((await train(one)).join('\n')).toContain('tfjs engine (wasm), 1 worker thread');
+    expect((await train(two)).join('\n')).toMatch(/tfjs engine \(wasm\), 2 worker threads/);
 
     const a = await readTensorFile(path.join(root, 'ck', one.name, 'latest.ckpt'));
     const b = await readTensorFile(path.join(root, 'ck', two.name, 'latest.ckpt'));

@@ -2,7 +2,9 @@
  * Checkpoints resume exactly: K iterations straight vs. K/2, stop, resume from `latest`, K/2 more —
  * with the same seed the final weights, optimiser moments and pools agree. K crosses an epoch
  * boundary and the split falls mid-epoch, with a learning-rate decay and a non-empty image pool.
- * On one thread, on two worker threads (--workers 2), and switching from one to two on resume.
+ * On the tfjs engine on one thread, on two worker threads (--workers 2) and switching from one to
+ * two on resume; and on the onnxruntime engine, where for a given thread count the resumed run is
+ * bit for bit the straight one (cross-engine resumes: tests/train-ortEngine.test.ts).
  */
 import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ function options(name: string, extra: Record<string, unknown>): TrainOptions {
     save_epoch_freq: 1,
     seed: 7,
     backend: 'wasm',
+    engine: 'tfjs',
     ...extra,
   });
 }
@@ -46,22 +49,29 @@ beforeAll(async () => {
   await makeShapesDataset({ out: dataroot, size: 36, n: 4, n_test: 2, seed: 3, force: false });
 });
 
+const tfjs = (workers: number) => ({ engine: 'tfjs', workers });
+const ort = { engine: 'onnxruntime', threads: 2 };
+
 describe.each([
-  ['1 worker', 1, 1],
-  ['2 workers', 2, 2],
-  ['1 worker, resumed on 2', 1, 2],
-])('%s', (label, before, after) => {
+  // [label, options before the split, after it, tolerance (scaled max error)]
+  ['1 worker', tfjs(1), tfjs(1), 1e-6],
+  ['2 workers', tfjs(2), tfjs(2), 1e-6],
+  ['1 worker, resumed on 2', tfjs(1), tfjs(2), 1e-6],
+  // For a fixed thread count onnxruntime's kernels split and sum the same way every run.
+  ['onnxruntime', ort, ort, 0],
+] as const)('%s', (label, before, after, tolerance) => {
   test('K iterations straight equal K/2 + resume + K/2', async () => {
     const K = 10; // 4 iterations per epoch: ends in epoch 3, split at epoch 2 iteration 1
-    const straightName = `straight_w${before}`;
-    const splitName = `split_w${before}_w${after}`;
-    const straight = await train(options(straightName, { max_iters: K, workers: before }));
+    const tag = label.replace(/\W+/g, '_');
+    const straightName = `straight_${tag}`;
+    const splitName = `split_${tag}`;
+    const straight = await train(options(straightName, { max_iters: K, ...before }));
     expect(straight.stoppedBy).toBe('max_iters');
     expect(straight.position).toMatchObject({ epoch: 3, epochIter: 2, totalIters: K });
 
-    const first = await train(options(splitName, { max_iters: K / 2, workers: before }));
+    const first = await train(options(splitName, { max_iters: K / 2, ...before }));
     expect(first.position).toMatchObject({ epoch: 2, epochIter: 1, totalIters: K / 2 });
-    const second = await train(options(splitName, { max_iters: K, continue_train: true, workers: after }));
+    const second = await train(options(splitName, { max_iters: K, continue_train: true, ...after }));
     expect(second.itersRun).toBe(K / 2);
     expect(second.position).toEqual(straight.position);
 
@@ -76,7 +86,7 @@ describe.each([
       const err = scaledMaxError(b.tensors.get(k)!.data, a.tensors.get(k)!.data);
       if (err > worst.err) worst = { key: k, err };
     }
-    expect(worst.err).toBeLessThanOrEqual(1e-6);
+    expect(worst.err).toBeLessThanOrEqual(tolerance);
     const metaA = a.meta as { lr: number; rng: number[]; optimizers: unknown; extra: Record<string, unknown> };
     const metaB = b.meta as typeof metaA;
     expect(metaB.lr).toBe(metaA.lr);
@@ -99,7 +109,7 @@ test('a checkpoint from before the pools had their own random streams resumes wi
 });
 
 test('a run writes options, numbered checkpoints, loss log, sample grids and a report', async () => {
-  const dir = path.join(root, 'ck', 'straight_w1');
+  const dir = path.join(root, 'ck', 'straight_1_worker');
   const files = readdirSync(dir);
   expect(files).toEqual(
     expect.arrayContaining(['train_opt.json', 'latest.ckpt', '1.ckpt', '2.ckpt', 'loss_log.jsonl', 'report.html']),

@@ -48,8 +48,14 @@ export interface ModelOptions {
 
 /** A pool of generated images (framework-neutral so its contents can be checkpointed). */
 export interface FakeImagePool {
-  /** Takes a batch [N,H,W,C] and returns the batch the discriminator should see. */
-  query(batch: Float32Array, shape: [number, number, number, number]): Float32Array;
+  /**
+   * Takes a batch [N,H,W,C] and returns the batch the discriminator should see, whose size may
+   * differ from the batch's (an earlier image of another size, with un-cropped preprocessing).
+   */
+  query(
+    batch: Float32Array,
+    shape: [number, number, number, number],
+  ): { data: Float32Array; shape: [number, number, number, number] };
   /** True when `query` returns its batch unchanged (pool_size 0): the fakes then need no read back. */
   readonly passThrough?: boolean;
 }
@@ -431,7 +437,8 @@ export class CycleGanModel {
   private queryPool(pool: FakeImagePool, fake: tf.Tensor4D): tf.Tensor4D {
     if (pool.passThrough) return fake.clone();
     const shape = fake.shape as [number, number, number, number];
-    return tf.tensor4d(pool.query(fake.dataSync() as Float32Array, shape), shape);
+    const r = pool.query(fake.dataSync() as Float32Array, shape);
+    return tf.tensor4d(r.data, r.shape);
   }
 
   private byKey(params: Map<string, tf.Variable>, grads: tf.NamedTensorMap): Map<string, tf.Tensor> {

@@ -22,7 +22,7 @@ export class ModelReplica {
     for (const side of sides) {
       const p = sidePool(side);
       bound[p] = {
-        query: (batch, shape) => this.pools[p]!.query(batch, shape, this.streams[p]!),
+        query: (batch, shape) => this.pools[p]!.queryWithShape(batch, shape, this.streams[p]!),
         passThrough: opts.pool_size === 0,
       };
     }

@@ -45,7 +45,7 @@ import {
 const BETA2 = 0.999;
 const EPS = 1e-8;
 /** Sessions kept per step kind; more shapes than this only come from un-cropped preprocessing. */
-const MAX_SESSIONS = 4;
+export const MAX_SESSIONS = 4;
 
 /** Why the onnxruntime engine cannot train these options, or undefined when it can. */
 export function ortEngineUnsupported(o: TrainingModelOptions): string | undefined {
@@ -267,6 +267,11 @@ export class OrtTrainingModel implements TrainingModel {
     this.lr = state.lr;
   }
 
+  /** How many step sessions are loaded, per kind (at most MAX_SESSIONS each). */
+  loadedSessions(): Record<'G' | 'D', number> {
+    return { G: this.sessions.G.size, D: this.sessions.D.size };
+  }
+
   async dispose(): Promise<void> {
     for (const cache of Object.values(this.sessions)) {
       for (const c of cache.values()) await c.session.release();
@@ -283,7 +288,12 @@ export class OrtTrainingModel implements TrainingModel {
     const key = JSON.stringify(shapes);
     const cache = this.sessions[kind];
     let c = cache.get(key);
-    if (c) return c;
+    if (c) {
+      // Most recently used last: the session evicted next is the one unused longest.
+      cache.delete(key);
+      cache.set(key, c);
+      return c;
+    }
     if (cache.size >= MAX_SESSIONS) {
       const [oldKey, old] = cache.entries().next().value as [string, Compiled];
       cache.delete(oldKey);

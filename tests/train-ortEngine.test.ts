@@ -1,0 +1,325 @@
+/**
+ * The onnxruntime training engine as part of `npm run train` (its numerics against PyTorch:
+ * train-ortEngine-golden.test.ts): which engine --engine auto picks and why, a state moving between
+ * the engines unchanged and training on alike from there, the image pools and their random streams,
+ * and un-cropped preprocessing, whose every new image size loads new step sessions (a bounded cache).
+ */
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { generatorSpec, discriminatorSpec } from '../core/arch/spec';
+import { UsageError } from '../core/cli/errors';
+import { parseTrainOptions, type TrainOptions } from '../core/config/options';
+import { readTensorFile } from '../core/io/tensorFile';
+import { Rng } from '../core/rng';
+import { initBackend } from '../core/tf/backend';
+import { discriminatorOptions, generatorOptions, LOSS_NAMES, NET_NAMES, type NetName } from '../train/cycleGanModel';
+import { LocalTrainingModel } from '../train/localTrainingModel';
+import { initialModelState, poolStreams, type ModelState, type Shape4 } from '../train/modelState';
+import { MAX_SESSIONS, OrtTrainingModel } from '../train/onnx/ortTrainingModel';
+import { describeEngine, resolveEngine, type TrainingModel } from '../train/trainingModel';
+import { scaledMaxError } from './helpers/compare';
+import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
+import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
+
+const TOL = 1e-4;
+const THREADS = 2;
+const root = mkdtempSync(path.join(tmpdir(), 'ort-engine-'));
+
+function options(extra: Record<string, unknown> = {}): TrainOptions {
+  return parseTrainOptions({ dataroot: root, ...TINY_NETWORKS, pool_size: 2, seed: 1, ...extra });
+}
+
+/** A batch of one random image in [-1, 1]. */
+function image(seed: number, h = 32, w = 32): { data: Float32Array; shape: Shape4 } {
+  const rng = new Rng(seed);
+  return { data: Float32Array.from({ length: h * w * 3 }, () => 2 * rng.next() - 1), shape: [1, h, w, 3] };
+}
+
+async function steps(model: TrainingModel, from: number, n: number, sizes?: [number, number][]) {
+  const losses = [];
+  for (let i = from; i < from + n; i++) {
+    const [h, w] = sizes?.[i - from] ?? [32, 32];
+    const a = image(2 * i, h, w);
+    const b = image(2 * i + 1, h, w);
+    losses.push(await model.optimize(a.data, a.shape, b.data, b.shape));
+  }
+  return losses;
+}
+
+function sameBits(x: Float32Array, y: Float32Array): boolean {
+  const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  return a.length === b.length && a.every((word, i) => word === b[i]);
+}
+
+/** Every part of two states that differs in any bit (empty: the same state). */
+function stateDifferences(x: ModelState, y: ModelState): string[] {
+  const out: string[] = [];
+  for (const net of NET_NAMES)
+    for (const [key, t] of x.nets[net]) {
+      const u = y.nets[net].get(key);
+      if (!u || !sameBits(t.data, u.data) || `${t.shape}` !== `${u.shape}`) out.push(`${net}.${key}`);
+    }
+  for (const which of ['G', 'D'] as const) {
+    const [a, b] = [x.adam![which], y.adam![which]];
+    if (a.step !== b.step) out.push(`adam.${which}.step`);
+    for (const part of ['m', 'v'] as const)
+      for (const [key, v] of a[part]) if (!sameBits(v, b[part].get(key)!)) out.push(`adam.${which}.${part}.${key}`);
+  }
+  for (const p of ['A', 'B'] as const) {
+    const [a, b] = [x.pools[p].images, y.pools[p].images];
+    if (a.length !== b.length || a.some((t, i) => !sameBits(t.data, b[i].data) || `${t.shape}` !== `${b[i].shape}`))
+      out.push(`pool ${p}`);
+    if (`${x.poolRng[p]}` !== `${y.poolRng[p]}`) out.push(`poolRng ${p}`);
+  }
+  if (x.dropoutCounter !== y.dropoutCounter) out.push('dropoutCounter');
+  if (x.lr !== y.lr) out.push('lr');
+  return out;
+}
+
+const zeroGradient = (o: TrainOptions): Record<NetName, Set<string>> => ({
+  G_A: biasesBeforeInstanceNorm(generatorSpec(generatorOptions(o, 'AtoB'))),
+  G_B: biasesBeforeInstanceNorm(generatorSpec(generatorOptions(o, 'BtoA'))),
+  D_A: biasesBeforeInstanceNorm(discriminatorSpec(discriminatorOptions(o, 'B'))),
+  D_B: biasesBeforeInstanceNorm(discriminatorSpec(discriminatorOptions(o, 'A'))),
+});
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('--engine', () => {
+  const picked = (extra: Record<string, unknown>, backend = 'wasm') => {
+    const lines: string[] = [];
+    const plan = resolveEngine(options(extra), backend, (m) => lines.push(m));
+    return { plan, lines };
+  };
+
+  test('auto trains on onnxruntime on the CPU backends, on every core unless --threads says otherwise', () => {
+    for (const backend of ['wasm', 'cpu'])
+      expect(picked({}, backend)).toEqual({
+        plan: { engine: 'onnxruntime', threads: availableParallelism() },
+        lines: [],
+      });
+    expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3 });
+    expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
+  });
+
+  test('auto falls back to tfjs, saying why, for batch norm, dropout and the GPU or native backends', () => {
+    expect(picked({ norm: 'batch' })).toEqual({
+      plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
+      lines: [
+        '--norm batch: training on the tfjs engine',
+        "1 worker thread: with --norm batch two workers would update the generators' running statistics differently",
+      ],
+    });
+    expect(picked({ no_dropout: false, workers: 1 })).toEqual({
+      plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
+      lines: ['dropout (--no_dropout false): training on the tfjs engine'],
+    });
+    for (const backend of ['webgpu', 'tensorflow'])
+      expect(picked({}, backend)).toEqual({
+        plan: { engine: 'tfjs', backend, workers: 1 },
+        lines: [`tfjs backend ${backend}: training on the tfjs engine`],
+      });
+  });
+
+  test("each engine ignores the other's thread setting, with a log line when it was given", () => {
+    expect(picked({ engine: 'onnxruntime', workers: 2 }).lines).toEqual([
+      '--workers 2 ignored: the onnxruntime engine runs each step on --threads threads',
+    ]);
+    expect(picked({ engine: 'tfjs', threads: 4, workers: 1 })).toEqual({
+      plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
+      lines: ["--threads 4 ignored: the tfjs engine's threads follow --workers"],
+    });
+  });
+
+  test('--engine onnxruntime with options it cannot train is a command-line error', () => {
+    for (const [extra, why] of [
+      [{ norm: 'batch' }, '--norm batch'],
+      [{ no_dropout: false }, 'dropout (--no_dropout false)'],
+    ] as const) {
+      const call = () => resolveEngine(options({ engine: 'onnxruntime', ...extra }), 'wasm');
+      expect(call).toThrow(UsageError);
+      expect(call).toThrow(`--engine onnxruntime cannot train with ${why}; use --engine tfjs (or auto)`);
+    }
+    // Explicitly on any tfjs backend: the onnxruntime engine does not use it.
+    expect(resolveEngine(options({ engine: 'onnxruntime', threads: 1 }), 'webgpu')).toEqual({
+      engine: 'onnxruntime',
+      threads: 1,
+    });
+  });
+});
+
+describe('a state moves between the engines unchanged and trains on alike', () => {
+  const o = options();
+  const zero = zeroGradient(o);
+  let fromOrt: ModelState;
+  let fromTfjs: ModelState;
+
+  beforeAll(async () => {
+    // Three iterations fill both pools (pool_size 2) and draw from their random streams.
+    const ort = await OrtTrainingModel.open(o, initialModelState(o, new Rng(5), 5), THREADS);
+    await steps(ort, 0, 3);
+    fromOrt = await ort.exportState();
+    await ort.dispose();
+    const tfjs = new LocalTrainingModel(o, initialModelState(o, new Rng(5), 5));
+    await steps(tfjs, 0, 3);
+    fromTfjs = await tfjs.exportState();
+    await tfjs.dispose();
+  });
+
+  test('the states hold everything a checkpoint keeps: moments, full pools, advanced pool streams', () => {
+    for (const s of [fromOrt, fromTfjs]) {
+      expect([s.adam!.G.step, s.adam!.D.step]).toEqual([3, 3]);
+      expect([s.pools.A.images.length, s.pools.B.images.length]).toEqual([2, 2]);
+      expect(s.poolRng).not.toEqual(poolStreams(5));
+      expect(s.dropoutCounter).toBe(1 + 3 * 8);
+    }
+    // Pool draws depend on the random streams only, never on image values: both engines drew alike.
+    expect(fromOrt.poolRng).toEqual(fromTfjs.poolRng);
+  });
+
+  test('onnxruntime → tfjs → export and tfjs → onnxruntime → export change no bit', async () => {
+    const tfjs = new LocalTrainingModel(o, fromOrt);
+    expect(stateDifferences(fromOrt, await tfjs.exportState())).toEqual([]);
+    await tfjs.dispose();
+    const ort = await OrtTrainingModel.open(o, fromTfjs, THREADS);
+    expect(stateDifferences(fromTfjs, await ort.exportState())).toEqual([]);
+    await ort.dispose();
+  });
+
+  test.each([
+    ['saved by onnxruntime', () => fromOrt],
+    ['saved by tfjs', () => fromTfjs],
+  ])('from a state %s, one more iteration on each engine agrees within 1e-4', async (_label, state) => {
+    const models: TrainingModel[] = [new LocalTrainingModel(o, state()), await OrtTrainingModel.open(o, state(), 2)];
+    const [[lt], [lo]] = [await steps(models[0], 3, 1), await steps(models[1], 3, 1)];
+    const [st, so] = [await models[0].exportState(), await models[1].exportState()];
+    const [vt, vo] = [(await models[0].visuals())!, (await models[1].visuals())!];
+    await Promise.all(models.map((m) => m.dispose()));
+
+    for (const k of LOSS_NAMES)
+      expect([k, Math.abs(lo[k] - lt[k]) / Math.max(1, Math.abs(lt[k])) <= TOL]).toEqual([k, true]);
+    for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
+      expect([k, scaledMaxError(vo[k].data, vt[k].data) <= TOL]).toEqual([k, true]);
+    let worst = { key: '', err: 0 };
+    for (const net of NET_NAMES)
+      for (const [key, t] of st.nets[net]) {
+        // A zero true gradient leaves Adam normalising rounding noise: each engine moves such a bias by up to lr.
+        const bound = zero[net].has(key) ? 2 * o.lr * 1.001 : TOL;
+        const err = scaledMaxError(so.nets[net].get(key)!.data, t.data) / bound;
+        if (err > worst.err) worst = { key: `${net}.${key}`, err };
+      }
+    for (const which of ['G', 'D'] as const)
+      for (const part of ['m', 'v'] as const)
+        for (const [key, v] of st.adam![which][part]) {
+          const err = scaledMaxError(so.adam![which][part].get(key)!, v) / TOL;
+          if (err > worst.err) worst = { key: `adam.${which}.${part}.${key}`, err };
+        }
+    expect(worst.err).toBeLessThanOrEqual(1);
+    expect([so.adam!.G.step, so.adam!.D.step]).toEqual([4, 4]);
+    expect(so.poolRng).toEqual(st.poolRng);
+    for (const p of ['A', 'B'] as const) {
+      expect(so.pools[p].images.map((t) => t.shape)).toEqual(st.pools[p].images.map((t) => t.shape));
+      so.pools[p].images.forEach((t, i) =>
+        expect(scaledMaxError(t.data, st.pools[p].images[i].data)).toBeLessThanOrEqual(TOL),
+      );
+    }
+  });
+});
+
+describe('un-cropped preprocessing: images of many sizes', () => {
+  // 8 different sizes for real images, more with the pool handing back older fakes.
+  const SIZES: [number, number][] = [32, 36, 40, 44].flatMap((h) => [
+    [h, 32] as [number, number],
+    [32, h + 4] as [number, number],
+  ]);
+
+  test(`each size gets its step sessions, at most ${MAX_SESSIONS} kept per step; each step is the tfjs engine's`, async () => {
+    const o = options();
+    const state = initialModelState(o, new Rng(9), 9);
+    const ort = await OrtTrainingModel.open(o, state, THREADS);
+    const tfjs = new LocalTrainingModel(o, state);
+    try {
+      const seen: number[] = [];
+      for (let i = 0; i < SIZES.length; i++) {
+        // Each step from the same state on both engines: over several steps float noise, which Adam
+        // normalises for parameters with tiny gradients, lets two runs drift apart beyond 1e-4.
+        await tfjs.importState(await ort.exportState());
+        const [lo] = await steps(ort, i, 1, [SIZES[i]]);
+        const [lt] = await steps(tfjs, i, 1, [SIZES[i]]);
+        for (const k of LOSS_NAMES)
+          expect([i, k, Math.abs(lo[k] - lt[k]) / Math.max(1, Math.abs(lt[k])) <= TOL]).toEqual([i, k, true]);
+        const loaded = ort.loadedSessions();
+        seen.push(loaded.G);
+        expect(loaded.G).toBeLessThanOrEqual(MAX_SESSIONS);
+        expect(loaded.D).toBeLessThanOrEqual(MAX_SESSIONS);
+      }
+      expect(seen).toEqual([1, 2, 3, 4, 4, 4, 4, 4]);
+      // The pools now hold fakes of earlier sizes, and a size seen before reuses its session.
+      const shapes = (await ort.exportState()).pools.A.images.map((t) => `${t.shape}`);
+      expect(shapes.every((s) => s === shapes[0])).toBe(false);
+      await steps(ort, 100, 1, [SIZES[SIZES.length - 1]]);
+      expect(ort.loadedSessions().G).toBe(MAX_SESSIONS);
+    } finally {
+      await ort.dispose();
+      await tfjs.dispose();
+    }
+  });
+
+  test('npm run train -- --preprocess none on a folder of differently sized images trains on onnxruntime', async () => {
+    const dataroot = path.join(root, 'sizes');
+    const write = async (dir: string, i: number, w: number, h: number) => {
+      const rng = new Rng(100 + i);
+      const rgb = Buffer.from(Uint8Array.from({ length: w * h * 3 }, () => rng.int(256)));
+      await sharp(rgb, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toFile(path.join(dir, `${i}.png`));
+    };
+    for (const [domain, sizes] of [
+      [
+        'trainA',
+        [
+          [32, 40],
+          [40, 32],
+          [36, 36],
+        ],
+      ],
+      [
+        'trainB',
+        [
+          [32, 32],
+          [44, 36],
+        ],
+      ],
+    ] as const) {
+      mkdirSync(path.join(dataroot, domain), { recursive: true });
+      for (const [i, [w, h]] of sizes.entries()) await write(path.join(dataroot, domain), i, w, h);
+    }
+    const o = parseTrainOptions({
+      dataroot,
+      name: 'sizes',
+      checkpoints_dir: path.join(root, 'ck'),
+      ...TINY_NETWORKS,
+      preprocess: 'none',
+      pool_size: 2,
+      seed: 3,
+      backend: 'wasm',
+      engine: 'onnxruntime',
+      threads: THREADS,
+      max_iters: 5,
+      print_freq: 1,
+    });
+    const lines: string[] = [];
+    const r = await trainQuietly(o, (m) => lines.push(m));
+    expect(r.itersRun).toBe(5);
+    expect(lines.join('\n')).toContain(`onnxruntime engine, ${THREADS} threads`);
+    expect(lines.filter((l) => /^\(epoch \d+, iter \d+\)/.test(l))).toHaveLength(5);
+    const ck = await readTensorFile(path.join(root, 'ck', 'sizes', 'latest.ckpt'));
+    const pooled = [...ck.tensors].filter(([k]) => k.startsWith('pool.')).map(([, t]) => `${t.shape}`);
+    expect(new Set(pooled).size).toBeGreaterThan(1);
+  });
+});
