@@ -1,9 +1,10 @@
 /**
  * `npm run train` as a user meets it: bad flags are one-line errors with a non-zero exit, --help
- * documents the official flags, and Ctrl-C saves `latest` before exiting.
+ * documents the official flags, both engines train and resume each other's runs, and Ctrl-C saves
+ * `latest` before exiting.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readTensorFile } from '../core/io/tensorFile';
@@ -38,6 +39,38 @@ test('invalid values are one-line errors naming the flag', () => {
   }
 });
 
+test('--engine onnxruntime with batch norm is a one-line command-line error, before any work', () => {
+  const ck = path.join(root, 'ck-bn');
+  const r = run(['--dataroot', dataroot, '--checkpoints_dir', ck, '--engine', 'onnxruntime', '--norm', 'batch']);
+  expect(r.status).toBe(2);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('npm warn'));
+  expect(lines).toEqual([
+    'train: error: --engine onnxruntime cannot train with --norm batch; use --engine tfjs (or auto)',
+  ]);
+  expect(existsSync(ck)).toBe(false);
+});
+
+test('each engine trains, and resumes the run the other saved', async () => {
+  const args = [
+    ...['--dataroot', dataroot, '--name', 'engines', '--checkpoints_dir', path.join(root, 'ck')],
+    ...['--netG', 'resnet_1blocks', '--ngf', '4', '--ndf', '4', '--load_size', '36', '--crop_size', '32'],
+    ...['--pool_size', '2', '--print_freq', '1', '--backend', 'wasm', '--seed', '1'],
+  ];
+  const latest = () =>
+    readTensorFile<{ position: { totalIters: number } }>(path.join(root, 'ck', 'engines', 'latest.ckpt'));
+  for (const [engine, iters, extra, says] of [
+    ['onnxruntime', 2, ['--threads', '2'], 'onnxruntime engine, 2 threads'],
+    ['tfjs', 4, ['--continue_train', '--workers', '1'], 'tfjs engine (wasm), 1 worker thread'],
+    ['onnxruntime', 6, ['--continue_train', '--threads', '1'], 'onnxruntime engine, 1 thread'],
+  ] as const) {
+    const r = run([...args, '--engine', engine, '--max_iters', String(iters), ...extra]);
+    expect([engine, r.status]).toEqual([engine, 0]);
+    expect(r.stderr).toContain(says);
+    expect(r.stderr).toMatch(/done \(max_iters\): 2 iterations this run/);
+    expect((await latest()).meta.position.totalIters).toBe(iters);
+  }
+});
+
 test('--help documents the official flags with their defaults', () => {
   const r = run(['--help']);
   expect(r.status).toBe(0);
@@ -48,6 +81,8 @@ test('--help documents the official flags with their defaults', () => {
     '--lr_policy',
     '--no_flip',
     '--continue_train',
+    '--engine',
+    '--threads',
   ]) {
     expect(r.stdout).toContain(flag);
   }
@@ -76,6 +111,7 @@ test('SIGINT finishes the iteration, saves latest and exits 130', async () => {
   child.kill('SIGINT');
   expect(await exit).toBe(130);
   expect(stderr).toMatch(/saved latest at iteration \d+/);
+  expect(stderr).toMatch(/; onnxruntime engine, \d+ threads?\n/); // the default on a CPU backend
   const ck = await readTensorFile<{ position: { totalIters: number } }>(path.join(root, 'ck', 'sig', 'latest.ckpt'));
   expect(ck.meta.position.totalIters).toBeGreaterThanOrEqual(1);
 });
