@@ -256,7 +256,8 @@ describe('un-cropped preprocessing: images of many sizes', () => {
   test(`each size gets its step sessions, at most ${MAX_SESSIONS} kept per step; each step is the tfjs engine's`, async () => {
     const o = options();
     const state = initialModelState(o, new Rng(9), 9);
-    const ort = await OrtTrainingModel.open(o, state, THREADS);
+    const logged: string[] = [];
+    const ort = await OrtTrainingModel.open(o, state, THREADS, (m) => logged.push(m));
     const tfjs = new LocalTrainingModel(o, state);
     try {
       const seen: number[] = [];
@@ -274,6 +275,7 @@ describe('un-cropped preprocessing: images of many sizes', () => {
         expect(loaded.D).toBeLessThanOrEqual(MAX_SESSIONS);
       }
       expect(seen).toEqual([1, 2, 3, 4, 4, 4, 4, 4]);
+      expect(logged).toEqual([expect.stringMatching(/^onnxruntime engine: more than 4 image sizes, .* --engine tfjs/)]);
       // The pools now hold fakes of earlier sizes, and a size seen before reuses its session.
       const shapes = (await ort.exportState()).pools.A.images.map((t) => `${t.shape}`);
       expect(shapes.every((s) => s === shapes[0])).toBe(false);

@@ -110,7 +110,7 @@ export class Trainer {
       await writeFileAtomic(path.join(this.runDir, 'train_opt.json'), JSON.stringify({ ...o, seed }, null, 2) + '\n');
       fs.rmSync(path.join(this.runDir, 'loss_log.jsonl'), { force: true });
     }
-    const model = await openTrainingModel(o, state, engine);
+    const model = await openTrainingModel(o, state, engine, this.hooks.log);
     this.hooks.log(
       `seed ${seed}; ${this.data.itersPerEpoch} iterations per epoch; epochs ${pos.epoch}…${lastEpoch}; ` +
         describeEngine(engine),

@@ -116,13 +116,14 @@ export function describeEngine(p: EnginePlan): string {
   );
 }
 
-/** A training model as `plan` says, starting from `state`. */
+/** A training model as `plan` says, starting from `state`; `log` hears about slow paths taken. */
 export async function openTrainingModel(
   opts: TrainingModelOptions,
   state: ModelState,
   plan: EnginePlan,
+  log: (msg: string) => void = () => {},
 ): Promise<TrainingModel> {
-  if (plan.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, plan.threads);
+  if (plan.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, plan.threads, log);
   if (plan.workers === 1) return new LocalTrainingModel(opts, state);
   return ParallelTrainingModel.open(opts, state, plan.backend);
 }

@@ -110,11 +110,13 @@ export class OrtTrainingModel implements TrainingModel {
   private lr: number;
   private last: Partial<Record<VisualName, ImageBatch>> = {};
   private readonly sessions = { G: new Map<string, Compiled>(), D: new Map<string, Compiled>() };
+  private evicted = false;
 
   private constructor(
     private readonly opts: TrainingModelOptions,
     /** onnxruntime intra-op threads. */
     readonly threads: number,
+    private readonly log: (msg: string) => void,
   ) {
     const why = ortEngineUnsupported(opts);
     if (why) throw new Error(`the onnxruntime training engine does not support ${why}; use --engine tfjs`);
@@ -136,9 +138,17 @@ export class OrtTrainingModel implements TrainingModel {
       for (const p of paramSpecs(this.specs[net])) this.shapes.set(`${net}.${p.key}`, p.shape);
   }
 
-  /** A model on `threads` onnxruntime threads (default: every core) starting from `state`. */
-  static async open(opts: TrainingModelOptions, state: ModelState, threads?: number): Promise<OrtTrainingModel> {
-    const m = new OrtTrainingModel(opts, threads ?? os.availableParallelism());
+  /**
+   * A model on `threads` onnxruntime threads (default: every core) starting from `state`; `log`
+   * hears once when image sizes outnumber the sessions kept.
+   */
+  static async open(
+    opts: TrainingModelOptions,
+    state: ModelState,
+    threads?: number,
+    log: (msg: string) => void = () => {},
+  ): Promise<OrtTrainingModel> {
+    const m = new OrtTrainingModel(opts, threads ?? os.availableParallelism(), log);
     await m.importState(state);
     return m;
   }
@@ -295,6 +305,12 @@ export class OrtTrainingModel implements TrainingModel {
       return c;
     }
     if (cache.size >= MAX_SESSIONS) {
+      if (!this.evicted)
+        this.log(
+          `onnxruntime engine: more than ${MAX_SESSIONS} image sizes, so step graphs are rebuilt as sizes come back ` +
+            '(seconds each for a full-size network); with many sizes, a --preprocess with crop or --engine tfjs trains faster',
+        );
+      this.evicted = true;
       const [oldKey, old] = cache.entries().next().value as [string, Compiled];
       cache.delete(oldKey);
       await old.session.release();
