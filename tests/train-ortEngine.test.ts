@@ -121,7 +121,7 @@ describe('--engine', () => {
     expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
   });
 
-  test('auto falls back to tfjs, saying why, for batch norm, dropout and the GPU or native backends', () => {
+  test('auto falls back to tfjs, saying why, for batch norm, dropout, uncropped sizes and the GPU or native backends', () => {
     expect(picked({ norm: 'batch' })).toEqual({
       plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
       lines: [
@@ -133,6 +133,14 @@ describe('--engine', () => {
       plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
       lines: ['dropout (--no_dropout false): training on the tfjs engine'],
     });
+    for (const preprocess of ['none', 'scale_width'])
+      expect(picked({ preprocess, workers: 1 })).toEqual({
+        plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
+        lines: [
+          `--preprocess ${preprocess} keeps each image's size (onnxruntime builds step graphs per size): training on the tfjs engine`,
+        ],
+      });
+    expect(picked({ preprocess: 'scale_width_and_crop' }).plan.engine).toBe('onnxruntime');
     for (const backend of ['webgpu', 'tensorflow'])
       expect(picked({}, backend)).toEqual({
         plan: { engine: 'tfjs', backend, workers: 1 },

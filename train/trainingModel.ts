@@ -74,7 +74,12 @@ export type EngineOptions = TrainingModelOptions & {
   engine?: EngineName;
   threads?: number;
   workers?: number | 'auto';
+  /** Modes without a crop keep each image's own size. */
+  preprocess?: string;
 };
+
+/** Preprocessing that keeps each image's size: every new size would build new onnxruntime step graphs (seconds each). */
+const SIZE_KEEPING = new Set(['none', 'scale_width']);
 
 /** Throws the command-line error for `--engine onnxruntime` with options that engine cannot train. */
 export function checkEngine(o: EngineOptions): void {
@@ -93,10 +98,12 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
   checkEngine(o);
   let engine = o.engine ?? 'auto';
   if (engine === 'auto') {
-    const why = ortEngineUnsupported(o);
+    let why = ortEngineUnsupported(o);
+    if (!why && backend !== 'wasm' && backend !== 'cpu') why = `tfjs backend ${backend}`;
+    if (!why && o.preprocess && SIZE_KEEPING.has(o.preprocess))
+      why = `--preprocess ${o.preprocess} keeps each image's size (onnxruntime builds step graphs per size)`;
     if (why) log(`${why}: training on the tfjs engine`);
-    else if (backend !== 'wasm' && backend !== 'cpu') log(`tfjs backend ${backend}: training on the tfjs engine`);
-    engine = why || (backend !== 'wasm' && backend !== 'cpu') ? 'tfjs' : 'onnxruntime';
+    engine = why ? 'tfjs' : 'onnxruntime';
   }
   if (engine === 'onnxruntime') {
     if (o.workers !== undefined && o.workers !== 'auto')
