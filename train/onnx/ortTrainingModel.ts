@@ -190,11 +190,12 @@ export class OrtTrainingModel implements TrainingModel {
     });
     this.applyUpdate('D', d.graph, dOut);
 
+    // Copies of the reals: the caller may reuse its batch buffers for the next iteration.
     this.last = {
-      real_A: { data: a, shape: shapeA },
+      real_A: { data: a.slice(), shape: shapeA },
       fake_B: fakeB,
       rec_A: image('rec_A'),
-      real_B: { data: b, shape: shapeB },
+      real_B: { data: b.slice(), shape: shapeB },
       fake_A: fakeA,
       rec_B: image('rec_B'),
     };
