@@ -1,8 +1,7 @@
 /**
  * The backward emitters of train/onnx/networkGradients.ts on their own, against plain float64 loops,
- * across the shapes that pick their different strategies: the conv weight gradient (contiguous
- * windows at stride 1, strided slices at stride > 1 or batch > 1, shifted gradients for narrowing
- * convs), the stride-1 input gradient (flipped kernel, or ConvTranspose for widening convs), the
+ * across the shapes that pick their different strategies: the conv weight gradient (im2col of
+ * the input by strided slices, or shifted copies of the gradient for narrowing convs), the stride-1 input gradient (flipped kernel, or ConvTranspose for widening convs), the
  * narrowing forward conv, and the reflection-pad fold down to the smallest map it accepts. The golden
  * fixtures test whole networks; these pin each path, including ones those networks do not reach.
  */
@@ -63,7 +62,7 @@ function convRef(x: Float32Array, xs: number[], w: Float32Array, ws: number[], s
 describe('conv gradients', () => {
   // [batch, inC, outC, size, kernel, stride, pad]: which strategy each reaches is in the comment.
   const cases: [number, number, number, number, number, number, number][] = [
-    [1, 6, 6, 9, 3, 1, 0], // dW: contiguous windows; dx: flipped kernel
+    [1, 6, 6, 9, 3, 1, 0], // dW: strided slices (batch 1: no transposes); dx: flipped kernel
     [2, 6, 6, 8, 3, 1, 1], // dW: strided slices (batch 2)
     [1, 5, 7, 11, 4, 2, 1], // stride 2, odd size: output padding in dx
     [1, 3, 8, 10, 7, 1, 0], // widening 7×7: dx through ConvTranspose

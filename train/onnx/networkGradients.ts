@@ -320,33 +320,6 @@ export function weightGrad(
     return b.transpose(b.reshape(gg, [k, k, o, c], where), [2, 3, 0, 1], where);
   }
   const xc = n === 1 ? b.reshape(xp, [c, 1, hp, wp], where) : b.transpose(xp, [1, 0, 2, 3], where);
-  if (s === 1 && k > 1 && n === 1 && process.env.WINDOWS !== '0') {
-    // im2col as k² contiguous windows of each flattened [Hp·Wp] plane, at offsets i·Wp + j: a window
-    // of length L = (Ho − 1)·Wp + Wo holds tap (i, j) of every output position, plus k − 1 columns
-    // between rows that no output reads; g gets zero columns there, so they add nothing.
-    const len = (ho - 1) * wp + wo;
-    const flat = b.reshape(xc, [c, n, hp * wp], where);
-    const windows: string[] = [];
-    for (let i = 0; i < k; i++)
-      for (let j = 0; j < k; j++) {
-        const d = i * wp + j;
-        windows.push(b.op('Slice', [flat, b.ints([d]), b.ints([d + len]), b.ints([2])], [c, n, len], where));
-      }
-    const cols = b.reshape(
-      b.op('Concat', windows, [c, k * k * n, len], where, { axis: 1 }),
-      [c * k * k, n * len],
-      where,
-    );
-    const gWide = b.op('Pad', [g, b.ints([0, 0, 0, 0, 0, 0, 0, wp - wo])], [n, o, ho, wp], where, { mode: 'constant' });
-    const gFlat = b.reshape(n === 1 ? gWide : b.transpose(gWide, [1, 0, 2, 3], where), [o, n, ho * wp], where);
-    const gRows = b.reshape(
-      b.op('Slice', [gFlat, b.ints([0]), b.ints([len]), b.ints([2])], [o, n, len], where),
-      [o, n * len],
-      where,
-    );
-    const gwT = b.op('Gemm', [cols, gRows], [c * k * k, o], where, { transB: 1 });
-    return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
-  }
   // im2col of the input: k² strided slices of [C, N, Hp, Wp], concatenated to rows (c, i, j).
   const taps: string[] = [];
   for (let i = 0; i < k; i++)
