@@ -54,25 +54,23 @@ export class GraphBuilder {
   private readonly pending: { t: string; name: string }[] = [];
 
   /**
-   * Outputs take over their producer's result where nothing else reads it (an Identity would copy
-   * every updated parameter and moment once more); otherwise they are an Identity of it.
+   * Each output takes over its producer's result, renamed in every node that reads it (an Identity
+   * would copy every updated parameter and moment once more); an Identity only where a value is
+   * a graph input or feeds two outputs.
    */
   private resolveOutputs(): void {
-    const producers = new Map<string, { output?: string[] | null }>();
-    const readers = new Map<string, number>();
-    for (const n of this.w.nodes) {
-      for (const o of n.output ?? []) producers.set(o, n);
-      for (const i of n.input ?? []) readers.set(i, (readers.get(i) ?? 0) + 1);
-    }
+    const produced = new Set<string>();
+    for (const n of this.w.nodes) for (const o of n.output ?? []) produced.add(o);
     const sources = new Map<string, number>();
     for (const { t } of this.pending) sources.set(t, (sources.get(t) ?? 0) + 1);
+    const rename = new Map<string, string>();
     for (const { t, name } of this.pending) {
-      const producer = producers.get(t);
-      if (producer && !readers.get(t) && sources.get(t) === 1) {
-        producer.output = producer.output!.map((o) => (o === t ? name : o));
-      } else {
-        this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
-      }
+      if (produced.has(t) && sources.get(t) === 1) rename.set(t, name);
+      else this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
+    }
+    for (const n of this.w.nodes) {
+      n.input = (n.input ?? []).map((i) => rename.get(i) ?? i);
+      n.output = (n.output ?? []).map((o) => rename.get(o) ?? o);
     }
     this.pending.length = 0;
   }
