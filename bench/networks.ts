@@ -1,11 +1,15 @@
 /**
- * `npm run bench` part 1: forward and training-step (forward + backward) time of G and D, and a
- * full CycleGAN iteration on 1 and 2 worker threads (train/parallel; not on the multi-threaded
- * tensorflow backend), at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), on each tfjs
- * backend that loads. Prints JSON. GFLOP/s counts convolution MACs × 2 from the spec.
+ * `npm run bench` part 1, at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), per engine:
+ *   onnxruntime  a full CycleGAN iteration on 1 and on every core's intra-op threads (train/onnx);
+ *   tfjs         forward and training-step (forward + backward) time of G and D, and a full
+ *                iteration on 1 and 2 worker threads (train/parallel; not on the multi-threaded
+ *                tensorflow backend), on each tfjs backend that loads.
+ * Prints JSON. GFLOP/s counts convolution MACs × 2 from the spec.
  *
- *   npx tsx bench/networks.ts [--backends wasm,cpu] [--reps 5] [--sizes 64,128] [--workers 1,2] [--only cycle]
+ *   npx tsx bench/networks.ts [--engine onnxruntime|tfjs|both] [--backends wasm,cpu] [--reps 5]
+ *                             [--sizes 64,128] [--workers 1,2] [--only cycle]
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
@@ -18,8 +22,52 @@ import { Rng } from '../core/rng';
 import { TfNetwork } from '../train/networks';
 import { initStateDict } from '../train/init';
 import { initialModelState, type TrainingModelOptions } from '../train/modelState';
-import { openTrainingModel } from '../train/trainingModel';
+import { openTrainingModel, type TrainingModel } from '../train/trainingModel';
+import { ParallelTrainingModel, wasmThreadsPerWorker } from '../train/parallel/parallelTrainingModel';
+import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { firstLine } from '../core/errorText';
+
+export const ENGINES = ['onnxruntime', 'tfjs'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+/** The bench's `--engine` choice: one engine or both (tfjs after onnxruntime). */
+export const ENGINE_CHOICES = [...ENGINES, 'both'] as const;
+export function enginesOf(choice: (typeof ENGINE_CHOICES)[number]): Engine[] {
+  return choice === 'both' ? [...ENGINES] : [choice];
+}
+
+/** How an engine spreads one iteration over `threads` cores; reported beside every figure. */
+export type EngineLayout =
+  | { engine: 'onnxruntime'; threads: number; intra_op_threads: number }
+  | { engine: 'tfjs'; threads: number; backend: string; workers: 1 | 2; xnnpack_threads_per_worker: number };
+
+/**
+ * The layout each engine would train with on `threads` cores: onnxruntime one session with
+ * `threads` intra-op threads; tfjs (as `--workers auto`) two side workers when there are two cores,
+ * each running XNNPACK on half of them.
+ */
+export function engineLayout(engine: Engine, threads: number, backend = 'wasm'): EngineLayout {
+  if (engine === 'onnxruntime') return { engine, threads, intra_op_threads: threads };
+  const workers = threads >= 2 && backend !== 'tensorflow' ? 2 : 1;
+  return {
+    engine,
+    threads,
+    backend,
+    workers,
+    xnnpack_threads_per_worker: workers === 2 && backend === 'wasm' ? wasmThreadsPerWorker(threads) : 1,
+  };
+}
+
+/** The training model of `layout`, opened directly (the trainer picks its engine and threads itself). */
+export async function openEngine(
+  layout: EngineLayout,
+  opts: TrainingModelOptions,
+  state: ReturnType<typeof initialModelState>,
+): Promise<TrainingModel> {
+  if (layout.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, layout.intra_op_threads);
+  if (layout.workers === 1) return openTrainingModel(opts, state, { engine: 'tfjs', backend: layout.backend, workers: 1 });
+  return ParallelTrainingModel.open(opts, state, layout.backend, layout.xnnpack_threads_per_worker);
+}
 
 export interface Config {
   size: number;
@@ -76,7 +124,6 @@ async function netFigures(spec: NetworkSpec, size: number, reps: number) {
   };
 }
 
-/** Median seconds of one full iteration (G step, D step) through the trainer's model on `workers` threads. */
 /** The official CycleGAN recipe (LSGAN, λ 10/10, identity 0.5, Adam 2e-4/0.5, pool 50) at a benchmark size. */
 export function benchTrainingOptions(netG: string, ngf: number, ndf: number): TrainingModelOptions {
   return {
@@ -101,13 +148,10 @@ export function benchTrainingOptions(netG: string, ngf: number, ndf: number): Tr
   };
 }
 
-export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
+/** Median seconds of one full iteration (G step, D step) through the training model of `layout`. */
+export async function cycleIteration(c: Config, reps: number, layout: EngineLayout) {
   const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
-  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), {
-    engine: 'tfjs',
-    backend: tf.getBackend(),
-    workers,
-  });
+  const model = await openEngine(layout, opts, initialModelState(opts, new Rng(2), 2));
   const rng = new Rng(3);
   const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
   const shape: [number, number, number, number] = [1, c.size, c.size, 3];
@@ -117,7 +161,7 @@ export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
       const [a, b] = [image(), image()];
       const t0 = performance.now();
       await model.optimize(a, shape, b, shape);
-      if (i > 0) samples.push(performance.now() - t0); // the first is warm-up
+      if (i > 0) samples.push(performance.now() - t0); // the first is warm-up (and builds onnxruntime's graphs)
     }
   } finally {
     await model.dispose();
@@ -125,7 +169,19 @@ export async function cycleIteration(c: Config, reps: number, workers: 1 | 2) {
   return +(median(samples) / 1000).toFixed(3);
 }
 
+/** Median seconds of a full iteration at each of `layouts`, and the speed-up of the last over the first. */
+async function cycleFigures(c: Config, reps: number, layouts: EngineLayout[], key: (l: EngineLayout) => string) {
+  const perLayout: Record<string, number> = {};
+  for (const l of layouts) perLayout[key(l)] = await cycleIteration(c, reps, l);
+  const s = Object.values(perLayout);
+  return {
+    cycle_iteration_s: perLayout,
+    ...(s.length > 1 ? { parallel_speedup: +(s[0] / s[s.length - 1]).toFixed(2) } : {}),
+  };
+}
+
 export async function benchNetworks(
+  engines: Engine[],
   backends: BackendChoice[],
   reps: number,
   sizes: number[],
@@ -133,15 +189,34 @@ export async function benchNetworks(
   only?: 'cycle',
 ) {
   const results: Record<string, unknown>[] = [];
+  const configs = CONFIGS.filter((x) => sizes.includes(x.size));
+  const cycleReps = Math.max(2, Math.ceil(reps / 2));
+  const cores = os.availableParallelism();
+  if (engines.includes('onnxruntime')) {
+    const layouts = [...new Set([1, cores])].map((t) => engineLayout('onnxruntime', t));
+    for (const c of configs) {
+      const row = {
+        engine: 'onnxruntime',
+        size: c.size,
+        ngf: c.ngf,
+        n_blocks: c.nBlocks,
+        ndf: c.ndf,
+        ...(await cycleFigures(c, cycleReps, layouts, (l) => `threads_${l.threads}`)),
+      };
+      results.push(row);
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+    }
+  }
+  if (!engines.includes('tfjs')) return results;
   for (const choice of backends) {
     let backend;
     try {
       backend = await initBackend(choice);
     } catch (e) {
-      results.push({ backend: choice, error: firstLine(e) });
+      results.push({ engine: 'tfjs', backend: choice, error: firstLine(e) });
       continue;
     }
-    for (const c of CONFIGS.filter((x) => sizes.includes(x.size))) {
+    for (const c of configs) {
       const g = generatorSpec({
         netG: `resnet_${c.nBlocks}blocks`,
         inputNc: 3,
@@ -152,6 +227,7 @@ export async function benchNetworks(
       });
       const d = discriminatorSpec({ netD: 'basic', inputNc: 3, ndf: c.ndf, nLayersD: 3, norm: 'instance' });
       const row: Record<string, unknown> = {
+        engine: 'tfjs',
         backend: backend.name,
         size: c.size,
         ngf: c.ngf,
@@ -162,15 +238,14 @@ export async function benchNetworks(
         row.G = await netFigures(g, c.size, reps);
         row.D = await netFigures(d, c.size, reps);
       }
-      const cycleReps = Math.max(2, Math.ceil(reps / 2));
-      const perWorkers: Record<string, number> = {};
-      for (const w of backend.name === 'tensorflow' ? [1 as const] : workers) {
-        perWorkers[`workers_${w}`] = await cycleIteration(c, cycleReps, w);
-      }
-      row.cycle_iteration_s = perWorkers;
-      if (perWorkers.workers_1 && perWorkers.workers_2) {
-        row.parallel_speedup = +(perWorkers.workers_1 / perWorkers.workers_2).toFixed(2);
-      }
+      // 2 workers share every core (XNNPACK on half each), as `--workers 2` trains.
+      const layouts = (backend.name === 'tensorflow' ? [1] : workers).map((w) =>
+        engineLayout('tfjs', w === 2 ? cores : 1, backend.name),
+      );
+      Object.assign(
+        row,
+        await cycleFigures(c, cycleReps, layouts, (l) => `workers_${(l as { workers: number }).workers}`),
+      );
       results.push(row);
       process.stderr.write(`${JSON.stringify(row)}\n`);
     }
@@ -183,10 +258,13 @@ if (require.main === module) {
     {
       name: 'bench/networks',
       program: 'npx tsx bench/networks.ts',
-      summary: 'Forward / training-step times and GFLOP/s of G and D and a full CycleGAN iteration; prints JSON.',
+      summary:
+        'A full CycleGAN iteration per engine and thread count; for tfjs also forward / training-step times ' +
+        'and GFLOP/s of G and D; prints JSON.',
       schema: z
         .object({
-          backends: field.list(BACKENDS).default(['wasm']).describe('comma-separated backends'),
+          engine: field.enum(ENGINE_CHOICES).default('onnxruntime').describe('training engine(s) to measure'),
+          backends: field.list(BACKENDS).default(['wasm']).describe('tfjs: comma-separated backends'),
           reps: field.int(1).default(5).describe('timed repetitions (median reported)'),
           sizes: field.intList(1).default([64, 128]).describe('crop sizes to run'),
           workers: z
@@ -195,16 +273,17 @@ if (require.main === module) {
               z.array(z.union([z.literal(1), z.literal(2)]), { errorMap: () => ({ message: 'must be 1, 2 or 1,2' }) }),
             )
             .default([1, 2])
-            .describe('worker-thread counts for the full iteration'),
-          only: field.enum(['cycle']).optional().describe('only the full iteration'),
+            .describe('tfjs: worker-thread counts for the full iteration'),
+          only: field.enum(['cycle']).optional().describe('tfjs: only the full iteration'),
         })
         .strict(),
       placeholders: { backends: '<list>', sizes: '<list>', workers: '<list>' },
       exit: 'immediately',
     },
     async (o) => {
-      const r = await benchNetworks(o.backends, o.reps, o.sizes, o.workers, o.only);
-      const threads = tf.env().get('WASM_HAS_MULTITHREAD_SUPPORT') ?? null;
+      const engines = enginesOf(o.engine);
+      const r = await benchNetworks(engines, o.backends, o.reps, o.sizes, o.workers, o.only);
+      const threads = engines.includes('tfjs') ? (tf.env().get('WASM_HAS_MULTITHREAD_SUPPORT') ?? null) : undefined;
       console.log(JSON.stringify({ networks: r, threads }, null, 2));
     },
   );

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the training-side figures, as one JSON document on stdout (progress on stderr).
- *   networks  forward / training-step ms and GFLOP/s of G and D, and a full CycleGAN iteration,
- *             at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks), per tfjs backend
+ *   networks  a full CycleGAN iteration per training engine (`--engine`) on 1 thread and on every
+ *             core, at 64×64 (ngf 32, 6 blocks) and 128×128 (ngf 64, 9 blocks); for tfjs also
+ *             forward / training-step ms and GFLOP/s of G and D, per tfjs backend
  *   pipeline  s/iter through the real trainer and data pipeline (decode, resize, crop, flip,
  *             prefetch) and the share of the step spent waiting for data
  *   learning  PSNR/SSIM over iterations on the synthetic shapes task vs. the identity baseline
@@ -14,12 +15,14 @@
  *             size=original translation with ResNet-9 ngf 64 (long on 2 cores)
  *   import    `npm run import` of a full-size resnet_9blocks .pth (11.4 M parameters), legacy and
  *             zip format: read time and the whole command's wall time (bench/import.ts)
- *   vs_torch  (--vs-torch only) PyTorch and this trainer timed back to back on the same
- *             configurations, with the ratio (bench/vsTorch.ts); runs alone
+ *   vs_torch  (--vs-torch only) PyTorch and this trainer's engine(s) timed back to back on the
+ *             same configurations and threads, with the ratio (bench/vsTorch.ts); runs alone
  * A benchmark, not a test: run it on a quiet machine.
  *
- *   npm run bench -- [--backends wasm,cpu] [--reps 5] [--learn_iters 1000] [--skip learning]
- *   npm run bench -- --vs-torch [--rounds 3] [--reps 3] [--sizes 64,128] [--python /usr/bin/python3]
+ *   npm run bench -- [--engine onnxruntime|tfjs|both] [--backends wasm,cpu] [--reps 5] [--learn_iters 1000]
+ *                    [--skip learning]
+ *   npm run bench -- --vs-torch [--engine onnxruntime|tfjs|both] [--threads 1,2] [--rounds 3] [--reps 3]
+ *                    [--sizes 64,128] [--python /usr/bin/python3]
  *   (every flag also takes its underscore spelling: --vs_torch)
  */
 import { spawnSync } from 'node:child_process';
@@ -34,7 +37,7 @@ import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
-import { benchNetworks } from './networks';
+import { benchNetworks, ENGINE_CHOICES, enginesOf } from './networks';
 import { benchLearning } from './learn';
 import { benchResample } from './resample';
 import { benchVsTorch } from './vsTorch';
@@ -97,6 +100,10 @@ function benchProcess(script: string): unknown {
 
 const benchSchema = z
   .object({
+    engine: field
+      .enum(ENGINE_CHOICES)
+      .default('onnxruntime')
+      .describe('training engine(s) for the network figures and --vs_torch'),
     backends: field.list(BACKENDS).default(['wasm']).describe('tfjs backends for the network figures'),
     reps: field.int(1).optional().describe('timed repetitions per figure (median); default 5, 3 with --vs_torch'),
     pipeline_iters: field.int(1).default(8).describe('iterations of the real training loop per size'),
@@ -121,6 +128,10 @@ const benchSchema = z
     rounds: field.int(1).default(3).describe('--vs_torch: alternating rounds per configuration (median ratio)'),
     sizes: field.intList(1).default([64, 128]).describe('--vs_torch: crop sizes (64, 128)'),
     python: field.text().default('/usr/bin/python3').describe('--vs_torch: a Python with torch'),
+    threads: field
+      .intList(1)
+      .optional()
+      .describe('--vs_torch: thread counts for PyTorch and ours alike, e.g. 1,2 for the speed-up; default every core'),
   })
   .strict();
 
@@ -132,19 +143,27 @@ runCommand(
       'Training-side figures (networks, pipeline, learning, translate, import) as one JSON document on stdout; ' +
       'with --vs_torch only PyTorch beside this trainer.',
     schema: benchSchema,
-    placeholders: { backends: '<list>', skip: '<parts>', sizes: '<list>', python: '<path>' },
+    placeholders: { backends: '<list>', skip: '<parts>', sizes: '<list>', python: '<path>', threads: '<list>' },
     exit: 'immediately',
   },
   async (o) => {
     const skip = new Set<string>(o.skip);
     const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+    const engines = enginesOf(o.engine);
     if (o.vs_torch) {
-      await initBackend('wasm');
-      out.vs_torch = await benchVsTorch({ python: o.python, rounds: o.rounds, reps: o.reps ?? 3, sizes: o.sizes });
+      if (engines.includes('tfjs')) await initBackend('wasm');
+      out.vs_torch = await benchVsTorch({
+        python: o.python,
+        rounds: o.rounds,
+        reps: o.reps ?? 3,
+        sizes: o.sizes,
+        engines,
+        threads: o.threads,
+      });
       console.log(JSON.stringify(out, null, 2));
       return;
     }
-    if (!skip.has('networks')) out.networks = await benchNetworks(o.backends, o.reps ?? 5, [64, 128]);
+    if (!skip.has('networks')) out.networks = await benchNetworks(engines, o.backends, o.reps ?? 5, [64, 128]);
     await initBackend('wasm');
     if (!skip.has('pipeline')) out.pipeline = await benchPipeline(o.pipeline_iters);
     if (!skip.has('learning')) out.learning = await benchLearning(o.learn_iters, 200);

@@ -1,17 +1,17 @@
 /**
  * `npm run bench -- --vs-torch`: this trainer beside PyTorch on the same machine state, in one run.
- * For each configuration (64², ngf 32, 6 blocks; 128², ngf 64, 9 blocks; ndf 64, batch 1) and each
- * round, PyTorch's iteration (tools/bench_torch.py with torch.set_num_threads = the cores this process
- * may use) and ours (wasm, `--workers auto`: worker layout and XNNPACK threads as training would pick)
- * are timed back to back, so both see the same machine load; the ratio ours/PyTorch is reported per
- * round and as the median over rounds. Needs a Python with torch (Debian's python3-torch); never run in CI.
+ * For each configuration (64², ngf 32, 6 blocks; 128², ngf 64, 9 blocks; ndf 64, batch 1), each
+ * round and each thread count (default: the cores this process may use), PyTorch's iteration
+ * (tools/bench_torch.py with torch.set_num_threads = threads) and ours on each engine with the same
+ * threads (bench/networks.ts engineLayout: onnxruntime intra-op threads, or tfjs' worker layout) are
+ * timed back to back, so all see the same machine load. Reported: the ratio ours/PyTorch per round
+ * and its median over rounds, and with several thread counts each engine's speed-up over the
+ * fewest. Needs a Python with torch (Debian's python3-torch); never run in CI.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveWorkers } from '../train/trainingModel';
-import { wasmThreadsPerWorker } from '../train/parallel/parallelTrainingModel';
-import { CONFIGS, cycleIteration } from './networks';
+import { CONFIGS, cycleIteration, engineLayout, type Engine, type EngineLayout } from './networks';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,38 +42,63 @@ function torchIteration(python: string, size: number, threads: number, iters: nu
   return row[key];
 }
 
-export async function benchVsTorch(o: { python: string; rounds: number; reps: number; sizes: number[] }) {
+export interface VsTorchOptions {
+  python: string;
+  rounds: number;
+  reps: number;
+  sizes: number[];
+  engines: Engine[];
+  /** Thread counts to measure at (PyTorch and every engine alike); default: every core. */
+  threads?: number[];
+}
+
+type Round = Record<string, number>;
+
+export async function benchVsTorch(o: VsTorchOptions) {
   const unknown = o.sizes.filter((s) => !CONFIGS.some((c) => c.size === s));
   if (unknown.length > 0) throw new Error(`--sizes: no configuration for ${unknown.join(', ')} (have 64, 128)`);
   const cores = os.availableParallelism();
-  const workers = resolveWorkers({ norm: 'instance' }, 'wasm');
+  const threads = [...new Set(o.threads ?? [cores])].sort((a, b) => a - b);
+  const layouts = new Map<number, EngineLayout[]>(threads.map((t) => [t, o.engines.map((e) => engineLayout(e, t))]));
   const layout = {
     cores,
-    torch_threads: cores,
-    workers,
-    xnnpack_threads_per_worker: workers === 2 ? wasmThreadsPerWorker(cores) : 1,
+    load_average: os.loadavg().map((x) => +x.toFixed(2)),
+    threads: Object.fromEntries(threads.map((t) => [t, { torch: { threads: t }, engines: layouts.get(t) }])),
   };
   process.stderr.write(`vs-torch: ${JSON.stringify(layout)}\n`);
   const rows = [];
   for (const c of CONFIGS.filter((x) => o.sizes.includes(x.size))) {
-    const rounds: { torch_s: number; ours_s: number; ratio: number }[] = [];
+    const rounds = new Map<number, Round[]>(threads.map((t) => [t, []]));
     for (let r = 0; r < o.rounds; r++) {
-      // PyTorch's own script times `iters` iterations after 2 warm-up ones; ours the median of `reps` after 1.
-      const torchS = torchIteration(o.python, c.size, cores, c.size === 64 ? 4 * o.reps : o.reps);
-      const oursS = await cycleIteration(c, o.reps, workers);
-      const row = { torch_s: +torchS.toFixed(3), ours_s: oursS, ratio: +(oursS / torchS).toFixed(2) };
-      process.stderr.write(`vs-torch ${c.size}² round ${r + 1}: ${JSON.stringify(row)}\n`);
-      rounds.push(row);
+      for (const t of threads) {
+        // PyTorch times `iters` iterations (a quarter at 128²) after 2 warm-up ones; ours the median of `reps` after 1.
+        const torchS = torchIteration(o.python, c.size, t, 4 * o.reps);
+        const row: Round = { torch_s: +torchS.toFixed(3) };
+        for (const l of layouts.get(t)!) {
+          const s = await cycleIteration(c, o.reps, l);
+          row[`${l.engine}_s`] = s;
+          row[`${l.engine}_ratio`] = +(s / torchS).toFixed(2);
+        }
+        process.stderr.write(`vs-torch ${c.size}² ${t} thread(s) round ${r + 1}: ${JSON.stringify(row)}\n`);
+        rounds.get(t)!.push(row);
+      }
     }
-    rows.push({
-      size: c.size,
-      ngf: c.ngf,
-      n_blocks: c.nBlocks,
-      ndf: c.ndf,
-      batch_size: 1,
-      rounds,
-      median_ratio: median(rounds.map((x) => x.ratio)),
-    });
+    const medianOf = (t: number, k: string) => median(rounds.get(t)!.map((x) => x[k]));
+    const base = threads[0];
+    const byThreads = threads.map((t) => ({
+      threads: t,
+      rounds: rounds.get(t)!,
+      median_s: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_s`)])),
+      median_ratio: Object.fromEntries(o.engines.map((e) => [e, medianOf(t, `${e}_ratio`)])),
+      ...(t === base
+        ? {}
+        : {
+            [`speedup_over_${base}_thread${base === 1 ? '' : 's'}`]: Object.fromEntries(
+              ['torch', ...o.engines].map((e) => [e, +(medianOf(base, `${e}_s`) / medianOf(t, `${e}_s`)).toFixed(2)]),
+            ),
+          }),
+    }));
+    rows.push({ size: c.size, ngf: c.ngf, n_blocks: c.nBlocks, ndf: c.ndf, batch_size: 1, by_threads: byThreads });
   }
   return { layout, configs: rows };
 }
