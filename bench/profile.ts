@@ -1,6 +1,7 @@
 /**
- * Where one CycleGAN iteration's time goes, by tfjs kernel, on the wasm backend and this thread
- * (`--workers 1`: the two-worker split runs the same kernels, half on each worker).
+ * Where one CycleGAN iteration's time goes on the tfjs engine, by kernel, on the wasm backend and
+ * this thread (`--workers 1`: the two-worker split runs the same kernels, half on each worker);
+ * for the onnxruntime engine see bench/ortProfile.ts.
  *
  *   npx tsx bench/profile.ts [--size 64|128] [--top 15]
  *
