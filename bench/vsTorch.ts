@@ -5,8 +5,9 @@
  * (tools/bench_torch.py with torch.set_num_threads = threads) and ours on each engine with the same
  * threads (bench/networks.ts engineLayout: onnxruntime intra-op threads, or tfjs' worker layout) are
  * timed back to back, so all see the same machine load. Reported: the ratio ours/PyTorch per round
- * and its median over rounds, and with several thread counts each engine's speed-up over the
- * fewest. Needs a Python with torch (Debian's python3-torch); never run in CI.
+ * (with the 1-minute load average: other processes skew both) and its median over rounds, and with
+ * several thread counts each engine's speed-up over the fewest. Needs a Python with torch (Debian's
+ * python3-torch); never run in CI.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -73,7 +74,7 @@ export async function benchVsTorch(o: VsTorchOptions) {
       for (const t of threads) {
         // PyTorch times `iters` iterations (a quarter at 128²) after 2 warm-up ones; ours the median of `reps` after 1.
         const torchS = torchIteration(o.python, c.size, t, 4 * o.reps);
-        const row: Round = { torch_s: +torchS.toFixed(3) };
+        const row: Round = { load_1m: +os.loadavg()[0].toFixed(2), torch_s: +torchS.toFixed(3) };
         for (const l of layouts.get(t)!) {
           const s = await cycleIteration(c, o.reps, l);
           row[`${l.engine}_s`] = s;
