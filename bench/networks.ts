@@ -22,9 +22,7 @@ import { Rng } from '../core/rng';
 import { TfNetwork } from '../train/networks';
 import { initStateDict } from '../train/init';
 import { initialModelState, type TrainingModelOptions } from '../train/modelState';
-import { openTrainingModel, type TrainingModel } from '../train/trainingModel';
-import { ParallelTrainingModel, wasmThreadsPerWorker } from '../train/parallel/parallelTrainingModel';
-import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
+import { describeEngine, openTrainingModel, resolveEngine, type EnginePlan } from '../train/trainingModel';
 import { firstLine } from '../core/errorText';
 
 export const ENGINES = ['onnxruntime', 'tfjs'] as const;
@@ -34,39 +32,6 @@ export type Engine = (typeof ENGINES)[number];
 export const ENGINE_CHOICES = [...ENGINES, 'both'] as const;
 export function enginesOf(choice: (typeof ENGINE_CHOICES)[number]): Engine[] {
   return choice === 'both' ? [...ENGINES] : [choice];
-}
-
-/** How an engine spreads one iteration over `threads` cores; reported beside every figure. */
-export type EngineLayout =
-  | { engine: 'onnxruntime'; threads: number; intra_op_threads: number }
-  | { engine: 'tfjs'; threads: number; backend: string; workers: 1 | 2; xnnpack_threads_per_worker: number };
-
-/**
- * The layout each engine would train with on `threads` cores: onnxruntime one session with
- * `threads` intra-op threads; tfjs (as `--workers auto`) two side workers when there are two cores,
- * each running XNNPACK on half of them.
- */
-export function engineLayout(engine: Engine, threads: number, backend = 'wasm'): EngineLayout {
-  if (engine === 'onnxruntime') return { engine, threads, intra_op_threads: threads };
-  const workers = threads >= 2 && backend !== 'tensorflow' ? 2 : 1;
-  return {
-    engine,
-    threads,
-    backend,
-    workers,
-    xnnpack_threads_per_worker: workers === 2 && backend === 'wasm' ? wasmThreadsPerWorker(threads) : 1,
-  };
-}
-
-/** The training model of `layout`, opened directly (the trainer picks its engine and threads itself). */
-export async function openEngine(
-  layout: EngineLayout,
-  opts: TrainingModelOptions,
-  state: ReturnType<typeof initialModelState>,
-): Promise<TrainingModel> {
-  if (layout.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, layout.intra_op_threads);
-  if (layout.workers === 1) return openTrainingModel(opts, state, { engine: 'tfjs', backend: layout.backend, workers: 1 });
-  return ParallelTrainingModel.open(opts, state, layout.backend, layout.xnnpack_threads_per_worker);
 }
 
 export interface Config {
@@ -148,10 +113,29 @@ export function benchTrainingOptions(netG: string, ngf: number, ndf: number): Tr
   };
 }
 
-/** Median seconds of one full iteration (G step, D step) through the training model of `layout`. */
-export async function cycleIteration(c: Config, reps: number, layout: EngineLayout) {
-  const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
-  const model = await openEngine(layout, opts, initialModelState(opts, new Rng(2), 2));
+function configOptions(c: Config): TrainingModelOptions {
+  return benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
+}
+
+/**
+ * What `npm run train --engine <engine>` runs on `threads` cores, decided by the trainer's own
+ * resolver: onnxruntime with `--threads threads`; tfjs with `--workers 2` from two threads on
+ * (its XNNPACK threads per worker follow the machine, see describeEngine).
+ */
+export function benchPlan(c: Config, engine: Engine, threads: number, backend = 'wasm'): EnginePlan {
+  const given = engine === 'onnxruntime' ? { threads } : { workers: threads >= 2 ? 2 : 1 };
+  return resolveEngine({ ...configOptions(c), engine, ...given }, backend);
+}
+
+/** The plan as reported beside a figure: its fields and the trainer's start-up wording. */
+export function planReport(p: EnginePlan) {
+  return { ...p, description: describeEngine(p) };
+}
+
+/** Median seconds of one full iteration (G step, D step) through the training model `plan` opens. */
+export async function cycleIteration(c: Config, reps: number, plan: EnginePlan) {
+  const opts = configOptions(c);
+  const model = await openTrainingModel(opts, initialModelState(opts, new Rng(2), 2), plan);
   const rng = new Rng(3);
   const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
   const shape: [number, number, number, number] = [1, c.size, c.size, 3];
@@ -169,13 +153,13 @@ export async function cycleIteration(c: Config, reps: number, layout: EngineLayo
   return +(median(samples) / 1000).toFixed(3);
 }
 
-/** Median seconds of a full iteration at each of `layouts`, and the speed-up of the last over the first. */
-async function cycleFigures(c: Config, reps: number, layouts: EngineLayout[], key: (l: EngineLayout) => string) {
-  const perLayout: Record<string, number> = {};
-  for (const l of layouts) perLayout[key(l)] = await cycleIteration(c, reps, l);
-  const s = Object.values(perLayout);
+/** Median seconds of a full iteration with each of `plans`, and the speed-up of the last over the first. */
+async function cycleFigures(c: Config, reps: number, plans: EnginePlan[], key: (p: EnginePlan) => string) {
+  const perPlan: Record<string, number> = {};
+  for (const p of plans) perPlan[key(p)] = await cycleIteration(c, reps, p);
+  const s = Object.values(perPlan);
   return {
-    cycle_iteration_s: perLayout,
+    cycle_iteration_s: perPlan,
     ...(s.length > 1 ? { parallel_speedup: +(s[0] / s[s.length - 1]).toFixed(2) } : {}),
   };
 }
@@ -193,15 +177,15 @@ export async function benchNetworks(
   const cycleReps = Math.max(2, Math.ceil(reps / 2));
   const cores = os.availableParallelism();
   if (engines.includes('onnxruntime')) {
-    const layouts = [...new Set([1, cores])].map((t) => engineLayout('onnxruntime', t));
     for (const c of configs) {
+      const plans = [...new Set([1, cores])].map((t) => benchPlan(c, 'onnxruntime', t));
       const row = {
         engine: 'onnxruntime',
         size: c.size,
         ngf: c.ngf,
         n_blocks: c.nBlocks,
         ndf: c.ndf,
-        ...(await cycleFigures(c, cycleReps, layouts, (l) => `threads_${l.threads}`)),
+        ...(await cycleFigures(c, cycleReps, plans, (p) => `threads_${(p as { threads: number }).threads}`)),
       };
       results.push(row);
       process.stderr.write(`${JSON.stringify(row)}\n`);
@@ -238,13 +222,11 @@ export async function benchNetworks(
         row.G = await netFigures(g, c.size, reps);
         row.D = await netFigures(d, c.size, reps);
       }
-      // 2 workers share every core (XNNPACK on half each), as `--workers 2` trains.
-      const layouts = (backend.name === 'tensorflow' ? [1] : workers).map((w) =>
-        engineLayout('tfjs', w === 2 ? cores : 1, backend.name),
-      );
+      // `--workers 2` shares every core (XNNPACK on half each).
+      const plans = (backend.name === 'tensorflow' ? [1] : workers).map((w) => benchPlan(c, 'tfjs', w, backend.name));
       Object.assign(
         row,
-        await cycleFigures(c, cycleReps, layouts, (l) => `workers_${(l as { workers: number }).workers}`),
+        await cycleFigures(c, cycleReps, plans, (p) => `workers_${(p as { workers: number }).workers}`),
       );
       results.push(row);
       process.stderr.write(`${JSON.stringify(row)}\n`);

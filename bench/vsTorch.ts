@@ -3,7 +3,7 @@
  * For each configuration (64², ngf 32, 6 blocks; 128², ngf 64, 9 blocks; ndf 64, batch 1), each
  * round and each thread count (default: the cores this process may use), PyTorch's iteration
  * (tools/bench_torch.py with torch.set_num_threads = threads) and ours on each engine with the same
- * threads (bench/networks.ts engineLayout: onnxruntime intra-op threads, or tfjs' worker layout) are
+ * threads (bench/networks.ts benchPlan: onnxruntime intra-op threads, or tfjs' worker layout) are
  * timed back to back, so all see the same machine load. Reported: the ratio ours/PyTorch per round
  * (with the 1-minute load average: other processes skew both) and its median over rounds, and with
  * several thread counts each engine's speed-up over the fewest. Needs a Python with torch (Debian's
@@ -12,7 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CONFIGS, cycleIteration, engineLayout, type Engine, type EngineLayout } from './networks';
+import type { EnginePlan } from '../train/trainingModel';
+import { benchPlan, CONFIGS, cycleIteration, planReport, type Engine } from './networks';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,25 +61,21 @@ export async function benchVsTorch(o: VsTorchOptions) {
   if (unknown.length > 0) throw new Error(`--sizes: no configuration for ${unknown.join(', ')} (have 64, 128)`);
   const cores = os.availableParallelism();
   const threads = [...new Set(o.threads ?? [cores])].sort((a, b) => a - b);
-  const layouts = new Map<number, EngineLayout[]>(threads.map((t) => [t, o.engines.map((e) => engineLayout(e, t))]));
-  const layout = {
-    cores,
-    load_average: os.loadavg().map((x) => +x.toFixed(2)),
-    threads: Object.fromEntries(threads.map((t) => [t, { torch: { threads: t }, engines: layouts.get(t) }])),
-  };
-  process.stderr.write(`vs-torch: ${JSON.stringify(layout)}\n`);
+  const machine = { cores, load_average: os.loadavg().map((x) => +x.toFixed(2)) };
+  process.stderr.write(`vs-torch: ${JSON.stringify(machine)}\n`);
   const rows = [];
   for (const c of CONFIGS.filter((x) => o.sizes.includes(x.size))) {
+    const plans = new Map<number, EnginePlan[]>(threads.map((t) => [t, o.engines.map((e) => benchPlan(c, e, t))]));
     const rounds = new Map<number, Round[]>(threads.map((t) => [t, []]));
     for (let r = 0; r < o.rounds; r++) {
       for (const t of threads) {
         // PyTorch times `iters` iterations (a quarter at 128²) after 2 warm-up ones; ours the median of `reps` after 1.
         const torchS = torchIteration(o.python, c.size, t, 4 * o.reps);
         const row: Round = { load_1m: +os.loadavg()[0].toFixed(2), torch_s: +torchS.toFixed(3) };
-        for (const l of layouts.get(t)!) {
-          const s = await cycleIteration(c, o.reps, l);
-          row[`${l.engine}_s`] = s;
-          row[`${l.engine}_ratio`] = +(s / torchS).toFixed(2);
+        for (const p of plans.get(t)!) {
+          const s = await cycleIteration(c, o.reps, p);
+          row[`${p.engine}_s`] = s;
+          row[`${p.engine}_ratio`] = +(s / torchS).toFixed(2);
         }
         process.stderr.write(`vs-torch ${c.size}² ${t} thread(s) round ${r + 1}: ${JSON.stringify(row)}\n`);
         rounds.get(t)!.push(row);
@@ -88,6 +85,8 @@ export async function benchVsTorch(o: VsTorchOptions) {
     const base = threads[0];
     const byThreads = threads.map((t) => ({
       threads: t,
+      torch_threads: t,
+      engines: plans.get(t)!.map(planReport),
       rounds: rounds.get(t)!,
       median_s: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_s`)])),
       median_ratio: Object.fromEntries(o.engines.map((e) => [e, medianOf(t, `${e}_ratio`)])),
@@ -101,5 +100,5 @@ export async function benchVsTorch(o: VsTorchOptions) {
     }));
     rows.push({ size: c.size, ngf: c.ngf, n_blocks: c.nBlocks, ndf: c.ndf, batch_size: 1, by_threads: byThreads });
   }
-  return { layout, configs: rows };
+  return { machine, configs: rows };
 }
