@@ -4,9 +4,7 @@
  * the training-step graphs' node names say the node computes (train/onnx scopes: `…/dx` input
  * gradients, `…/dW` and `…/db` weight and bias gradients, `adam/…` the optimiser and the copies
  * of its results to the graph outputs `new/…`, `new_m/…`, `new_v/…`) and, within each group, by
- * operator type. Nodes without such a scope count as forward; the backward nodes of layers whose
- * gradient train/onnx emits in the layer's own scope (ReLU, LeakyReLU, Tanh, reflection padding,
- * the residual add) count there too until they get a `/dx` scope.
+ * operator type. Nodes without such a scope count as forward.
  */
 
 import { readdirSync, readFileSync, rmSync } from 'node:fs';

@@ -91,7 +91,10 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
     case 'relu': {
       const where = `${scope}/ReLU`;
       const y = b.unary('Relu', x, where);
-      return { y, back: (dy) => b.op('Where', [positive(b, y, where), dy, b.scalar(0)], b.shape(dy), where) };
+      return {
+        y,
+        back: (dy) => b.op('Where', [positive(b, y, `${where}/dx`), dy, b.scalar(0)], b.shape(dy), `${where}/dx`),
+      };
     }
     case 'leakyRelu': {
       const where = `${scope}/LeakyReLU`;
@@ -115,7 +118,7 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       const where = `${scope}/ResnetBlock`;
       const body = sequence(b, l.body, x, p, where);
       const y = b.binary('Add', x, body.y, where);
-      return { y, back: (dy) => b.binary('Add', dy, body.back(dy, true)!, where) };
+      return { y, back: (dy) => b.binary('Add', dy, body.back(dy, true)!, `${where}/dx`) };
     }
     case 'skipConcat': {
       const where = `${scope}/UnetSkipConnectionBlock`;
@@ -126,9 +129,10 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       return {
         y,
         back: (dy) => {
-          const dx = b.op('Slice', [dy, b.ints([0]), b.ints([cx]), b.ints([1])], [n, cx, h, w], where);
-          const dBody = b.op('Slice', [dy, b.ints([cx]), b.ints([cx + cb]), b.ints([1])], [n, cb, h, w], where);
-          return b.binary('Add', dx, body.back(dBody, true)!, where);
+          const dw = `${where}/dx`;
+          const dx = b.op('Slice', [dy, b.ints([0]), b.ints([cx]), b.ints([1])], [n, cx, h, w], dw);
+          const dBody = b.op('Slice', [dy, b.ints([cx]), b.ints([cx + cb]), b.ints([1])], [n, cb, h, w], dw);
+          return b.binary('Add', dx, body.back(dBody, true)!, dw);
         },
       };
     }
@@ -340,6 +344,12 @@ export function weightGrad(
   return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
 }
 
+function transpose2(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+  return t;
+}
+
 /** ReflectionPad2d(p); its backward folds the mirrored border gradients back onto the rows and columns they copy. */
 function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
   const [n, c, h, w] = b.shape(x);
@@ -353,22 +363,41 @@ function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: 
    * x[size − 1 − p … size − 2] also get the mirrored borders. Five slices of dy, two of them
    * corrected, concatenated: one pass over the tensor.
    */
+  const dxWhere = `${where}/dx`;
   const fold = (dy: string, axis: number, size: number): string => {
     const shape = b.shape(dy);
     const part = (start: number, stop: number, step = 1): string => {
       const s = [...shape];
       s[axis] = Math.abs(stop - start);
-      return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, where);
+      return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, dxWhere);
     };
-    const head = b.binary('Add', part(p + 1, 2 * p + 1), part(p - 1, -1 - size - 2 * p, -1), where);
-    const tail = b.binary('Add', part(size - 1, size - 1 + p), part(size + 2 * p - 1, size + p - 1, -1), where);
+    const head = b.binary('Add', part(p + 1, 2 * p + 1), part(p - 1, -1 - size - 2 * p, -1), dxWhere);
+    const tail = b.binary('Add', part(size - 1, size - 1 + p), part(size + 2 * p - 1, size + p - 1, -1), dxWhere);
     const pieces = [part(p, p + 1), head];
     if (size - 1 - p > p + 1) pieces.push(part(2 * p + 1, size - 1));
     pieces.push(tail, part(size + p - 1, size + p));
     const out = [...shape];
     out[axis] = size;
-    return b.op('Concat', pieces, out, where, { axis });
+    return b.op('Concat', pieces, out, dxWhere, { axis });
   };
+  if (process.env.FOLD === 'matmul') {
+    /** [size + 2p, size]: column t of the padded axis adds into the column it copied. */
+    const foldMatrix = (size: number): Float32Array => {
+      const m = new Float32Array((size + 2 * p) * size);
+      const src = (t: number) => (t < p ? p - t : t >= size + p ? 2 * (size - 1) - (t - p) : t - p);
+      for (let t = 0; t < size + 2 * p; t++) m[t * size + src(t)] = 1;
+      return m;
+    };
+    return {
+      y,
+      back: (dy) => {
+        const fw = b.floats(`reflect_fold_${p}_${w}`, [w + 2 * p, w], foldMatrix(w));
+        const alongW = b.op('MatMul', [dy, fw], [n, c, h + 2 * p, w], dxWhere);
+        const fh = b.floats(`reflect_fold_T_${p}_${h}`, [h, h + 2 * p], transpose2(foldMatrix(h), h + 2 * p, h));
+        return b.op('MatMul', [fh, alongW], [n, c, h, w], dxWhere);
+      },
+    };
+  }
   return { y, back: (dy) => fold(fold(dy, 3, w), 2, h) };
 }
 

@@ -112,11 +112,16 @@ export class OrtTrainingModel implements TrainingModel {
   private readonly sessions = { G: new Map<string, Compiled>(), D: new Map<string, Compiled>() };
   private evicted = false;
 
+  /** Wall time of each step graph's last run (ms). */
+  readonly lastRunMs = { G: 0, D: 0 };
+
   private constructor(
     private readonly opts: TrainingModelOptions,
     /** onnxruntime intra-op threads. */
     readonly threads: number,
     private readonly log: (msg: string) => void,
+    /** Profile every session: onnxruntime writes `<profilePrefix><G|D>_<date>.json` (bench/ortProfile.ts). */
+    private readonly profilePrefix?: string,
   ) {
     const why = ortEngineUnsupported(opts);
     if (why) throw new Error(`the onnxruntime training engine does not support ${why}; use --engine tfjs`);
@@ -147,8 +152,9 @@ export class OrtTrainingModel implements TrainingModel {
     state: ModelState,
     threads?: number,
     log: (msg: string) => void = () => {},
+    profilePrefix?: string,
   ): Promise<OrtTrainingModel> {
-    const m = new OrtTrainingModel(opts, threads ?? os.availableParallelism(), log);
+    const m = new OrtTrainingModel(opts, threads ?? os.availableParallelism(), log, profilePrefix);
     await m.importState(state);
     return m;
   }
@@ -166,7 +172,7 @@ export class OrtTrainingModel implements TrainingModel {
     const nhw = (s: Shape4): [number, number, number] => [s[0], s[1], s[2]];
     const gShapes = { real_A: nhw(shapeA), real_B: nhw(shapeB) };
     const g = await this.compiled('G', gShapes, generatorStepGraph);
-    const gOut = await g.session.run({ ...real, ...this.paramFeeds(g.graph), ...this.adamFeeds('G', g.graph) });
+    const gOut = await this.run('G', g, { ...real, ...this.paramFeeds(g.graph), ...this.adamFeeds('G', g.graph) });
     this.applyUpdate('G', g.graph, gOut);
     this.dropoutCounter += 8; // as the tfjs model advances it, so states agree across engines
 
@@ -181,7 +187,7 @@ export class OrtTrainingModel implements TrainingModel {
     const pooledA = this.pools[sidePool('B')].queryWithShape(fakeA.data, fakeA.shape, this.streams[sidePool('B')]);
     const dShapes = { ...gShapes, fake_A: nhw(pooledA.shape), fake_B: nhw(pooledB.shape) };
     const d = await this.compiled('D', dShapes, discriminatorStepGraph);
-    const dOut = await d.session.run({
+    const dOut = await this.run('D', d, {
       ...real,
       fake_A: tensor(pooledA.data, pooledA.shape),
       fake_B: tensor(pooledB.data, pooledB.shape),
@@ -318,15 +324,29 @@ export class OrtTrainingModel implements TrainingModel {
     }
     const graph = build(this.graphOptions, shapes);
     const session = await ort.InferenceSession.create(graph.model, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: this.threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
+      ...sessionOptions(this.threads),
+      ...(this.profilePrefix && { enableProfiling: true, profileFilePrefix: `${this.profilePrefix}${kind}` }),
     });
     c = { graph, session };
     cache.set(key, c);
     return c;
+  }
+
+  /** The session of the last `kind` step (for reading its profile). */
+  lastSession(kind: 'G' | 'D'): ort.InferenceSession {
+    const c = this.lastUsed[kind];
+    if (!c) throw new Error(`no ${kind} step has run yet`);
+    return c.session;
+  }
+
+  private readonly lastUsed: Partial<Record<'G' | 'D', Compiled>> = {};
+
+  private async run(kind: 'G' | 'D', c: Compiled, feeds: Record<string, ort.Tensor>) {
+    const t0 = performance.now();
+    const out = await c.session.run(feeds);
+    this.lastRunMs[kind] = performance.now() - t0;
+    this.lastUsed[kind] = c;
+    return out;
   }
 
   private paramFeeds(graph: StepGraph): Record<string, ort.Tensor> {
@@ -360,6 +380,17 @@ export class OrtTrainingModel implements TrainingModel {
       o.v.set(key, out[updated('v', key)].data as Float32Array);
     }
   }
+}
+
+/** How the engine loads its step graphs: CPU kernels on `threads` intra-op threads, nodes in order. */
+export function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
 }
 
 function tensor(data: Float32Array, shape: readonly number[]): ort.Tensor {
