@@ -152,8 +152,10 @@ describe('conv gradients', () => {
 });
 
 describe('reflection pad backward', () => {
-  // Down to the smallest map the fold accepts (2p + 2), where its middle piece is empty.
+  // Down to the smallest map reflection padding accepts (p + 1).
   test.each([
+    [1, 2],
+    [3, 4],
     [1, 4],
     [1, 5],
     [1, 9],
@@ -186,9 +188,9 @@ describe('reflection pad backward', () => {
     expect(maxRelError(out.dx.data as Float32Array, ref)).toBeLessThan(1e-6);
   });
 
-  test('a map smaller than 2p + 2 is refused with the reason', () => {
+  test('a map no larger than the padding is refused with the reason', () => {
     const b = new GraphBuilder();
-    const xi = b.input('x', [1, 1, 7, 7]);
+    const xi = b.input('x', [1, 1, 3, 3]);
     expect(() =>
       applyNetwork(
         b,
@@ -197,6 +199,6 @@ describe('reflection pad backward', () => {
         { param: () => '' },
         'n',
       ),
-    ).toThrow(/too small to train with reflection padding 3/);
+    ).toThrow(/reflection padding 3 needs a map larger than 3, got 3×3/);
   });
 });

@@ -344,61 +344,36 @@ export function weightGrad(
   return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
 }
 
-function transpose2(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-  return t;
-}
-
-/** ReflectionPad2d(p); its backward folds the mirrored border gradients back onto the rows and columns they copy. */
+/**
+ * ReflectionPad2d(p). Its backward folds the mirrored borders back onto the rows and columns they
+ * copy: dx = Fhᵀ·dy·Fw with F [size + 2p, size] one 1 per row (padded index → source index), two
+ * small products that onnxruntime runs on every thread (slices and concats run on one).
+ */
 function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
   const [n, c, h, w] = b.shape(x);
-  if (Math.min(h, w) < 2 * p + 2)
-    throw new Error(`${where}: a ${h}×${w} map is too small to train with reflection padding ${p}`);
+  if (Math.min(h, w) <= p)
+    throw new Error(`${where}: reflection padding ${p} needs a map larger than ${p}, got ${h}×${w}`);
   const y = b.op('Pad', [x, b.ints([0, 0, p, p, 0, 0, p, p])], [n, c, h + 2 * p, w + 2 * p], where, {
     mode: 'reflect',
   });
-  /**
-   * Folds axis `axis` (size `size` + 2p in dy) back to `size`: x[j] gets dy[p + j], and x[1 … p] and
-   * x[size − 1 − p … size − 2] also get the mirrored borders. Five slices of dy, two of them
-   * corrected, concatenated: one pass over the tensor.
-   */
-  const dxWhere = `${where}/dx`;
-  const fold = (dy: string, axis: number, size: number): string => {
-    const shape = b.shape(dy);
-    const part = (start: number, stop: number, step = 1): string => {
-      const s = [...shape];
-      s[axis] = Math.abs(stop - start);
-      return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, dxWhere);
-    };
-    const head = b.binary('Add', part(p + 1, 2 * p + 1), part(p - 1, -1 - size - 2 * p, -1), dxWhere);
-    const tail = b.binary('Add', part(size - 1, size - 1 + p), part(size + 2 * p - 1, size + p - 1, -1), dxWhere);
-    const pieces = [part(p, p + 1), head];
-    if (size - 1 - p > p + 1) pieces.push(part(2 * p + 1, size - 1));
-    pieces.push(tail, part(size + p - 1, size + p));
-    const out = [...shape];
-    out[axis] = size;
-    return b.op('Concat', pieces, out, dxWhere, { axis });
+  /** The fold matrix of an axis of `size`, as [size + 2p, size] or transposed. */
+  const fold = (size: number, transposed: boolean): string => {
+    const m = new Float32Array((size + 2 * p) * size);
+    for (let t = 0; t < size + 2 * p; t++) {
+      const source = t < p ? p - t : t >= size + p ? 2 * (size - 1) - (t - p) : t - p;
+      m[transposed ? source * (size + 2 * p) + t : t * size + source] = 1;
+    }
+    const dims = transposed ? [size, size + 2 * p] : [size + 2 * p, size];
+    return b.floats(`reflect_fold_${p}_${size}${transposed ? '_T' : ''}`, dims, m);
   };
-  if (process.env.FOLD === 'matmul') {
-    /** [size + 2p, size]: column t of the padded axis adds into the column it copied. */
-    const foldMatrix = (size: number): Float32Array => {
-      const m = new Float32Array((size + 2 * p) * size);
-      const src = (t: number) => (t < p ? p - t : t >= size + p ? 2 * (size - 1) - (t - p) : t - p);
-      for (let t = 0; t < size + 2 * p; t++) m[t * size + src(t)] = 1;
-      return m;
-    };
-    return {
-      y,
-      back: (dy) => {
-        const fw = b.floats(`reflect_fold_${p}_${w}`, [w + 2 * p, w], foldMatrix(w));
-        const alongW = b.op('MatMul', [dy, fw], [n, c, h + 2 * p, w], dxWhere);
-        const fh = b.floats(`reflect_fold_T_${p}_${h}`, [h, h + 2 * p], transpose2(foldMatrix(h), h + 2 * p, h));
-        return b.op('MatMul', [fh, alongW], [n, c, h, w], dxWhere);
-      },
-    };
-  }
-  return { y, back: (dy) => fold(fold(dy, 3, w), 2, h) };
+  const dxWhere = `${where}/dx`;
+  return {
+    y,
+    back: (dy) => {
+      const alongW = b.op('MatMul', [dy, fold(w, false)], [n, c, h + 2 * p, w], dxWhere);
+      return b.op('MatMul', [fold(h, true), alongW], [n, c, h, w], dxWhere);
+    },
+  };
 }
 
 /**
