@@ -46,6 +46,13 @@ export const CONFIGS: Config[] = [
   { size: 128, ngf: 64, nBlocks: 9, ndf: 64 },
 ];
 
+/** The `--size` option of the profiling scripts: one of CONFIGS. */
+export const configSizeField = () =>
+  field
+    .enum(['64', '128'] as const)
+    .default('64')
+    .describe('64 (ngf 32, 6 blocks) or 128 (ngf 64, 9 blocks)');
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];

@@ -19,7 +19,7 @@ import { field } from '../core/cli/fields';
 import { Rng } from '../core/rng';
 import { initialModelState } from '../train/modelState';
 import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
-import { benchTrainingOptions, CONFIGS } from './networks';
+import { benchTrainingOptions, CONFIGS, configSizeField } from './networks';
 import { formatSummary, summarizeLastRun, takeProfile } from './ortTrace';
 
 async function ortProfile(o: { size: '64' | '128'; threads?: number; warmup: number; top: number; json: boolean }) {
@@ -71,10 +71,7 @@ runCommand(
       '(generator and discriminator step); prints tables.',
     schema: z
       .object({
-        size: field
-          .enum(['64', '128'] as const)
-          .default('64')
-          .describe('64 (ngf 32, 6 blocks) or 128 (ngf 64, 9 blocks)'),
+        size: configSizeField(),
         threads: field.int(1).optional().describe('onnxruntime intra-op threads; default every core'),
         warmup: field.int(0).default(2).describe('iterations before the profiled one'),
         top: field.int(0).default(6).describe('operator types listed per category'),

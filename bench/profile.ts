@@ -19,7 +19,7 @@ import { initBackend } from '../core/tf/backend';
 import { Rng } from '../core/rng';
 import { initialModelState, type TrainingModelOptions } from '../train/modelState';
 import { openTrainingModel } from '../train/trainingModel';
-import { CONFIGS } from './networks';
+import { CONFIGS, configSizeField } from './networks';
 
 const COMPOSITE = new Set(['CycleGanConv2D', 'CycleGanConvTranspose2D', 'forward']);
 const GROUPS: Record<string, string[]> = {
@@ -110,10 +110,7 @@ runCommand(
     summary: "Where one CycleGAN iteration's time goes, by tfjs kernel (wasm, this thread); prints JSON.",
     schema: z
       .object({
-        size: field
-          .enum(['64', '128'] as const)
-          .default('64')
-          .describe('64 (ngf 32, 6 blocks) or 128 (ngf 64, 9 blocks)'),
+        size: configSizeField(),
         top: field.int(1).default(15).describe('kernel shapes to list'),
       })
       .strict(),

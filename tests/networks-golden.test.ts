@@ -12,10 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 import { generatorSpec, discriminatorSpec, paramSpecs, type NetworkSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
 import { TfNetwork } from '../train/networks';
-import { CycleGanModel, type ModelOptions, type NetName } from '../train/cycleGanModel';
+import { CycleGanModel, type NetName } from '../train/cycleGanModel';
 import { poolStreams } from '../train/modelState';
 import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
-import { listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
+import { cycleOptions, listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
 import { describeOnWebGpu } from './helpers/backends';
@@ -111,25 +111,7 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
   const cfg = c.config;
   const g = cfg.generator!;
   const d = cfg.discriminator!;
-  const opts: ModelOptions = {
-    netG: g.netG,
-    netD: d.netD,
-    n_layers_D: d.nLayersD,
-    ngf: g.ngf,
-    ndf: d.ndf,
-    norm: g.norm,
-    init_type: 'normal',
-    init_gain: 0.02,
-    input_nc: g.inputNc,
-    output_nc: g.outputNc,
-    no_dropout: !g.useDropout,
-    gan_mode: 'lsgan',
-    lambda_A: cfg.lambdaA!,
-    lambda_B: cfg.lambdaB!,
-    lambda_identity: cfg.lambdaIdentity!,
-    lr: cfg.lr!,
-    beta1: cfg.beta1!,
-  };
+  const opts = cycleOptions(c);
   const passthrough = {
     query: (data: Float32Array, shape: [number, number, number, number]) => ({ data, shape }),
     passThrough: true,

@@ -12,8 +12,8 @@ import { GraphBuilder } from '../train/onnx/graphBuilder';
 import { applyNetwork, unsupportedLayer } from '../train/onnx/networkGradients';
 import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { poolStreams } from '../train/modelState';
-import type { ModelOptions, NetName } from '../train/cycleGanModel';
-import { listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
+import type { NetName } from '../train/cycleGanModel';
+import { cycleOptions, listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
 
@@ -102,26 +102,7 @@ describe('golden cycle_iteration on the onnxruntime engine', () => {
   const cfg = c.config;
   const g = cfg.generator!;
   const d = cfg.discriminator!;
-  const opts: ModelOptions & { pool_size: number } = {
-    netG: g.netG,
-    netD: d.netD,
-    n_layers_D: d.nLayersD,
-    ngf: g.ngf,
-    ndf: d.ndf,
-    norm: g.norm,
-    init_type: 'normal',
-    init_gain: 0.02,
-    input_nc: g.inputNc,
-    output_nc: g.outputNc,
-    no_dropout: !g.useDropout,
-    gan_mode: 'lsgan',
-    lambda_A: cfg.lambdaA!,
-    lambda_B: cfg.lambdaB!,
-    lambda_identity: cfg.lambdaIdentity!,
-    lr: cfg.lr!,
-    beta1: cfg.beta1!,
-    pool_size: 0,
-  };
+  const opts = cycleOptions(c);
   const weights = {
     G_A: c.group('G_A/state/'),
     G_B: c.group('G_B/state/'),

@@ -125,7 +125,8 @@ export function initialWeights(opts: ModelOptions, rng: NormalSource): Record<Ne
   return out;
 }
 
-function networkSpecs(opts: ModelOptions): Record<NetName, NetworkSpec> {
+/** The four networks' architectures for these options (both engines build from these). */
+export function networkSpecs(opts: ModelOptions): Record<NetName, NetworkSpec> {
   return {
     G_A: generatorSpec(generatorOptions(opts, 'AtoB')),
     G_B: generatorSpec(generatorOptions(opts, 'BtoA')),

@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiscriminatorOptions, GeneratorOptions } from '../../core/arch/spec';
 import { numel, type NamedTensor, type StateDict } from '../../core/arch/stateDict';
+import type { ModelOptions } from '../../train/cycleGanModel';
 
 export const GOLDEN_DIR = join(__dirname, '..', 'fixtures', 'golden');
 const FORMAT = 'cyclegan-ts-golden/1';
@@ -137,4 +138,31 @@ export function loadGolden(name: string, dir = GOLDEN_DIR): GoldenCase {
   };
   cache.set(join(dir, name), golden);
   return golden;
+}
+
+/** The training options of the `cycleGan` fixture (official names), pool size 0 as it was made. */
+export function cycleOptions(c: GoldenCase): ModelOptions & { pool_size: number } {
+  const cfg = c.config;
+  const g = cfg.generator!;
+  const d = cfg.discriminator!;
+  return {
+    netG: g.netG,
+    netD: d.netD,
+    n_layers_D: d.nLayersD,
+    ngf: g.ngf,
+    ndf: d.ndf,
+    norm: g.norm,
+    init_type: 'normal',
+    init_gain: 0.02,
+    input_nc: g.inputNc,
+    output_nc: g.outputNc,
+    no_dropout: !g.useDropout,
+    gan_mode: 'lsgan',
+    lambda_A: cfg.lambdaA!,
+    lambda_B: cfg.lambdaB!,
+    lambda_identity: cfg.lambdaIdentity!,
+    lr: cfg.lr!,
+    beta1: cfg.beta1!,
+    pool_size: 0,
+  };
 }

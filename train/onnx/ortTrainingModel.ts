@@ -10,14 +10,13 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { discriminatorSpec, generatorSpec, paramSpecs, type NetworkSpec } from '../../core/arch/spec';
+import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel, type StateDict } from '../../core/arch/stateDict';
 import { Rng } from '../../core/rng';
 import {
-  discriminatorOptions,
-  generatorOptions,
   LOSS_NAMES,
   NET_NAMES,
+  networkSpecs,
   sidePool,
   VISUAL_NAMES,
   type AdamMoments,
@@ -55,15 +54,6 @@ export function ortEngineUnsupported(o: TrainingModelOptions): string | undefine
     if (layer) return layer === 'dropout' ? 'dropout (--no_dropout false)' : '--norm batch';
   }
   return undefined;
-}
-
-function networkSpecs(o: TrainingModelOptions): Record<NetName, NetworkSpec> {
-  return {
-    G_A: generatorSpec(generatorOptions(o, 'AtoB')),
-    G_B: generatorSpec(generatorOptions(o, 'BtoA')),
-    D_A: discriminatorSpec(discriminatorOptions(o, 'B')),
-    D_B: discriminatorSpec(discriminatorOptions(o, 'A')),
-  };
 }
 
 /** Rank-4 moments: state_dict layout [a, b, c, d] ↔ the checkpoint's tfjs layout [c, d, b, a]. */
