@@ -66,7 +66,8 @@ export class GraphBuilder {
     const rename = new Map<string, string>();
     for (const { t, name } of this.pending) {
       if (produced.has(t) && sources.get(t) === 1) rename.set(t, name);
-      else this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
+      else
+        this.w.nodes.push({ opType: 'Identity', name: this.w.fresh(`/${name}/Identity`), input: [t], output: [name] });
     }
     for (const n of this.w.nodes) {
       n.input = (n.input ?? []).map((i) => rename.get(i) ?? i);
