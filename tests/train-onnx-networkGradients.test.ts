@@ -1,9 +1,11 @@
 /**
  * The backward emitters of train/onnx/networkGradients.ts on their own, against plain float64 loops,
- * across the shapes that pick their different strategies: the conv weight gradient (im2col of
- * the input by strided slices, or shifted copies of the gradient for narrowing convs), the stride-1 input gradient (flipped kernel, or ConvTranspose for widening convs), the
- * narrowing forward conv, and the reflection-pad fold down to the smallest map it accepts. The golden
- * fixtures test whole networks; these pin each path, including ones those networks do not reach.
+ * across the shapes that pick their different strategies: the conv weight gradient (im2col of the
+ * input by strided slices, or shifted copies of the gradient for narrowing convs), the stride-1
+ * input gradient (flipped kernel, or ConvTranspose for widening convs), the narrowing forward conv,
+ * and the reflection-pad fold (by product up to 32 wide, by slices beyond, down to the smallest map
+ * it accepts). The golden fixtures test whole networks; these pin each path, including ones those
+ * networks do not reach.
  */
 import * as ort from 'onnxruntime-node';
 import type { Layer } from '../core/arch/spec';
@@ -152,8 +154,11 @@ describe('conv gradients', () => {
 });
 
 describe('reflection pad backward', () => {
-  // Down to the smallest map reflection padding accepts (p + 1).
+  // Down to the smallest map reflection padding accepts (p + 1), and past 32 wide, where the fold
+  // switches from a product with a fold matrix to slices.
   test.each([
+    [1, 40],
+    [3, 37],
     [1, 2],
     [3, 4],
     [1, 4],

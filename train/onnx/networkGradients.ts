@@ -344,10 +344,15 @@ export function weightGrad(
   return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
 }
 
+/** Widest axis folded by a product; wider ones use slices (a product's cost grows with the width squared). */
+const FOLD_BY_PRODUCT_MAX = 32;
+
 /**
  * ReflectionPad2d(p). Its backward folds the mirrored borders back onto the rows and columns they
- * copy: dx = Fhᵀ·dy·Fw with F [size + 2p, size] one 1 per row (padded index → source index), two
- * small products that onnxruntime runs on every thread (slices and concats run on one).
+ * copy. Up to FOLD_BY_PRODUCT_MAX wide, an axis folds as a product with a fold matrix F
+ * [size + 2p, size] (one 1 per row: padded index → source index), which onnxruntime runs on every
+ * thread; wider, as five slices of dy (two corrected by the mirrored strips) concatenated, one pass
+ * on one thread.
  */
 function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: string; back: Backward } {
   const [n, c, h, w] = b.shape(x);
@@ -356,24 +361,40 @@ function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: 
   const y = b.op('Pad', [x, b.ints([0, 0, p, p, 0, 0, p, p])], [n, c, h + 2 * p, w + 2 * p], where, {
     mode: 'reflect',
   });
-  /** The fold matrix of an axis of `size`, as [size + 2p, size] or transposed. */
-  const fold = (size: number, transposed: boolean): string => {
-    const m = new Float32Array((size + 2 * p) * size);
-    for (let t = 0; t < size + 2 * p; t++) {
-      const source = t < p ? p - t : t >= size + p ? 2 * (size - 1) - (t - p) : t - p;
-      m[transposed ? source * (size + 2 * p) + t : t * size + source] = 1;
-    }
-    const dims = transposed ? [size, size + 2 * p] : [size + 2 * p, size];
-    return b.floats(`reflect_fold_${p}_${size}${transposed ? '_T' : ''}`, dims, m);
-  };
   const dxWhere = `${where}/dx`;
-  return {
-    y,
-    back: (dy) => {
-      const alongW = b.op('MatMul', [dy, fold(w, false)], [n, c, h + 2 * p, w], dxWhere);
-      return b.op('MatMul', [fold(h, true), alongW], [n, c, h, w], dxWhere);
-    },
+  /** Source index of padded index t on an axis of `size` (PyTorch's reflection). */
+  const source = (t: number, size: number) => (t < p ? p - t : t >= size + p ? 2 * (size - 1) - (t - p) : t - p);
+  const byProduct = (dy: string, axis: 2 | 3, size: number): string => {
+    const m = new Float32Array((size + 2 * p) * size);
+    const rows = axis === 3; // dy · F along W; Fᵀ · dy along H
+    for (let t = 0; t < size + 2 * p; t++)
+      m[rows ? t * size + source(t, size) : source(t, size) * (size + 2 * p) + t] = 1;
+    const dims = rows ? [size + 2 * p, size] : [size, size + 2 * p];
+    const f = b.floats(`reflect_fold_${p}_${size}_${axis}`, dims, m);
+    const out = [...b.shape(dy)];
+    out[axis] = size;
+    return b.op('MatMul', rows ? [dy, f] : [f, dy], out, dxWhere);
   };
+  const bySlices = (dy: string, axis: 2 | 3, size: number): string => {
+    const shape = b.shape(dy);
+    const part = (start: number, stop: number, step = 1): string => {
+      const s = [...shape];
+      s[axis] = Math.abs(stop - start);
+      return b.op('Slice', [dy, b.ints([start]), b.ints([stop]), b.ints([axis]), b.ints([step])], s, dxWhere);
+    };
+    // x[j] gets dy[p + j]; x[1 … p] also dy[p − 1 … 0]; x[size − 1 − p … size − 2] also dy[size + 2p − 1 … size + p].
+    const head = b.binary('Add', part(p + 1, 2 * p + 1), part(p - 1, -1 - size - 2 * p, -1), dxWhere);
+    const tail = b.binary('Add', part(size - 1, size - 1 + p), part(size + 2 * p - 1, size + p - 1, -1), dxWhere);
+    const pieces = [part(p, p + 1), head];
+    if (size - 1 - p > p + 1) pieces.push(part(2 * p + 1, size - 1));
+    pieces.push(tail, part(size + p - 1, size + p));
+    const out = [...shape];
+    out[axis] = size;
+    return b.op('Concat', pieces, out, dxWhere, { axis });
+  };
+  const fold = (dy: string, axis: 2 | 3, size: number) =>
+    size <= FOLD_BY_PRODUCT_MAX || size < 2 * p + 2 ? byProduct(dy, axis, size) : bySlices(dy, axis, size);
+  return { y, back: (dy) => fold(fold(dy, 3, w), 2, h) };
 }
 
 /**
