@@ -22,7 +22,13 @@ import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { benchTrainingOptions, CONFIGS, configSizeField } from './networks';
 import { formatSummary, summarizeLastRun, takeProfile } from './ortTrace';
 
-async function ortProfile(o: { size: '64' | '128'; threads?: number; warmup: number; top: number; json: boolean }) {
+async function ortProfile(o: {
+  size: '64' | '128' | '256';
+  threads?: number;
+  warmup: number;
+  top: number;
+  json: boolean;
+}) {
   const c = CONFIGS.find((x) => x.size === Number(o.size))!;
   const threads = o.threads ?? os.availableParallelism();
   const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);

@@ -39,7 +39,7 @@ const GROUPS: Record<string, string[]> = {
   ],
 };
 
-async function profile(o: { size: '64' | '128'; top: number }) {
+async function profile(o: { size: '64' | '128' | '256'; top: number }) {
   const c = CONFIGS.find((x) => x.size === Number(o.size))!;
   await initBackend('wasm');
   const opts: TrainingModelOptions = {

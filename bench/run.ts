@@ -126,7 +126,7 @@ const benchSchema = z
         'only PyTorch (tools/bench_torch.py) and this trainer back to back on the same configurations, with the ratio',
       ),
     rounds: field.int(1).default(3).describe('--vs_torch: alternating rounds per configuration (median ratio)'),
-    sizes: field.intList(1).default([64, 128]).describe('--vs_torch: crop sizes (64, 128)'),
+    sizes: field.intList(1).default([64, 128]).describe('--vs_torch: crop sizes (64, 128, 256)'),
     python: field.text().default('/usr/bin/python3').describe('--vs_torch: a Python with torch'),
     threads: field
       .intList(1)

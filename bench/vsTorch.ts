@@ -58,7 +58,7 @@ type Round = Record<string, number>;
 
 export async function benchVsTorch(o: VsTorchOptions) {
   const unknown = o.sizes.filter((s) => !CONFIGS.some((c) => c.size === s));
-  if (unknown.length > 0) throw new Error(`--sizes: no configuration for ${unknown.join(', ')} (have 64, 128)`);
+  if (unknown.length > 0) throw new Error(`--sizes: no configuration for ${unknown.join(', ')} (have 64, 128, 256)`);
   const cores = os.availableParallelism();
   const threads = [...new Set(o.threads ?? [cores])].sort((a, b) => a - b);
   const machine = { cores, load_average: os.loadavg().map((x) => +x.toFixed(2)) };

@@ -78,13 +78,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     ap.add_argument('--iters', type=int, default=10)
-    ap.add_argument('--sizes', type=int, nargs='+', default=[64, 128], help='cycle-iteration crop sizes (64, 128)')
+    ap.add_argument('--sizes', type=int, nargs='+', default=[64, 128], help='cycle-iteration crop sizes (64, 128, 256)')
     ap.add_argument('--no-forward', action='store_true', help='skip the 256x256 generator forward figure')
     a = ap.parse_args()
-    configs = {64: (32, 6), 128: (64, 9)}
+    configs = {64: (32, 6), 128: (64, 9), 256: (64, 9)}
     bad = [s for s in a.sizes if s not in configs]
     if bad:
-        ap.error(f'--sizes: no configuration for {bad} (have 64, 128)')
+        ap.error(f'--sizes: no configuration for {bad} (have 64, 128, 256)')
     torch.manual_seed(0)
     out = {'torch': torch.__version__, 'results': []}
     for t in a.threads:
