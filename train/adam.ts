@@ -19,6 +19,14 @@ export interface AdamState {
   v: Map<string, tf.Tensor>;
 }
 
+/** PyTorch's Adam defaults besides lr and β1, which the options set. */
+export const ADAM_DEFAULTS = { beta2: 0.999, eps: 1e-8 } as const;
+
+/** PyTorch 1.13's scalars for update `step` (from 1): step size lr / (1 − β1^t) and √(1 − β2^t). */
+export function adamBiasCorrection(c: AdamConfig, step: number): { stepSize: number; bc2Sqrt: number } {
+  return { stepSize: c.lr / (1 - c.beta1 ** step), bc2Sqrt: Math.sqrt(1 - c.beta2 ** step) };
+}
+
 export class Adam {
   step = 0;
   private readonly m = new Map<string, tf.Variable>();
@@ -46,10 +54,8 @@ export class Adam {
   /** Applies one update; `grads` is keyed like the parameters (missing key = zero gradient skip). */
   apply(grads: Map<string, tf.Tensor>): void {
     this.step++;
-    const { lr, beta1, beta2, eps } = this.config;
-    const bc1 = 1 - beta1 ** this.step;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
-    const stepSize = lr / bc1;
+    const { beta1, beta2, eps } = this.config;
+    const { stepSize, bc2Sqrt } = adamBiasCorrection(this.config, this.step);
     tf.tidy(() => {
       for (const [key, p] of this.params) {
         const g = grads.get(key);

@@ -18,7 +18,7 @@ import type { StateDict } from '../core/arch/stateDict';
 import { clearConvCaches } from '../core/tf/convAdjoint';
 import { TfNetwork } from './networks';
 import { initStateDict, type NormalSource } from './init';
-import { Adam } from './adam';
+import { Adam, ADAM_DEFAULTS } from './adam';
 import { ganLoss, l1Loss, type GanMode } from './losses';
 import type { ImageBatch } from './modelState';
 
@@ -125,6 +125,12 @@ export function initialWeights(opts: ModelOptions, rng: NormalSource): Record<Ne
   return out;
 }
 
+/** The identity loss compares G_A(B) with B, so it needs as many channels in as out. */
+export function checkIdentityLoss(opts: ModelOptions): void {
+  if (opts.lambda_identity > 0 && opts.input_nc !== opts.output_nc)
+    throw new Error('--lambda_identity > 0 needs input_nc == output_nc (the identity loss compares G_A(B) with B)');
+}
+
 /** The four networks' architectures for these options (both engines build from these). */
 export function networkSpecs(opts: ModelOptions): Record<NetName, NetworkSpec> {
   return {
@@ -174,9 +180,7 @@ export class CycleGanModel {
     private readonly pools: Partial<Record<PoolName, FakeImagePool>>,
     readonly sides: readonly Side[] = SIDES,
   ) {
-    if (opts.lambda_identity > 0 && opts.input_nc !== opts.output_nc) {
-      throw new Error('--lambda_identity > 0 needs input_nc == output_nc (the identity loss compares G_A(B) with B)');
-    }
+    checkIdentityLoss(opts);
     if (sides.length === 0 || new Set(sides).size !== sides.length) throw new Error(`bad model sides [${sides}]`);
     const specs = networkSpecs(opts);
     const weights = 'weights' in init ? init.weights : initialWeights(opts, init.rng);
@@ -186,7 +190,7 @@ export class CycleGanModel {
       this.nets[n] = new TfNetwork(specs[n], n, w);
     }
     for (const s of sides) if (!pools[SIDE[s].pool]) throw new Error(`side ${s} needs image pool ${SIDE[s].pool}`);
-    const adam = { lr: opts.lr, beta1: opts.beta1, beta2: 0.999, eps: 1e-8 };
+    const adam = { lr: opts.lr, beta1: opts.beta1, ...ADAM_DEFAULTS };
     this.optG = new Adam(this.trainableParams(['G_A', 'G_B']), adam);
     this.optD = new Adam(this.trainableParams(this.discriminators), adam);
   }

@@ -80,7 +80,8 @@ export class GraphWriter {
     });
   }
 
-  private share(key: string, make: () => string): string {
+  /** One tensor per `key`, made by `make` the first time (shared constants, derived weights). */
+  share(key: string, make: () => string): string {
     let name = this.shared.get(key);
     if (!name) {
       name = make();

@@ -18,16 +18,9 @@ export class GraphBuilder {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
 
-  private readonly memos = new Map<string, string>();
-
   /** One tensor per `key` in the whole graph (e.g. a weight's flipped copy, used by every call of its network). */
   memo(key: string, make: () => string): string {
-    let t = this.memos.get(key);
-    if (t === undefined) {
-      t = make();
-      this.memos.set(key, t);
-    }
-    return t;
+    return this.w.share(key, make);
   }
 
   shape(t: string): number[] {

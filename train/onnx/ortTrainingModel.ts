@@ -13,7 +13,9 @@ import * as ort from 'onnxruntime-node';
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel, type StateDict } from '../../core/arch/stateDict';
 import { Rng } from '../../core/rng';
+import { ADAM_DEFAULTS, adamBiasCorrection } from '../adam';
 import {
+  checkIdentityLoss,
   LOSS_NAMES,
   NET_NAMES,
   networkSpecs,
@@ -41,14 +43,11 @@ import {
   type StepGraphOptions,
 } from './stepGraphs';
 
-const BETA2 = 0.999;
-const EPS = 1e-8;
 /** Sessions kept per step kind; more shapes than this only come from un-cropped preprocessing. */
 export const MAX_SESSIONS = 4;
 
 /** Why the onnxruntime engine cannot train these options, or undefined when it can. */
 export function ortEngineUnsupported(o: TrainingModelOptions): string | undefined {
-  if (!['lsgan', 'vanilla'].includes(o.gan_mode)) return `--gan_mode ${o.gan_mode}`;
   for (const spec of Object.values(networkSpecs(o))) {
     const layer = unsupportedLayer(spec);
     if (layer) return layer === 'dropout' ? 'dropout (--no_dropout false)' : '--norm batch';
@@ -115,8 +114,7 @@ export class OrtTrainingModel implements TrainingModel {
   ) {
     const why = ortEngineUnsupported(opts);
     if (why) throw new Error(`the onnxruntime training engine does not support ${why}; use --engine tfjs`);
-    if (opts.lambda_identity > 0 && opts.input_nc !== opts.output_nc)
-      throw new Error('--lambda_identity > 0 needs input_nc == output_nc (the identity loss compares G_A(B) with B)');
+    checkIdentityLoss(opts);
     this.specs = networkSpecs(opts);
     this.graphOptions = {
       specs: this.specs,
@@ -125,8 +123,7 @@ export class OrtTrainingModel implements TrainingModel {
       lambda_B: opts.lambda_B,
       lambda_identity: opts.lambda_identity,
       beta1: opts.beta1,
-      beta2: BETA2,
-      eps: EPS,
+      ...ADAM_DEFAULTS,
     };
     this.lr = opts.lr;
     for (const net of NET_NAMES)
@@ -348,10 +345,10 @@ export class OrtTrainingModel implements TrainingModel {
 
   private adamFeeds(which: 'G' | 'D', graph: StepGraph): Record<string, ort.Tensor> {
     const o = this.opt[which];
-    const t = o.step + 1;
+    const { stepSize, bc2Sqrt } = adamBiasCorrection({ ...this.graphOptions, lr: this.lr }, o.step + 1);
     const feeds: Record<string, ort.Tensor> = {
-      [STEP_SIZE]: new ort.Tensor('float32', Float32Array.of(this.lr / (1 - this.opts.beta1 ** t)), []),
-      [BC2_SQRT]: new ort.Tensor('float32', Float32Array.of(Math.sqrt(1 - BETA2 ** t)), []),
+      [STEP_SIZE]: new ort.Tensor('float32', Float32Array.of(stepSize), []),
+      [BC2_SQRT]: new ort.Tensor('float32', Float32Array.of(bc2Sqrt), []),
     };
     for (const key of graph.keys) {
       const shape = this.shapes.get(key)!;
