@@ -151,7 +151,6 @@ runCommand(
     const out: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
     const engines = enginesOf(o.engine);
     if (o.vs_torch) {
-      if (engines.includes('tfjs')) await initBackend('wasm');
       out.vs_torch = await benchVsTorch({
         python: o.python,
         rounds: o.rounds,

@@ -4,24 +4,31 @@
  * round and each thread count (default: the cores this process may use), PyTorch's iteration
  * (tools/bench_torch.py with torch.set_num_threads = threads) and ours on each engine with the same
  * threads (bench/networks.ts benchPlan: onnxruntime intra-op threads, or tfjs' worker layout) are
- * timed back to back, so all see the same machine load. Reported: the ratio ours/PyTorch per round
- * (with the 1-minute load average: other processes skew both) and its median over rounds, and with
- * several thread counts each engine's speed-up over the fewest. Needs a Python with torch (Debian's
+ * timed back to back, so all see the same machine load, each in a process of its own
+ * (bench/cycleIteration.ts for ours). Reported: the ratio ours/PyTorch per round (with the 1-minute
+ * load average: other processes skew both) and its median over rounds, each process's peak resident
+ * memory, and with several thread counts each engine's speed-up over the fewest. Needs a Python with torch (Debian's
  * python3-torch); never run in CI.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EnginePlan } from '../train/trainingModel';
-import { benchPlan, CONFIGS, cycleIteration, planReport, type Engine } from './networks';
+import { benchPlan, CONFIGS, planReport, type Config, type Engine } from './networks';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
+/** One iteration's median seconds and its process's peak resident memory (MB). */
+interface Measured {
+  s: number;
+  peak_rss_mb: number;
+}
+
 /** PyTorch's seconds per iteration at `size` with `threads` threads (tools/bench_torch.py). */
-function torchIteration(python: string, size: number, threads: number, iters: number): number {
+function torchIteration(python: string, size: number, threads: number, iters: number): Measured {
   const script = path.join(__dirname, '..', 'tools', 'bench_torch.py');
   const args = [
     script,
@@ -38,10 +45,24 @@ function torchIteration(python: string, size: number, threads: number, iters: nu
     const why = r.error?.message ?? r.stderr.trim().split('\n').pop();
     throw new Error(`${python} tools/bench_torch.py failed (${why}); --vs-torch needs a Python with torch`);
   }
-  const row = (JSON.parse(r.stdout) as { results: Record<string, number>[] }).results[0];
+  const out = JSON.parse(r.stdout) as { results: Record<string, number>[]; peak_rss_mb: number };
+  const row = out.results[0];
   const key = Object.keys(row).find((k) => k.startsWith(`cycle_iter_s_${size}_`));
   if (!key) throw new Error(`tools/bench_torch.py printed no ${size}² figure`);
-  return row[key];
+  return { s: row[key], peak_rss_mb: out.peak_rss_mb };
+}
+
+/** Our engine's iteration at `c` with `threads`, in a process of its own (bench/cycleIteration.ts), as PyTorch's is. */
+function ourIteration(c: Config, engine: Engine, threads: number, reps: number): Measured {
+  const script = path.join(__dirname, 'cycleIteration.ts');
+  const args = ['--import', 'tsx', script, '--size', String(c.size), '--engine', engine, '--threads', String(threads)];
+  const r = spawnSync(process.execPath, [...args, '--reps', String(reps)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(`bench/cycleIteration.ts failed (${r.error?.message ?? `exit ${r.status}`})`);
+  return JSON.parse(r.stdout) as Measured;
 }
 
 export interface VsTorchOptions {
@@ -70,12 +91,17 @@ export async function benchVsTorch(o: VsTorchOptions) {
     for (let r = 0; r < o.rounds; r++) {
       for (const t of threads) {
         // PyTorch times `iters` iterations (a quarter at 128²) after 2 warm-up ones; ours the median of `reps` after 1.
-        const torchS = torchIteration(o.python, c.size, t, 4 * o.reps);
-        const row: Round = { load_1m: +os.loadavg()[0].toFixed(2), torch_s: +torchS.toFixed(3) };
-        for (const p of plans.get(t)!) {
-          const s = await cycleIteration(c, o.reps, p);
-          row[`${p.engine}_s`] = s;
-          row[`${p.engine}_ratio`] = +(s / torchS).toFixed(2);
+        const torch = torchIteration(o.python, c.size, t, 4 * o.reps);
+        const row: Round = {
+          load_1m: +os.loadavg()[0].toFixed(2),
+          torch_s: +torch.s.toFixed(3),
+          torch_peak_mb: torch.peak_rss_mb,
+        };
+        for (const e of o.engines) {
+          const ours = ourIteration(c, e, t, o.reps);
+          row[`${e}_s`] = ours.s;
+          row[`${e}_ratio`] = +(ours.s / torch.s).toFixed(2);
+          row[`${e}_peak_mb`] = ours.peak_rss_mb;
         }
         process.stderr.write(`vs-torch ${c.size}² ${t} thread(s) round ${r + 1}: ${JSON.stringify(row)}\n`);
         rounds.get(t)!.push(row);
@@ -90,6 +116,7 @@ export async function benchVsTorch(o: VsTorchOptions) {
       rounds: rounds.get(t)!,
       median_s: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_s`)])),
       median_ratio: Object.fromEntries(o.engines.map((e) => [e, medianOf(t, `${e}_ratio`)])),
+      median_peak_rss_mb: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_peak_mb`)])),
       ...(t === base
         ? {}
         : {

@@ -17,7 +17,7 @@ import { initBackend } from '../core/tf/backend';
 import { discriminatorOptions, generatorOptions, LOSS_NAMES, NET_NAMES, type NetName } from '../train/cycleGanModel';
 import { LocalTrainingModel } from '../train/localTrainingModel';
 import { initialModelState, poolStreams, type ModelState, type Shape4 } from '../train/modelState';
-import { MAX_SESSIONS, OrtTrainingModel } from '../train/onnx/ortTrainingModel';
+import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
 import { describeEngine, resolveEngine, type TrainingModel } from '../train/trainingModel';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
@@ -102,6 +102,18 @@ function adamStepBound(t: number, beta1: number, beta2: number): number {
 
 beforeAll(async () => {
   await initBackend('wasm');
+});
+
+test('step sessions run in order on the intra-op threads asked for, from the arena without a memory pattern', () => {
+  // The memory pattern kept a slot for every tensor of a run: 5.7 GB at 256² against 3.4 GB without it.
+  expect(sessionOptions(3)).toEqual({
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 3,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    enableMemPattern: false,
+  });
 });
 
 describe('--engine', () => {

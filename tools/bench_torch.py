@@ -7,11 +7,12 @@
 
 Uses the same independent re-implementation of the official networks as tools/make_golden.py
 and the official CycleGAN step (G step with D frozen, then D step; LSGAN, L1 cycle + identity,
-Adam lr 2e-4 betas (0.5, 0.999)). Prints JSON. Debian's python3-torch; not run by CI.
+Adam lr 2e-4 betas (0.5, 0.999)). Prints JSON, with the process's peak resident memory. Debian's python3-torch; not run by CI.
 """
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -97,6 +98,8 @@ def main():
         if not a.no_forward:
             row['g_forward_s_256_resnet9_ngf64'] = forward_seconds(g_opts('resnet_9blocks', 64, 'instance'), 256, max(2, a.iters // 4))
         out['results'].append(row)
+    # Peak resident memory of this process (Linux reports KiB): with one size, that size's iteration.
+    out['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     json.dump(out, sys.stdout, indent=2)
     print()
 

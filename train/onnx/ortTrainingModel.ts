@@ -377,6 +377,9 @@ export function sessionOptions(threads: number): ort.InferenceSession.SessionOpt
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // The memory pattern gives every tensor of a run its own slot in one block (5.7 GB at 256²);
+    // the arena alone reuses freed chunks (3.4 GB), at the same speed.
+    enableMemPattern: false,
   };
 }
 
