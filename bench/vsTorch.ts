@@ -6,9 +6,9 @@
  * threads (bench/networks.ts benchPlan: onnxruntime intra-op threads, or tfjs' worker layout) are
  * timed back to back, so all see the same machine load, each in a process of its own
  * (bench/cycleIteration.ts for ours). Reported: the ratio ours/PyTorch per round (with the 1-minute
- * load average: other processes skew both) and its median over rounds, each process's peak resident
- * memory, and with several thread counts each engine's speed-up over the fewest. Needs a Python with torch (Debian's
- * python3-torch); never run in CI.
+ * load average: other processes skew both) and its median over rounds, each process's peak
+ * resident memory, and with several thread counts each engine's speed-up over the fewest. Needs a
+ * Python with torch (Debian's python3-torch); never run in CI.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -55,8 +55,8 @@ function torchIteration(python: string, size: number, threads: number, iters: nu
 /** Our engine's iteration at `c` with `threads`, in a process of its own (bench/cycleIteration.ts), as PyTorch's is. */
 function ourIteration(c: Config, engine: Engine, threads: number, reps: number): Measured {
   const script = path.join(__dirname, 'cycleIteration.ts');
-  const args = ['--import', 'tsx', script, '--size', String(c.size), '--engine', engine, '--threads', String(threads)];
-  const r = spawnSync(process.execPath, [...args, '--reps', String(reps)], {
+  const args = ['--size', c.size, '--engine', engine, '--threads', threads, '--reps', reps].map(String);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,0 +1,29 @@
+/**
+ * bench/cycleIteration.ts, the process `npm run bench -- --vs-torch` times our side in: one JSON line
+ * with the iteration's seconds and the process's peak memory; a bad option is one line and exit 2.
+ */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const script = path.join(__dirname, '..', 'bench', 'cycleIteration.ts');
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+test('times the 64² configuration on the onnxruntime engine and reports its peak resident memory', () => {
+  const r = run('--size', '64', '--threads', '1', '--reps', '1');
+  expect(r.status).toBe(0);
+  const out = JSON.parse(r.stdout) as { s: number; peak_rss_mb: number };
+  expect(Object.keys(out).sort()).toEqual(['peak_rss_mb', 's']);
+  expect(out.s).toBeGreaterThan(0);
+  // Node, onnxruntime and the 64² step sessions: well above an empty Node process, far below the machine.
+  expect(out.peak_rss_mb).toBeGreaterThan(150);
+  expect(out.peak_rss_mb).toBeLessThan(4096);
+});
+
+test('a size without a configuration is a command-line error', () => {
+  const r = run('--size', '100');
+  expect(r.status).toBe(2);
+  expect(r.stdout).toBe('');
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(/--size/);
+});
