@@ -39,13 +39,13 @@ test('invalid values are one-line errors naming the flag', () => {
   }
 });
 
-test('--engine onnxruntime with batch norm is a one-line command-line error, before any work', () => {
-  const ck = path.join(root, 'ck-bn');
-  const r = run(['--dataroot', dataroot, '--checkpoints_dir', ck, '--engine', 'onnxruntime', '--norm', 'batch']);
+test('--engine onnxruntime with dropout is a one-line command-line error, before any work', () => {
+  const ck = path.join(root, 'ck-dropout');
+  const r = run(['--dataroot', dataroot, '--checkpoints_dir', ck, '--engine', 'onnxruntime', '--no_dropout', 'false']);
   expect(r.status).toBe(2);
   const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('npm warn'));
   expect(lines).toEqual([
-    'train: error: --engine onnxruntime cannot train with --norm batch; use --engine tfjs (or auto)',
+    'train: error: --engine onnxruntime cannot train with dropout (--no_dropout false); use --engine tfjs (or auto)',
   ]);
   expect(existsSync(ck)).toBe(false);
 });

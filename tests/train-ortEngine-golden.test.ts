@@ -29,9 +29,18 @@ const netCases = listGoldenCases().filter((n) => {
   return (c.config.kind === 'generator' || c.config.kind === 'discriminator') && !unsupportedLayer(specOf(c));
 });
 
-test('the engine covers every golden network without batch norm', () => {
+test('the engine covers every golden network without dropout, batch norm included', () => {
   expect(netCases).toEqual(
-    expect.arrayContaining(['g_resnet_instance', 'g_resnet_none', 'g_unet128', 'd_basic', 'd_pixel_instance']),
+    expect.arrayContaining([
+      'g_resnet_instance',
+      'g_resnet_none',
+      'g_resnet_batch',
+      'g_unet128',
+      'd_basic',
+      'd_pixel_instance',
+      'd_pixel_batch',
+      'd_nlayers2_batch',
+    ]),
   );
 });
 
@@ -47,17 +56,20 @@ describe.each(netCases)('golden %s on the onnxruntime engine', (caseName) => {
     const x = b.input('input', c.tensor('input').shape);
     const params = new Map(paramSpecs(spec).map((p) => [p.key, b.input(`p/${p.key}`, p.shape)]));
     const grads = new Map<string, string[]>();
+    const buffers = new Map<string, string>();
     const net = applyNetwork(
       b,
       spec,
       x,
       {
-        param: (key) => params.get(key)!,
+        param: (key) => buffers.get(key) ?? params.get(key)!,
         addGrad: (key, g) => grads.set(key, [...(grads.get(key) ?? []), g]),
+        setBuffer: (key, t) => buffers.set(key, t),
       },
       'net',
     );
     b.output(net.y, 'output');
+    for (const [key, t] of buffers) b.output(t, `stateAfter/${key}`);
     const r = b.input('R', c.tensor('output').shape);
     b.output(net.back(r, true)!, 'dInput');
     for (const p of trainable) b.output(b.sum(grads.get(p.key)!, 'grad'), `grad/${p.key}`);
@@ -95,6 +107,20 @@ describe.each(netCases)('golden %s on the onnxruntime engine', (caseName) => {
     }
     expect(worst.err).toBeLessThanOrEqual(TOL);
   });
+
+  // Batch norm's running statistics (the fixtures' num_batches_tracked is not a buffer here).
+  const buffers = paramSpecs(spec)
+    .filter((p) => !p.trainable)
+    .map((p) => `stateAfter/${p.key}`);
+  if (buffers.length > 0)
+    test('batch norm running statistics after the forward match PyTorch', () => {
+      let worst = { name: '', err: 0 };
+      for (const name of buffers) {
+        const err = scaledMaxError(out[name].data as Float32Array, c.tensor(name).data);
+        if (err >= worst.err) worst = { name, err };
+      }
+      expect(worst.err).toBeLessThanOrEqual(TOL);
+    });
 });
 
 describe('golden cycle_iteration on the onnxruntime engine', () => {

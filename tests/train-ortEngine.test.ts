@@ -133,13 +133,10 @@ describe('--engine', () => {
     expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
   });
 
-  test('auto falls back to tfjs, saying why, for batch norm, dropout, uncropped sizes and the GPU or native backends', () => {
+  test('auto falls back to tfjs, saying why, for dropout, uncropped sizes and the GPU or native backends', () => {
     expect(picked({ norm: 'batch' })).toEqual({
-      plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
-      lines: [
-        '--norm batch: training on the tfjs engine',
-        "1 worker thread: with --norm batch two workers would update the generators' running statistics differently",
-      ],
+      plan: { engine: 'onnxruntime', threads: availableParallelism() },
+      lines: [],
     });
     expect(picked({ no_dropout: false, workers: 1 })).toEqual({
       plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
@@ -171,10 +168,7 @@ describe('--engine', () => {
   });
 
   test('--engine onnxruntime with options it cannot train is a command-line error', () => {
-    for (const [extra, why] of [
-      [{ norm: 'batch' }, '--norm batch'],
-      [{ no_dropout: false }, 'dropout (--no_dropout false)'],
-    ] as const) {
+    for (const [extra, why] of [[{ no_dropout: false }, 'dropout (--no_dropout false)']] as const) {
       const call = () => resolveEngine(options({ engine: 'onnxruntime', ...extra }), 'wasm');
       expect(call).toThrow(UsageError);
       expect(call).toThrow(`--engine onnxruntime cannot train with ${why}; use --engine tfjs (or auto)`);
@@ -264,6 +258,33 @@ describe('a state moves between the engines unchanged and trains on alike', () =
       );
     }
   });
+});
+
+test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
+  const o = options({ norm: 'batch' });
+  const start = initialModelState(o, new Rng(7), 7);
+  const models: TrainingModel[] = [new LocalTrainingModel(o, start), await OrtTrainingModel.open(o, start, THREADS)];
+  const [lt, lo] = [await steps(models[0], 0, 2), await steps(models[1], 0, 2)];
+  const [st, so] = [await models[0].exportState(), await models[1].exportState()];
+  await Promise.all(models.map((m) => m.dispose()));
+  for (const [i, l] of lt.entries())
+    for (const k of LOSS_NAMES)
+      expect([i, k, Math.abs(lo[i][k] - l[k]) / Math.max(1, Math.abs(l[k])) <= TOL]).toEqual([i, k, true]);
+  const buffers: string[] = [];
+  let worst = { key: '', err: 0 };
+  for (const net of NET_NAMES)
+    for (const [key, t] of st.nets[net]) {
+      if (/running_(mean|var)$/.test(key)) buffers.push(`${net}.${key}`);
+      const err = scaledMaxError(so.nets[net].get(key)!.data, t.data);
+      if (err > worst.err) worst = { key: `${net}.${key}`, err };
+    }
+  // Every network's running statistics moved, the discriminators' in the generator step too.
+  expect(buffers.length).toBeGreaterThan(0);
+  for (const key of buffers) {
+    const [net, k] = [key.slice(0, 3) as NetName, key.slice(4)];
+    expect([key, sameBits(st.nets[net].get(k)!.data, start.nets[net].get(k)!.data)]).toEqual([key, false]);
+  }
+  expect(worst.err).toBeLessThanOrEqual(TOL);
 });
 
 describe('un-cropped preprocessing: images of many sizes', () => {

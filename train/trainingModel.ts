@@ -91,7 +91,7 @@ export function checkEngine(o: EngineOptions): void {
 /**
  * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
  * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
- * multi-threaded kernels outrun, and options it trains: no batch norm, no dropout) and logs why
+ * multi-threaded kernels outrun, and options it trains: no dropout) and logs why
  * when it does not. Settings of the other engine (--workers, --threads) are ignored with a log line.
  */
 export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {

@@ -252,8 +252,8 @@ export const trainOptionsShape = {
     .describe(
       'what computes the training steps. onnxruntime: each iteration as two ONNX graphs (generator step, ' +
         "discriminator step) on onnxruntime-node's CPU kernels, using every core (--threads); it trains " +
-        'instance norm or no norm, without dropout, lsgan or vanilla. tfjs: the tfjs model on --backend ' +
-        '(--workers threads), which also trains batch norm and dropout and runs on GPUs. auto: onnxruntime ' +
+        'instance norm, batch norm or no norm, without dropout, lsgan or vanilla. tfjs: the tfjs model on ' +
+        '--backend (--workers threads), which also trains dropout and runs on GPUs. auto: onnxruntime ' +
         'when the tfjs backend is wasm or cpu and the options are ones it trains, else tfjs (the log says why). ' +
         'Both engines compute the same steps and save the same checkpoints: a run resumes on either',
     ),

@@ -12,7 +12,9 @@
  *  - transposed conv dx: Conv with the same kernel; dW: the conv dW with the roles swapped.
  *  - reflection pad, instance norm, ReLU, LeakyReLU, tanh, residual and skip connections: elementwise
  *    nodes and reductions.
- * Batch norm and dropout are not expressed here; training with them stays on the tfjs engine.
+ *  - batch norm (training mode): elementwise nodes and reductions over N×H×W; its running
+ *    statistics are buffers the binding threads through every call.
+ * Dropout is not expressed here; training with it stays on the tfjs engine.
  */
 import type { Layer, NetworkSpec } from '../../core/arch/spec';
 import type { GraphBuilder } from './graphBuilder';
@@ -26,13 +28,18 @@ export interface ParamBinding {
   param(key: string): string;
   /** Receives a parameter's gradient; absent for a frozen network (no dW is emitted at all). */
   addGrad?(key: string, grad: string): void;
+  /**
+   * Receives a buffer's new value (a batch norm's running statistics, updated by every
+   * training-mode call, frozen networks' too, as in PyTorch); later `param(key)` calls return it.
+   * Absent: the running statistics are not computed.
+   */
+  setBuffer?(key: string, value: string): void;
 }
 
-/** Layers the onnxruntime engine trains (batch norm and dropout stay on tfjs). */
+/** Layers the onnxruntime engine trains (dropout stays on tfjs). */
 export function unsupportedLayer(spec: NetworkSpec): string | undefined {
   const walk = (layers: Layer[]): string | undefined => {
     for (const l of layers) {
-      if (l.op === 'batchNorm') return 'batch norm';
       if (l.op === 'dropout') return 'dropout';
       if (l.op === 'residual' || l.op === 'skipConcat') {
         const inner = walk(l.body);
@@ -137,8 +144,9 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       };
     }
     case 'batchNorm':
+      return batchNorm(b, l, x, p, `${scope}/${l.name}`);
     case 'dropout':
-      throw new Error(`the onnxruntime training engine has no ${l.op === 'dropout' ? 'dropout' : 'batch norm'}`);
+      throw new Error('the onnxruntime training engine has no dropout');
   }
 }
 
@@ -402,6 +410,60 @@ function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: 
  * channel (biased variance), written out so the backward reuses r and y:
  * dx = r·(dy − mean(dy) − y·mean(dy·y)).
  */
+type BatchNormLayer = Extract<Layer, { op: 'batchNorm' }>;
+
+/**
+ * BatchNorm2d in training mode (PyTorch): normalised with the batch's mean and biased variance
+ * over N×H×W, scaled and shifted per channel; the running statistics move by `momentum` towards
+ * the batch's mean and unbiased variance.
+ */
+function batchNorm(b: GraphBuilder, l: BatchNormLayer, x: string, p: ParamBinding, where: string) {
+  const [n, c, h, w] = b.shape(x);
+  const count = n * h * w;
+  if (count < 2)
+    throw new Error(`${where}: batch norm needs more than 1 value per channel when training, got ${n}×${h}×${w}`);
+  const nhw = [0, 2, 3];
+  const perChannel = (t: string) => b.reshape(t, [1, c, 1, 1], where);
+  const mean = b.reduceMean(x, nhw, where);
+  const centred = b.binary('Sub', x, mean, where);
+  const variance = b.reduceMean(b.binary('Mul', centred, centred, where), nhw, where);
+  const r = b.unary('Reciprocal', b.unary('Sqrt', b.binary('Add', variance, b.scalar(l.eps), where), where), where);
+  const xhat = b.binary('Mul', centred, r, where);
+  const gamma = perChannel(p.param(`${l.name}.weight`));
+  const y = b.binary('Add', b.binary('Mul', xhat, gamma, where), perChannel(p.param(`${l.name}.bias`)), where);
+  const moved = (key: string, batch: string, scale: number) =>
+    p.setBuffer?.(
+      key,
+      b.binary(
+        'Add',
+        b.binary('Mul', p.param(key), b.scalar(1 - l.momentum), where),
+        b.binary('Mul', b.reshape(batch, [c], where), b.scalar(l.momentum * scale), where),
+        where,
+      ),
+    );
+  moved(`${l.name}.running_mean`, mean, 1);
+  moved(`${l.name}.running_var`, variance, count / (count - 1));
+  return {
+    y,
+    back: (dy: string) => {
+      const dw = `${where}/dx`;
+      const dyXhat = b.binary('Mul', dy, xhat, dw);
+      if (p.addGrad) {
+        p.addGrad(`${l.name}.weight`, b.reduceSum(dyXhat, nhw, false, `${where}/dW`));
+        p.addGrad(`${l.name}.bias`, b.reduceSum(dy, nhw, false, `${where}/db`));
+      }
+      // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
+      const inner = b.binary(
+        'Sub',
+        b.binary('Sub', dy, b.reduceMean(dy, nhw, dw), dw),
+        b.binary('Mul', xhat, b.reduceMean(dyXhat, nhw, dw), dw),
+        dw,
+      );
+      return b.binary('Mul', inner, b.binary('Mul', r, gamma, dw), dw);
+    },
+  };
+}
+
 function instanceNorm(b: GraphBuilder, eps: number, x: string, where: string): { y: string; back: Backward } {
   const hw = [2, 3];
   const centred = b.binary('Sub', x, b.reduceMean(x, hw, where), where);

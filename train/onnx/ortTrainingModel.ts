@@ -50,7 +50,7 @@ export const MAX_SESSIONS = 4;
 export function ortEngineUnsupported(o: TrainingModelOptions): string | undefined {
   for (const spec of Object.values(networkSpecs(o))) {
     const layer = unsupportedLayer(spec);
-    if (layer) return layer === 'dropout' ? 'dropout (--no_dropout false)' : '--norm batch';
+    if (layer) return 'dropout (--no_dropout false)';
   }
   return undefined;
 }
@@ -89,6 +89,8 @@ export class OrtTrainingModel implements TrainingModel {
   /** `NET.key` → values (state_dict layout); replaced, never mutated, each step. */
   private readonly params = new Map<string, Float32Array>();
   private readonly shapes = new Map<string, number[]>();
+  /** Keys Adam updates (buffers such as batch norm's running statistics are not among them). */
+  private readonly trainable = new Set<string>();
   private readonly opt: Record<'G' | 'D', Optimiser> = {
     G: { step: 0, m: new Map(), v: new Map() },
     D: { step: 0, m: new Map(), v: new Map() },
@@ -127,7 +129,10 @@ export class OrtTrainingModel implements TrainingModel {
     };
     this.lr = opts.lr;
     for (const net of NET_NAMES)
-      for (const p of paramSpecs(this.specs[net])) this.shapes.set(`${net}.${p.key}`, p.shape);
+      for (const p of paramSpecs(this.specs[net])) {
+        this.shapes.set(`${net}.${p.key}`, p.shape);
+        if (p.trainable) this.trainable.add(`${net}.${p.key}`);
+      }
   }
 
   /**
@@ -246,7 +251,7 @@ export class OrtTrainingModel implements TrainingModel {
       ['G', ['G_A', 'G_B']],
       ['D', ['D_A', 'D_B']],
     ] as const) {
-      const keys = [...this.shapes.keys()].filter((k) => nets.some((n) => k.startsWith(`${n}.`)));
+      const keys = [...this.trainable].filter((k) => nets.some((n) => k.startsWith(`${n}.`)));
       const src = state.adam?.[which];
       const o: Optimiser = { step: src?.step ?? 0, m: new Map(), v: new Map() };
       for (const key of keys) {
@@ -338,7 +343,7 @@ export class OrtTrainingModel implements TrainingModel {
 
   private paramFeeds(graph: StepGraph): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const key of [...graph.keys, ...graph.frozenKeys])
+    for (const key of [...graph.keys, ...graph.frozenKeys, ...graph.bufferKeys])
       feeds[key] = tensor(this.params.get(key)!, this.shapes.get(key)!);
     return feeds;
   }
@@ -366,6 +371,7 @@ export class OrtTrainingModel implements TrainingModel {
       o.m.set(key, out[updated('m', key)].data as Float32Array);
       o.v.set(key, out[updated('v', key)].data as Float32Array);
     }
+    for (const key of graph.bufferKeys) this.params.set(key, out[updated('param', key)].data as Float32Array);
   }
 }
 

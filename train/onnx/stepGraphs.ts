@@ -45,6 +45,8 @@ export interface StepGraph {
   keys: string[];
   /** Frozen parameter keys it reads (the discriminators in the generator step). */
   frozenKeys: string[];
+  /** Buffers (batch norm running statistics) of any of its networks: read, and output updated. */
+  bufferKeys: string[];
 }
 
 /** Parameters of the trained networks, their gradients summed over every call, and the Adam update. */
@@ -52,6 +54,8 @@ class TrainedParams {
   private readonly grads = new Map<string, string[]>();
   readonly keys: string[] = [];
   readonly frozenKeys: string[] = [];
+  readonly bufferKeys: string[] = [];
+  /** Each parameter's graph tensor; a buffer's is its latest value. */
   private readonly tensors = new Map<string, string>();
 
   constructor(
@@ -68,7 +72,7 @@ class TrainedParams {
         for (const p of paramSpecs(specs[net])) {
           const key = `${net}.${p.key}`;
           this.tensors.set(key, b.input(key, p.shape));
-          list.push(key);
+          (p.trainable ? list : this.bufferKeys).push(key);
         }
   }
 
@@ -87,12 +91,13 @@ class TrainedParams {
               this.grads.set(full, [...(this.grads.get(full) ?? []), grad]);
             }
           : undefined,
+        setBuffer: (key, value) => this.tensors.set(`${net}.${key}`, value),
       },
       scope,
     );
   }
 
-  /** PyTorch 1.13 Adam on every trained parameter; outputs the new parameters and moments. */
+  /** PyTorch 1.13 Adam on every trained parameter; outputs the new parameters and moments, and the buffers' last values. */
   adam(o: { beta1: number; beta2: number; eps: number }): void {
     const b = this.b;
     const stepSize = b.input(STEP_SIZE, []);
@@ -133,6 +138,7 @@ class TrainedParams {
       b.output(m2, updated('m', key));
       b.output(v2, updated('v', key));
     }
+    for (const key of this.bufferKeys) b.output(this.tensors.get(key)!, updated('param', key));
   }
 }
 
@@ -222,7 +228,12 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   imageOutput(b, recB.y, 'rec_B');
   for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B'])
     b.output(terms[name].value, `loss_${name}`);
-  return { model: b.build('cyclegan generator step'), keys: p.keys, frozenKeys: p.frozenKeys };
+  return {
+    model: b.build('cyclegan generator step'),
+    keys: p.keys,
+    frozenKeys: p.frozenKeys,
+    bufferKeys: p.bufferKeys,
+  };
 }
 
 /** The discriminator step on the pooled fakes (inputs `fake_A`, `fake_B`); outputs `loss_D_A`, `loss_D_B`. */
@@ -245,5 +256,10 @@ export function discriminatorStepGraph(o: StepGraphOptions, shapes: ImageShapes)
     b.output(b.binary('Mul', b.binary('Add', r.value, f.value, where), b.scalar(0.5), where), where);
   }
   p.adam(o);
-  return { model: b.build('cyclegan discriminator step'), keys: p.keys, frozenKeys: p.frozenKeys };
+  return {
+    model: b.build('cyclegan discriminator step'),
+    keys: p.keys,
+    frozenKeys: p.frozenKeys,
+    bufferKeys: p.bufferKeys,
+  };
 }
