@@ -3,7 +3,7 @@
  * tools/bench_torch.py is for PyTorch), so its peak resident memory is the iteration's alone:
  * prints `{"s": median seconds per iteration, "peak_rss_mb": VmHWM}` (bench/vsTorch.ts runs it).
  *
- *   npx tsx bench/cycleIteration.ts --size 128 --engine onnxruntime --threads 2 --reps 3
+ *   npx tsx bench/cycleIteration.ts --size 128 --engine onnxruntime --threads 2 --reps 3 [--norm batch]
  */
 import * as os from 'node:os';
 import { z } from 'zod';
@@ -25,12 +25,16 @@ runCommand(
         engine: field.enum(ENGINES).default('onnxruntime').describe('training engine'),
         threads: field.int(1).optional().describe('cores the engine may use; default every core'),
         reps: field.int(1).default(3).describe('timed iterations after one warm-up (median)'),
+        norm: field
+          .enum(['instance', 'batch'] as const)
+          .default('instance')
+          .describe('normalisation layers'),
       })
       .strict(),
     exit: 'immediately',
   },
   async (o) => {
-    const c = CONFIGS.find((x) => x.size === Number(o.size))!;
+    const c = { ...CONFIGS.find((x) => x.size === Number(o.size))!, norm: o.norm };
     if (o.engine === 'tfjs') await initBackend('wasm');
     const s = await cycleIteration(c, o.reps, benchPlan(c, o.engine, o.threads ?? os.availableParallelism()));
     console.log(JSON.stringify({ s, peak_rss_mb: Math.round(procMemoryMb('self', 'VmHWM')) }));

@@ -39,6 +39,8 @@ export interface Config {
   ngf: number;
   nBlocks: number;
   ndf: number;
+  /** Normalisation layers (default instance, the official recipe's). */
+  norm?: 'instance' | 'batch';
 }
 
 export const CONFIGS: Config[] = [
@@ -99,14 +101,19 @@ async function netFigures(spec: NetworkSpec, size: number, reps: number) {
 }
 
 /** The official CycleGAN recipe (LSGAN, λ 10/10, identity 0.5, Adam 2e-4/0.5, pool 50) at a benchmark size. */
-export function benchTrainingOptions(netG: string, ngf: number, ndf: number): TrainingModelOptions {
+export function benchTrainingOptions(
+  netG: string,
+  ngf: number,
+  ndf: number,
+  norm: 'instance' | 'batch' = 'instance',
+): TrainingModelOptions {
   return {
     netG,
     netD: 'basic',
     n_layers_D: 3,
     ngf,
     ndf,
-    norm: 'instance',
+    norm,
     init_type: 'normal',
     init_gain: 0.02,
     input_nc: 3,
@@ -123,7 +130,7 @@ export function benchTrainingOptions(netG: string, ngf: number, ndf: number): Tr
 }
 
 function configOptions(c: Config): TrainingModelOptions {
-  return benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
+  return benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf, c.norm);
 }
 
 /**
