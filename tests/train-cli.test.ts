@@ -4,7 +4,7 @@
  * `latest` before exiting.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readTensorFile } from '../core/io/tensorFile';
@@ -37,17 +37,6 @@ test('invalid values are one-line errors naming the flag', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(re);
   }
-});
-
-test('--engine onnxruntime with dropout is a one-line command-line error, before any work', () => {
-  const ck = path.join(root, 'ck-dropout');
-  const r = run(['--dataroot', dataroot, '--checkpoints_dir', ck, '--engine', 'onnxruntime', '--no_dropout', 'false']);
-  expect(r.status).toBe(2);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('npm warn'));
-  expect(lines).toEqual([
-    'train: error: --engine onnxruntime cannot train with dropout (--no_dropout false); use --engine tfjs (or auto)',
-  ]);
-  expect(existsSync(ck)).toBe(false);
 });
 
 test('each engine trains, and resumes the run the other saved', async () => {

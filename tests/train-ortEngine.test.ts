@@ -7,9 +7,9 @@
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { generatorSpec, discriminatorSpec } from '../core/arch/spec';
-import { UsageError } from '../core/cli/errors';
 import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { readTensorFile } from '../core/io/tensorFile';
 import { Rng } from '../core/rng';
@@ -17,6 +17,7 @@ import { initBackend } from '../core/tf/backend';
 import { discriminatorOptions, generatorOptions, LOSS_NAMES, NET_NAMES, type NetName } from '../train/cycleGanModel';
 import { LocalTrainingModel } from '../train/localTrainingModel';
 import { initialModelState, poolStreams, type ModelState, type Shape4 } from '../train/modelState';
+import { dropoutMultiplier } from '../train/onnx/dropoutMask';
 import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
 import { describeEngine, resolveEngine, type TrainingModel } from '../train/trainingModel';
 import { scaledMaxError } from './helpers/compare';
@@ -133,15 +134,9 @@ describe('--engine', () => {
     expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
   });
 
-  test('auto falls back to tfjs, saying why, for dropout, uncropped sizes and the GPU or native backends', () => {
-    expect(picked({ norm: 'batch' })).toEqual({
-      plan: { engine: 'onnxruntime', threads: availableParallelism() },
-      lines: [],
-    });
-    expect(picked({ no_dropout: false, workers: 1 })).toEqual({
-      plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
-      lines: ['dropout (--no_dropout false): training on the tfjs engine'],
-    });
+  test('auto falls back to tfjs, saying why, for uncropped sizes and the GPU or native backends', () => {
+    for (const extra of [{ norm: 'batch' }, { no_dropout: false }])
+      expect(picked(extra)).toEqual({ plan: { engine: 'onnxruntime', threads: availableParallelism() }, lines: [] });
     for (const preprocess of ['none', 'scale_width'])
       expect(picked({ preprocess, workers: 1 })).toEqual({
         plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
@@ -164,19 +159,6 @@ describe('--engine', () => {
     expect(picked({ engine: 'tfjs', threads: 4, workers: 1 })).toEqual({
       plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
       lines: ["--threads 4 ignored: the tfjs engine's threads follow --workers"],
-    });
-  });
-
-  test('--engine onnxruntime with options it cannot train is a command-line error', () => {
-    for (const [extra, why] of [[{ no_dropout: false }, 'dropout (--no_dropout false)']] as const) {
-      const call = () => resolveEngine(options({ engine: 'onnxruntime', ...extra }), 'wasm');
-      expect(call).toThrow(UsageError);
-      expect(call).toThrow(`--engine onnxruntime cannot train with ${why}; use --engine tfjs (or auto)`);
-    }
-    // Explicitly on any tfjs backend: the onnxruntime engine does not use it.
-    expect(resolveEngine(options({ engine: 'onnxruntime', threads: 1 }), 'webgpu')).toEqual({
-      engine: 'onnxruntime',
-      threads: 1,
     });
   });
 });
@@ -260,8 +242,8 @@ describe('a state moves between the engines unchanged and trains on alike', () =
   });
 });
 
-test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
-  const o = options({ norm: 'batch' });
+/** Two iterations on each engine from one initial state: their losses and final states. */
+async function twoIterationsEach(o: TrainOptions) {
   const start = initialModelState(o, new Rng(7), 7);
   const models: TrainingModel[] = [new LocalTrainingModel(o, start), await OrtTrainingModel.open(o, start, THREADS)];
   const [lt, lo] = [await steps(models[0], 0, 2), await steps(models[1], 0, 2)];
@@ -270,21 +252,66 @@ test('with batch norm, two iterations from one state agree on both engines withi
   for (const [i, l] of lt.entries())
     for (const k of LOSS_NAMES)
       expect([i, k, Math.abs(lo[i][k] - l[k]) / Math.max(1, Math.abs(l[k])) <= TOL]).toEqual([i, k, true]);
-  const buffers: string[] = [];
   let worst = { key: '', err: 0 };
   for (const net of NET_NAMES)
     for (const [key, t] of st.nets[net]) {
-      if (/running_(mean|var)$/.test(key)) buffers.push(`${net}.${key}`);
       const err = scaledMaxError(so.nets[net].get(key)!.data, t.data);
       if (err > worst.err) worst = { key: `${net}.${key}`, err };
     }
-  // Every network's running statistics moved, the discriminators' in the generator step too.
-  expect(buffers.length).toBeGreaterThan(0);
-  for (const key of buffers) {
-    const [net, k] = [key.slice(0, 3) as NetName, key.slice(4)];
-    expect([key, sameBits(st.nets[net].get(k)!.data, start.nets[net].get(k)!.data)]).toEqual([key, false]);
-  }
   expect(worst.err).toBeLessThanOrEqual(TOL);
+  return { start, st };
+}
+
+test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
+  const { start, st } = await twoIterationsEach(options({ norm: 'batch' }));
+  // Every network's running statistics moved, the discriminators' in the generator step too.
+  const buffers = NET_NAMES.flatMap((net) =>
+    [...st.nets[net].keys()].filter((k) => /running_(mean|var)$/.test(k)).map((k) => [net, k] as const),
+  );
+  expect(new Set(buffers.map(([net]) => net))).toEqual(new Set(NET_NAMES));
+  for (const [net, k] of buffers)
+    expect([net, k, sameBits(st.nets[net].get(k)!.data, start.nets[net].get(k)!.data)]).toEqual([net, k, false]);
+});
+
+test('with dropout, an iteration from one state gives the same losses and images on both engines: the same units dropped', async () => {
+  const o = options({ no_dropout: false });
+  const start = initialModelState(o, new Rng(7), 7);
+  const run = async (model: TrainingModel) => {
+    const [losses] = await steps(model, 0, 1);
+    const visuals = (await model.visuals())!;
+    await model.dispose();
+    return { losses, visuals };
+  };
+  const t = await run(new LocalTrainingModel(o, start));
+  const x = await run(await OrtTrainingModel.open(o, start, THREADS));
+  for (const k of LOSS_NAMES)
+    expect([k, Math.abs(x.losses[k] - t.losses[k]) / Math.max(1, Math.abs(t.losses[k])) <= TOL]).toEqual([k, true]);
+  for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
+    expect([k, scaledMaxError(x.visuals[k].data, t.visuals[k].data) <= TOL]).toEqual([k, true]);
+  // Control: other seeds (the next iteration's counter) drop other units and change the images.
+  const other = await run(
+    await OrtTrainingModel.open(o, { ...start, dropoutCounter: start.dropoutCounter + 8 }, THREADS),
+  );
+  expect(scaledMaxError(other.visuals.fake_B.data, t.visuals.fake_B.data)).toBeGreaterThan(100 * TOL);
+});
+
+test('dropout multipliers are the ones tf.dropout draws for the same seed, in NCHW', () => {
+  const [n, c, h, w] = [2, 3, 4, 5];
+  for (const [rate, seed] of [
+    [0.5, 17],
+    [0.3, 4],
+  ]) {
+    const nhwc = tf.tidy(() => tf.dropout(tf.ones([n, h, w, c]), rate, undefined, seed).dataSync() as Float32Array);
+    const ours = dropoutMultiplier([n, c, h, w], rate, seed);
+    const asNchw = new Float32Array(nhwc.length);
+    for (let i = 0; i < n; i++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          for (let ch = 0; ch < c; ch++) asNchw[((i * c + ch) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + ch];
+    expect(sameBits(ours, asNchw)).toBe(true);
+    // Some kept, some dropped.
+    expect(new Set(ours)).toEqual(new Set([0, Math.fround(1 / Math.fround(1 - rate))]));
+  }
 });
 
 describe('un-cropped preprocessing: images of many sizes', () => {

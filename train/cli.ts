@@ -10,11 +10,9 @@ import { initBackend, releaseBackend } from '../core/tf/backend';
 import { openTrainData } from './data/trainDataset';
 import { Trainer } from './trainer';
 import { trainCommand } from './commands';
-import { checkEngine } from './trainingModel';
 
 async function main(opts: TrainOptions): Promise<number> {
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
-  checkEngine(opts); // a command-line error, before any data is read
   // Data problems (missing or empty folders) are reported before any work starts.
   const data = await openTrainData(opts, log);
   await initBackend(opts.backend, log);

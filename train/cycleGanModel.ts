@@ -86,7 +86,17 @@ export type VisualName = 'real_A' | 'fake_B' | 'rec_A' | 'real_B' | 'fake_A' | '
 /** Sample-grid columns, as the official visual_names. */
 export const VISUAL_NAMES: readonly VisualName[] = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B'];
 
-/** What each side owns and computes; `seeds`: dropout-seed offsets, one per generator call of an iteration. */
+/**
+ * Dropout-seed offsets, one per generator call of an iteration (added to the model's dropout
+ * counter; a call's dropout layers take the next seeds in turn). Side A: G_A(real_A) `fake`,
+ * G_B(fake_B) `rec`, G_B(real_A) `idt`; side B alike with the generators swapped.
+ */
+export const DROPOUT_SEEDS = {
+  A: { fake: 0, rec: 1, idt: 5 },
+  B: { fake: 2, rec: 3, idt: 4 },
+} as const;
+
+/** What each side owns and computes; `seeds`: its generator calls' dropout-seed offsets. */
 const SIDE = {
   A: {
     G: 'G_A', // real → fake
@@ -97,7 +107,7 @@ const SIDE = {
     pool: 'B', // the pool holding this side's fakes (named by their domain)
     images: { real: 'real_A', fake: 'fake_B', rec: 'rec_A' },
     losses: { gan: 'G_A', cycle: 'cycle_A', idt: 'idt_B', d: 'D_A' },
-    seeds: { fake: 0, rec: 1, idt: 5 },
+    seeds: DROPOUT_SEEDS.A,
   },
   B: {
     G: 'G_B',
@@ -108,7 +118,7 @@ const SIDE = {
     pool: 'A',
     images: { real: 'real_B', fake: 'fake_A', rec: 'rec_B' },
     losses: { gan: 'G_B', cycle: 'cycle_B', idt: 'idt_A', d: 'D_B' },
-    seeds: { fake: 2, rec: 3, idt: 4 },
+    seeds: DROPOUT_SEEDS.B,
   },
 } as const;
 

@@ -8,13 +8,12 @@
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
-import { UsageError } from '../core/cli/errors';
 import type { EngineName } from '../core/config/options';
 import type { Losses, VisualName } from './cycleGanModel';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
 import { LocalTrainingModel } from './localTrainingModel';
 import { ParallelTrainingModel, wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
-import { OrtTrainingModel, ortEngineUnsupported } from './onnx/ortTrainingModel';
+import { OrtTrainingModel } from './onnx/ortTrainingModel';
 
 export interface TrainingModel {
   /** Threads computing each step (1: this one). */
@@ -81,25 +80,15 @@ export type EngineOptions = TrainingModelOptions & {
 /** Preprocessing that keeps each image's size: every new size would build new onnxruntime step graphs (seconds each). */
 const SIZE_KEEPING = new Set(['none', 'scale_width']);
 
-/** Throws the command-line error for `--engine onnxruntime` with options that engine cannot train. */
-export function checkEngine(o: EngineOptions): void {
-  if (o.engine !== 'onnxruntime') return;
-  const why = ortEngineUnsupported(o);
-  if (why) throw new UsageError(`--engine onnxruntime cannot train with ${why}; use --engine tfjs (or auto)`);
-}
-
 /**
  * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
  * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
- * multi-threaded kernels outrun, and options it trains: no dropout) and logs why
- * when it does not. Settings of the other engine (--workers, --threads) are ignored with a log line.
+ * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. Settings of the other engine (--workers, --threads) are ignored with a log line.
  */
 export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
-  checkEngine(o);
   let engine = o.engine ?? 'auto';
   if (engine === 'auto') {
-    let why = ortEngineUnsupported(o);
-    if (!why && backend !== 'wasm' && backend !== 'cpu') why = `tfjs backend ${backend}`;
+    let why = backend !== 'wasm' && backend !== 'cpu' ? `tfjs backend ${backend}` : undefined;
     if (!why && o.preprocess && SIZE_KEEPING.has(o.preprocess))
       why = `--preprocess ${o.preprocess} keeps each image's size (onnxruntime builds step graphs per size)`;
     if (why) log(`${why}: training on the tfjs engine`);

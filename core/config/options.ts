@@ -251,10 +251,9 @@ export const trainOptionsShape = {
     .default('auto')
     .describe(
       'what computes the training steps. onnxruntime: each iteration as two ONNX graphs (generator step, ' +
-        "discriminator step) on onnxruntime-node's CPU kernels, using every core (--threads); it trains " +
-        'instance norm, batch norm or no norm, without dropout, lsgan or vanilla. tfjs: the tfjs model on ' +
-        '--backend (--workers threads), which also trains dropout and runs on GPUs. auto: onnxruntime ' +
-        'when the tfjs backend is wasm or cpu and the options are ones it trains, else tfjs (the log says why). ' +
+        "discriminator step) on onnxruntime-node's CPU kernels, using every core (--threads). tfjs: the " +
+        'tfjs model on --backend (--workers threads), which also runs on GPUs. auto: onnxruntime when the ' +
+        'tfjs backend is wasm or cpu and crops have one size, else tfjs (the log says why). ' +
         'Both engines compute the same steps and save the same checkpoints: a run resumes on either',
     ),
   threads: intType(1)

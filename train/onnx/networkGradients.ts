@@ -14,7 +14,7 @@
  *    nodes and reductions.
  *  - batch norm (training mode): elementwise nodes and reductions over N×H×W; its running
  *    statistics are buffers the binding threads through every call.
- * Dropout is not expressed here; training with it stays on the tfjs engine.
+ *  - dropout: a product with a multiplier the binding supplies (train/onnx/dropoutMask.ts).
  */
 import type { Layer, NetworkSpec } from '../../core/arch/spec';
 import type { GraphBuilder } from './graphBuilder';
@@ -34,21 +34,11 @@ export interface ParamBinding {
    * Absent: the running statistics are not computed.
    */
   setBuffer?(key: string, value: string): void;
-}
-
-/** Layers the onnxruntime engine trains (dropout stays on tfjs). */
-export function unsupportedLayer(spec: NetworkSpec): string | undefined {
-  const walk = (layers: Layer[]): string | undefined => {
-    for (const l of layers) {
-      if (l.op === 'dropout') return 'dropout';
-      if (l.op === 'residual' || l.op === 'skipConcat') {
-        const inner = walk(l.body);
-        if (inner) return inner;
-      }
-    }
-    return undefined;
-  };
-  return walk(spec.layers);
+  /**
+   * The multiplier of this call's next dropout layer (forward order): a tensor of `shape` holding
+   * 0 or 1/(1 − rate) per element. Absent: dropout layers are an error.
+   */
+  dropoutMask?(shape: number[], rate: number): string;
 }
 
 /** Applies `spec` to `x` (NCHW); returns the output and its backward. */
@@ -145,8 +135,12 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
     }
     case 'batchNorm':
       return batchNorm(b, l, x, p, `${scope}/${l.name}`);
-    case 'dropout':
-      throw new Error('the onnxruntime training engine has no dropout');
+    case 'dropout': {
+      const where = `${scope}/Dropout`;
+      if (!p.dropoutMask) throw new Error(`${where}: no dropout masks given`);
+      const mask = p.dropoutMask(b.shape(x), l.rate);
+      return { y: b.binary('Mul', x, mask, where), back: (dy) => b.binary('Mul', dy, mask, `${where}/dx`) };
+    }
   }
 }
 

@@ -30,7 +30,6 @@ import {
 import { ImagePool } from '../imagePool';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from '../modelState';
 import type { TrainingModel } from '../trainingModel';
-import { unsupportedLayer } from './networkGradients';
 import {
   BC2_SQRT,
   discriminatorStepGraph,
@@ -42,18 +41,10 @@ import {
   type StepGraph,
   type StepGraphOptions,
 } from './stepGraphs';
+import { dropoutMultiplier } from './dropoutMask';
 
 /** Sessions kept per step kind; more shapes than this only come from un-cropped preprocessing. */
 export const MAX_SESSIONS = 4;
-
-/** Why the onnxruntime engine cannot train these options, or undefined when it can. */
-export function ortEngineUnsupported(o: TrainingModelOptions): string | undefined {
-  for (const spec of Object.values(networkSpecs(o))) {
-    const layer = unsupportedLayer(spec);
-    if (layer) return 'dropout (--no_dropout false)';
-  }
-  return undefined;
-}
 
 /** Rank-4 moments: state_dict layout [a, b, c, d] ↔ the checkpoint's tfjs layout [c, d, b, a]. */
 function permute4(data: Float32Array, shape: number[], toTfjs: boolean): Float32Array {
@@ -114,8 +105,6 @@ export class OrtTrainingModel implements TrainingModel {
     /** Profile every session: onnxruntime writes `<profilePrefix><G|D>_<date>.json` (bench/ortProfile.ts). */
     private readonly profilePrefix?: string,
   ) {
-    const why = ortEngineUnsupported(opts);
-    if (why) throw new Error(`the onnxruntime training engine does not support ${why}; use --engine tfjs`);
     checkIdentityLoss(opts);
     this.specs = networkSpecs(opts);
     this.graphOptions = {
@@ -164,7 +153,12 @@ export class OrtTrainingModel implements TrainingModel {
     const nhw = (s: Shape4): [number, number, number] => [s[0], s[1], s[2]];
     const gShapes = { real_A: nhw(shapeA), real_B: nhw(shapeB) };
     const g = await this.compiled('G', gShapes, generatorStepGraph);
-    const gOut = await this.run('G', g, { ...real, ...this.paramFeeds(g.graph), ...this.adamFeeds('G', g.graph) });
+    const gOut = await this.run('G', g, {
+      ...real,
+      ...this.paramFeeds(g.graph),
+      ...this.adamFeeds('G', g.graph),
+      ...this.dropoutFeeds(g.graph),
+    });
     this.applyUpdate('G', g.graph, gOut);
     this.dropoutCounter += 8; // as the tfjs model advances it, so states agree across engines
 
@@ -346,6 +340,16 @@ export class OrtTrainingModel implements TrainingModel {
     for (const key of [...graph.keys, ...graph.frozenKeys, ...graph.bufferKeys])
       feeds[key] = tensor(this.params.get(key)!, this.shapes.get(key)!);
     return feeds;
+  }
+
+  /** This iteration's dropout multipliers, drawn as the tfjs engine draws them (same counter, same seeds). */
+  private dropoutFeeds(graph: StepGraph): Record<string, ort.Tensor> {
+    return Object.fromEntries(
+      graph.dropoutMasks.map((m) => [
+        m.name,
+        tensor(dropoutMultiplier(m.shape, m.rate, this.dropoutCounter + m.seedOffset), m.shape),
+      ]),
+    );
   }
 
   private adamFeeds(which: 'G' | 'D', graph: StepGraph): Record<string, ort.Tensor> {

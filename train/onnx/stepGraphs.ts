@@ -15,7 +15,7 @@
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
 import type { GanMode } from '../losses';
-import type { NetName } from '../cycleGanModel';
+import { DROPOUT_SEEDS, type NetName } from '../cycleGanModel';
 import { GraphBuilder } from './graphBuilder';
 import { applyNetwork, type Backward } from './networkGradients';
 
@@ -47,6 +47,15 @@ export interface StepGraph {
   frozenKeys: string[];
   /** Buffers (batch norm running statistics) of any of its networks: read, and output updated. */
   bufferKeys: string[];
+  /** Dropout multiplier inputs: each one's shape, rate and seed offset from the iteration's dropout counter. */
+  dropoutMasks: DropoutMask[];
+}
+
+export interface DropoutMask {
+  name: string;
+  shape: number[];
+  rate: number;
+  seedOffset: number;
 }
 
 /** Parameters of the trained networks, their gradients summed over every call, and the Adam update. */
@@ -55,6 +64,7 @@ class TrainedParams {
   readonly keys: string[] = [];
   readonly frozenKeys: string[] = [];
   readonly bufferKeys: string[] = [];
+  readonly dropoutMasks: DropoutMask[] = [];
   /** Each parameter's graph tensor; a buffer's is its latest value. */
   private readonly tensors = new Map<string, string>();
 
@@ -76,9 +86,14 @@ class TrainedParams {
         }
   }
 
-  /** A network call: trained networks collect gradients, frozen ones do not. */
-  apply(net: NetName, x: string, scope: string): { y: string; back: Backward } {
+  /**
+   * A network call: trained networks collect gradients, frozen ones do not. A generator call's
+   * dropout layers draw with seeds `dropoutSeed`, `dropoutSeed + 1`, … (the tfjs engine's, see
+   * cycleGanModel's DROPOUT_SEEDS) offset by the iteration's counter.
+   */
+  apply(net: NetName, x: string, scope: string, dropoutSeed = 0): { y: string; back: Backward } {
     const trained = this.keys.some((k) => k.startsWith(`${net}.`));
+    let seedOffset = dropoutSeed;
     return applyNetwork(
       this.b,
       this.specs[net],
@@ -92,9 +107,21 @@ class TrainedParams {
             }
           : undefined,
         setBuffer: (key, value) => this.tensors.set(`${net}.${key}`, value),
+        dropoutMask: (shape, rate) => {
+          const mask: DropoutMask = { name: `dropout/${scope}/${this.dropoutMasks.length}`, shape, rate, seedOffset };
+          seedOffset++;
+          this.dropoutMasks.push(mask);
+          return this.b.input(mask.name, shape);
+        },
       },
       scope,
     );
+  }
+
+  /** The built graph with what its caller feeds and reads. */
+  stepGraph(model: Uint8Array): StepGraph {
+    const { keys, frozenKeys, bufferKeys, dropoutMasks } = this;
+    return { model, keys, frozenKeys, bufferKeys, dropoutMasks };
   }
 
   /** PyTorch 1.13 Adam on every trained parameter; outputs the new parameters and moments, and the buffers' last values. */
@@ -194,10 +221,11 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   const real = imageInputs(b, o, shapes, { real_A: 'G_A', real_B: 'G_B' });
   const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], ['D_A', 'D_B']);
   // forward(): the official call order.
-  const fakeB = p.apply('G_A', real.real_A, 'G_A(real_A)');
-  const recA = p.apply('G_B', fakeB.y, 'G_B(fake_B)');
-  const fakeA = p.apply('G_B', real.real_B, 'G_B(real_B)');
-  const recB = p.apply('G_A', fakeA.y, 'G_A(fake_A)');
+  const seeds = DROPOUT_SEEDS;
+  const fakeB = p.apply('G_A', real.real_A, 'G_A(real_A)', seeds.A.fake);
+  const recA = p.apply('G_B', fakeB.y, 'G_B(fake_B)', seeds.A.rec);
+  const fakeA = p.apply('G_B', real.real_B, 'G_B(real_B)', seeds.B.fake);
+  const recB = p.apply('G_A', fakeA.y, 'G_A(fake_A)', seeds.B.rec);
   const predB = p.apply('D_A', fakeB.y, 'D_A(fake_B)');
   const predA = p.apply('D_B', fakeA.y, 'D_B(fake_A)');
   const terms: Record<string, Term> = {
@@ -212,8 +240,8 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   const dFakeA = b.sum([recB.back(terms.cycle_B.grad, true)!, predA.back(terms.G_B.grad, true)!], 'd_fake_A');
   fakeA.back(dFakeA, false);
   if (o.lambda_identity > 0) {
-    const idtA = p.apply('G_A', real.real_B, 'G_A(real_B)');
-    const idtB = p.apply('G_B', real.real_A, 'G_B(real_A)');
+    const idtA = p.apply('G_A', real.real_B, 'G_A(real_B)', seeds.B.idt);
+    const idtB = p.apply('G_B', real.real_A, 'G_B(real_A)', seeds.A.idt);
     terms.idt_A = l1Term(b, idtA.y, real.real_B, o.lambda_B * o.lambda_identity, 'loss_idt_A');
     terms.idt_B = l1Term(b, idtB.y, real.real_A, o.lambda_A * o.lambda_identity, 'loss_idt_B');
     idtA.back(terms.idt_A.grad, false);
@@ -228,12 +256,7 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   imageOutput(b, recB.y, 'rec_B');
   for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B'])
     b.output(terms[name].value, `loss_${name}`);
-  return {
-    model: b.build('cyclegan generator step'),
-    keys: p.keys,
-    frozenKeys: p.frozenKeys,
-    bufferKeys: p.bufferKeys,
-  };
+  return p.stepGraph(b.build('cyclegan generator step'));
 }
 
 /** The discriminator step on the pooled fakes (inputs `fake_A`, `fake_B`); outputs `loss_D_A`, `loss_D_B`. */
@@ -256,10 +279,5 @@ export function discriminatorStepGraph(o: StepGraphOptions, shapes: ImageShapes)
     b.output(b.binary('Mul', b.binary('Add', r.value, f.value, where), b.scalar(0.5), where), where);
   }
   p.adam(o);
-  return {
-    model: b.build('cyclegan discriminator step'),
-    keys: p.keys,
-    frozenKeys: p.frozenKeys,
-    bufferKeys: p.bufferKeys,
-  };
+  return p.stepGraph(b.build('cyclegan discriminator step'));
 }
