@@ -11,6 +11,8 @@
  * key space, e.g. `G_A.model.1.weight`) with Adam moments `m/…`, `v/…`; outputs `new/…`, `new_m/…`,
  * `new_v/…`; losses `loss_<official name>` as scalars. `adam_step_size` = lr / (1 − β1^t) and
  * `adam_bc2_sqrt` = √(1 − β2^t) are inputs so the learning-rate schedule needs no new graph.
+ * Batch norm's running statistics come in as parameters and go out as `new/…`; dropout
+ * multipliers come in as `dropout/<call>/<n>`.
  */
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
