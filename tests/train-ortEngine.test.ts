@@ -124,19 +124,19 @@ describe('--engine', () => {
     return { plan, lines };
   };
 
-  test('auto trains on onnxruntime on the CPU backends, on every core unless --threads says otherwise', () => {
+  test('auto trains on onnxruntime on the CPU backends, batch norm and dropout included, on every core unless --threads says otherwise', () => {
     for (const backend of ['wasm', 'cpu'])
       expect(picked({}, backend)).toEqual({
         plan: { engine: 'onnxruntime', threads: availableParallelism() },
         lines: [],
       });
     expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3 });
+    for (const extra of [{ norm: 'batch' }, { no_dropout: false }])
+      expect(picked(extra)).toEqual({ plan: { engine: 'onnxruntime', threads: availableParallelism() }, lines: [] });
     expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
   });
 
   test('auto falls back to tfjs, saying why, for uncropped sizes and the GPU or native backends', () => {
-    for (const extra of [{ norm: 'batch' }, { no_dropout: false }])
-      expect(picked(extra)).toEqual({ plan: { engine: 'onnxruntime', threads: availableParallelism() }, lines: [] });
     for (const preprocess of ['none', 'scale_width'])
       expect(picked({ preprocess, workers: 1 })).toEqual({
         plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
@@ -242,8 +242,8 @@ describe('a state moves between the engines unchanged and trains on alike', () =
   });
 });
 
-/** Two iterations on each engine from one initial state: their losses and final states. */
-async function twoIterationsEach(o: TrainOptions) {
+test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
+  const o = options({ norm: 'batch' });
   const start = initialModelState(o, new Rng(7), 7);
   const models: TrainingModel[] = [new LocalTrainingModel(o, start), await OrtTrainingModel.open(o, start, THREADS)];
   const [lt, lo] = [await steps(models[0], 0, 2), await steps(models[1], 0, 2)];
@@ -259,11 +259,6 @@ async function twoIterationsEach(o: TrainOptions) {
       if (err > worst.err) worst = { key: `${net}.${key}`, err };
     }
   expect(worst.err).toBeLessThanOrEqual(TOL);
-  return { start, st };
-}
-
-test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
-  const { start, st } = await twoIterationsEach(options({ norm: 'batch' }));
   // Every network's running statistics moved, the discriminators' in the generator step too.
   const buffers = NET_NAMES.flatMap((net) =>
     [...st.nets[net].keys()].filter((k) => /running_(mean|var)$/.test(k)).map((k) => [net, k] as const),

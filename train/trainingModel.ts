@@ -83,7 +83,8 @@ const SIZE_KEEPING = new Set(['none', 'scale_width']);
 /**
  * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
  * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
- * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. Settings of the other engine (--workers, --threads) are ignored with a log line.
+ * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. Settings
+ * of the other engine (--workers, --threads) are ignored with a log line.
  */
 export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
   let engine = o.engine ?? 'auto';

@@ -400,16 +400,40 @@ function reflectPad(b: GraphBuilder, p: number, x: string, where: string): { y: 
 }
 
 /**
- * InstanceNorm2d without affine parameters: y = (x − μ)·r with r = 1/√(σ² + eps) per sample and
- * channel (biased variance), written out so the backward reuses r and y:
- * dx = r·(dy − mean(dy) − y·mean(dy·y)).
+ * (x − μ)·r over `axes`, with r = 1/√(σ² + eps) (biased variance): the normalisation instance and
+ * batch norm share. `back(dy, dyXhat, scale)` is scale·(dy − mean(dy) − x̂·mean(dy·x̂)) from
+ * dyXhat = dy·x̂: the input gradient for output dy·γ when scale = r·γ (γ per channel, or 1).
  */
+function standardize(b: GraphBuilder, x: string, axes: number[], eps: number, where: string) {
+  const mean = b.reduceMean(x, axes, where);
+  const centred = b.binary('Sub', x, mean, where);
+  const variance = b.reduceMean(b.binary('Mul', centred, centred, where), axes, where);
+  const r = b.unary('Reciprocal', b.unary('Sqrt', b.binary('Add', variance, b.scalar(eps), where), where), where);
+  const xhat = b.binary('Mul', centred, r, where);
+  const dw = `${where}/dx`;
+  const back = (dy: string, dyXhat: string, scale: string) => {
+    const inner = b.binary(
+      'Sub',
+      b.binary('Sub', dy, b.reduceMean(dy, axes, dw), dw),
+      b.binary('Mul', xhat, b.reduceMean(dyXhat, axes, dw), dw),
+      dw,
+    );
+    return b.binary('Mul', inner, scale, dw);
+  };
+  return { mean, variance, r, xhat, back };
+}
+
+/** InstanceNorm2d without affine parameters: standardised per sample and channel. */
+function instanceNorm(b: GraphBuilder, eps: number, x: string, where: string): { y: string; back: Backward } {
+  const s = standardize(b, x, [2, 3], eps, where);
+  return { y: s.xhat, back: (dy) => s.back(dy, b.binary('Mul', dy, s.xhat, `${where}/dx`), s.r) };
+}
+
 type BatchNormLayer = Extract<Layer, { op: 'batchNorm' }>;
 
 /**
- * BatchNorm2d in training mode (PyTorch): normalised with the batch's mean and biased variance
- * over N×H×W, scaled and shifted per channel; the running statistics move by `momentum` towards
- * the batch's mean and unbiased variance.
+ * BatchNorm2d in training mode (PyTorch): standardised over N×H×W, scaled and shifted per
+ * channel; the running statistics move by `momentum` towards the batch's mean and unbiased variance.
  */
 function batchNorm(b: GraphBuilder, l: BatchNormLayer, x: string, p: ParamBinding, where: string) {
   const [n, c, h, w] = b.shape(x);
@@ -417,14 +441,10 @@ function batchNorm(b: GraphBuilder, l: BatchNormLayer, x: string, p: ParamBindin
   if (count < 2)
     throw new Error(`${where}: batch norm needs more than 1 value per channel when training, got ${n}×${h}×${w}`);
   const nhw = [0, 2, 3];
+  const s = standardize(b, x, nhw, l.eps, where);
   const perChannel = (t: string) => b.reshape(t, [1, c, 1, 1], where);
-  const mean = b.reduceMean(x, nhw, where);
-  const centred = b.binary('Sub', x, mean, where);
-  const variance = b.reduceMean(b.binary('Mul', centred, centred, where), nhw, where);
-  const r = b.unary('Reciprocal', b.unary('Sqrt', b.binary('Add', variance, b.scalar(l.eps), where), where), where);
-  const xhat = b.binary('Mul', centred, r, where);
   const gamma = perChannel(p.param(`${l.name}.weight`));
-  const y = b.binary('Add', b.binary('Mul', xhat, gamma, where), perChannel(p.param(`${l.name}.bias`)), where);
+  const y = b.binary('Add', b.binary('Mul', s.xhat, gamma, where), perChannel(p.param(`${l.name}.bias`)), where);
   const moved = (key: string, batch: string, scale: number) =>
     p.setBuffer?.(
       key,
@@ -435,43 +455,19 @@ function batchNorm(b: GraphBuilder, l: BatchNormLayer, x: string, p: ParamBindin
         where,
       ),
     );
-  moved(`${l.name}.running_mean`, mean, 1);
-  moved(`${l.name}.running_var`, variance, count / (count - 1));
+  moved(`${l.name}.running_mean`, s.mean, 1);
+  moved(`${l.name}.running_var`, s.variance, count / (count - 1));
   return {
     y,
     back: (dy: string) => {
       const dw = `${where}/dx`;
-      const dyXhat = b.binary('Mul', dy, xhat, dw);
+      const dyXhat = b.binary('Mul', dy, s.xhat, dw);
       if (p.addGrad) {
         p.addGrad(`${l.name}.weight`, b.reduceSum(dyXhat, nhw, false, `${where}/dW`));
         p.addGrad(`${l.name}.bias`, b.reduceSum(dy, nhw, false, `${where}/db`));
       }
-      // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
-      const inner = b.binary(
-        'Sub',
-        b.binary('Sub', dy, b.reduceMean(dy, nhw, dw), dw),
-        b.binary('Mul', xhat, b.reduceMean(dyXhat, nhw, dw), dw),
-        dw,
-      );
-      return b.binary('Mul', inner, b.binary('Mul', r, gamma, dw), dw);
-    },
-  };
-}
-
-function instanceNorm(b: GraphBuilder, eps: number, x: string, where: string): { y: string; back: Backward } {
-  const hw = [2, 3];
-  const centred = b.binary('Sub', x, b.reduceMean(x, hw, where), where);
-  const variance = b.reduceMean(b.binary('Mul', centred, centred, where), hw, where);
-  const r = b.unary('Reciprocal', b.unary('Sqrt', b.binary('Add', variance, b.scalar(eps), where), where), where);
-  const y = b.binary('Mul', centred, r, where);
-  return {
-    y,
-    back: (dy) => {
-      const dw = `${where}/dx`;
-      const meanDy = b.reduceMean(dy, hw, dw);
-      const meanDyY = b.reduceMean(b.binary('Mul', dy, y, dw), hw, dw);
-      const inner = b.binary('Sub', b.binary('Sub', dy, meanDy, dw), b.binary('Mul', y, meanDyY, dw), dw);
-      return b.binary('Mul', inner, r, dw);
+      // γ is constant over N×H×W, so dx = r·γ·(dy − mean(dy) − x̂·mean(dy·x̂)).
+      return s.back(dy, dyXhat, b.binary('Mul', s.r, gamma, dw));
     },
   };
 }

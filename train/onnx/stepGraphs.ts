@@ -223,11 +223,10 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   const real = imageInputs(b, o, shapes, { real_A: 'G_A', real_B: 'G_B' });
   const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], ['D_A', 'D_B']);
   // forward(): the official call order.
-  const seeds = DROPOUT_SEEDS;
-  const fakeB = p.apply('G_A', real.real_A, 'G_A(real_A)', seeds.A.fake);
-  const recA = p.apply('G_B', fakeB.y, 'G_B(fake_B)', seeds.A.rec);
-  const fakeA = p.apply('G_B', real.real_B, 'G_B(real_B)', seeds.B.fake);
-  const recB = p.apply('G_A', fakeA.y, 'G_A(fake_A)', seeds.B.rec);
+  const fakeB = p.apply('G_A', real.real_A, 'G_A(real_A)', DROPOUT_SEEDS.A.fake);
+  const recA = p.apply('G_B', fakeB.y, 'G_B(fake_B)', DROPOUT_SEEDS.A.rec);
+  const fakeA = p.apply('G_B', real.real_B, 'G_B(real_B)', DROPOUT_SEEDS.B.fake);
+  const recB = p.apply('G_A', fakeA.y, 'G_A(fake_A)', DROPOUT_SEEDS.B.rec);
   const predB = p.apply('D_A', fakeB.y, 'D_A(fake_B)');
   const predA = p.apply('D_B', fakeA.y, 'D_B(fake_A)');
   const terms: Record<string, Term> = {
@@ -242,8 +241,8 @@ export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): St
   const dFakeA = b.sum([recB.back(terms.cycle_B.grad, true)!, predA.back(terms.G_B.grad, true)!], 'd_fake_A');
   fakeA.back(dFakeA, false);
   if (o.lambda_identity > 0) {
-    const idtA = p.apply('G_A', real.real_B, 'G_A(real_B)', seeds.B.idt);
-    const idtB = p.apply('G_B', real.real_A, 'G_B(real_A)', seeds.A.idt);
+    const idtA = p.apply('G_A', real.real_B, 'G_A(real_B)', DROPOUT_SEEDS.B.idt);
+    const idtB = p.apply('G_B', real.real_A, 'G_B(real_A)', DROPOUT_SEEDS.A.idt);
     terms.idt_A = l1Term(b, idtA.y, real.real_B, o.lambda_B * o.lambda_identity, 'loss_idt_A');
     terms.idt_B = l1Term(b, idtB.y, real.real_A, o.lambda_A * o.lambda_identity, 'loss_idt_B');
     idtA.back(terms.idt_A.grad, false);
