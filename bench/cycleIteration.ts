@@ -3,7 +3,7 @@
  * tools/bench_torch.py is for PyTorch), so its peak resident memory is the iteration's alone:
  * prints `{"s": median seconds per iteration, "peak_rss_mb": VmHWM}` (bench/vsTorch.ts runs it).
  *
- *   npx tsx bench/cycleIteration.ts --size 128 --engine onnxruntime --threads 2 --reps 3 [--norm batch]
+ *   npx tsx bench/cycleIteration.ts --size 128 --engine onnxruntime --threads 2 --reps 3 [--norm batch] [--workers 1]
  */
 import * as os from 'node:os';
 import { z } from 'zod';
@@ -25,6 +25,12 @@ runCommand(
         engine: field.enum(ENGINES).default('onnxruntime').describe('training engine'),
         threads: field.int(1).optional().describe('cores the engine may use; default every core'),
         reps: field.int(1).default(3).describe('timed iterations after one warm-up (median)'),
+        workers: field
+          .enum(['auto', '1', '2'] as const)
+          .default('auto')
+          .describe(
+            'onnxruntime engine: 2 workers of half the threads each, or 1 with them all (auto: as the trainer picks)',
+          ),
         norm: field
           .enum(['instance', 'batch'] as const)
           .default('instance')
@@ -36,7 +42,17 @@ runCommand(
   async (o) => {
     const c = { ...CONFIGS.find((x) => x.size === Number(o.size))!, norm: o.norm };
     if (o.engine === 'tfjs') await initBackend('wasm');
-    const s = await cycleIteration(c, o.reps, benchPlan(c, o.engine, o.threads ?? os.availableParallelism()));
+    const s = await cycleIteration(
+      c,
+      o.reps,
+      benchPlan(
+        c,
+        o.engine,
+        o.threads ?? os.availableParallelism(),
+        'wasm',
+        o.workers === 'auto' ? 'auto' : (Number(o.workers) as 1 | 2),
+      ),
+    );
     console.log(JSON.stringify({ s, peak_rss_mb: Math.round(procMemoryMb('self', 'VmHWM')) }));
   },
 );

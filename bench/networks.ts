@@ -138,8 +138,14 @@ function configOptions(c: Config): TrainingModelOptions {
  * resolver: onnxruntime with `--threads threads`; tfjs with `--workers 2` from two threads on
  * (its XNNPACK threads per worker follow the machine, see describeEngine).
  */
-export function benchPlan(c: Config, engine: Engine, threads: number, backend = 'wasm'): EnginePlan {
-  const given = engine === 'onnxruntime' ? { threads } : { workers: threads >= 2 ? 2 : 1 };
+export function benchPlan(
+  c: Config,
+  engine: Engine,
+  threads: number,
+  backend = 'wasm',
+  workers: 1 | 2 | 'auto' = 'auto',
+): EnginePlan {
+  const given = engine === 'onnxruntime' ? { threads, workers } : { workers: threads >= 2 ? 2 : 1 };
   return resolveEngine({ ...configOptions(c), engine, ...given }, backend);
 }
 

@@ -14,7 +14,7 @@ import { initBackend } from '../core/tf/backend';
 import { TfNetwork } from '../train/networks';
 import { CycleGanModel, type NetName } from '../train/cycleGanModel';
 import { poolStreams } from '../train/modelState';
-import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
+import { ParallelTrainingModel, tfjsSides } from '../train/parallel/parallelTrainingModel';
 import { cycleOptions, listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
@@ -213,9 +213,12 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
     model.dispose();
   });
 
-  (backend === 'wasm' ? test : test.skip)(
-    'the same iteration on two worker threads: losses, summed G gradient, images and Adam step',
-    async () => {
+  (backend === 'wasm' ? test.each : test.skip.each)([
+    ['tfjs', tfjsSides('wasm')],
+    ['onnxruntime', { engine: 'onnxruntime', threads: 1 } as const],
+  ])(
+    'the same iteration on two worker threads (%s): losses, summed G gradient, images and Adam step',
+    async (_engine, engine) => {
       const empty = { images: [] };
       const state = {
         nets: weights,
@@ -224,13 +227,15 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
         dropoutCounter: 1,
         lr: opts.lr,
       };
-      const model = await ParallelTrainingModel.open({ ...opts, pool_size: 0 }, state, 'wasm');
+      const model = await ParallelTrainingModel.open({ ...opts, pool_size: 0 }, state, engine);
       try {
         const a = nchwToNhwc(c.tensor('real_A'));
         const b = nchwToNhwc(c.tensor('real_B'));
         expectLosses(await model.optimize(a.data, a.shape, b.data, b.shape));
-        // Kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed conv).
+        // On tfjs, kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed
+        // conv); onnxruntime's are in state_dict layout already.
         const torchGrads = [...model.generatorGradientSum()].map(([key, values]) => {
+          if (engine.engine === 'onnxruntime') return [key, values] as [string, Float32Array];
           const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
           const t = tf.tensor(values, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
           const out = torchLayout(t, t.rank === 4);

@@ -1,7 +1,8 @@
 /**
  * The onnxruntime training engine as part of `npm run train` (its numerics against PyTorch:
- * train-ortEngine-golden.test.ts): which engine --engine auto picks and why, a state moving between
- * the engines unchanged and training on alike from there, the image pools and their random streams,
+ * train-ortEngine-golden.test.ts and, split over two workers, networks-golden.test.ts): which
+ * engine --engine auto picks and why, on how many workers, a state moving between the engines
+ * unchanged and training on alike from there, on this thread and on two workers, the image pools and their random streams,
  * and un-cropped preprocessing, whose every new image size loads new step sessions (a bounded cache).
  */
 import { mkdtempSync, mkdirSync } from 'node:fs';
@@ -14,11 +15,20 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { readTensorFile } from '../core/io/tensorFile';
 import { Rng } from '../core/rng';
 import { initBackend } from '../core/tf/backend';
-import { discriminatorOptions, generatorOptions, LOSS_NAMES, NET_NAMES, type NetName } from '../train/cycleGanModel';
+import {
+  discriminatorOptions,
+  generatorOptions,
+  LOSS_NAMES,
+  NET_NAMES,
+  type Losses,
+  type NetName,
+  type VisualName,
+} from '../train/cycleGanModel';
 import { LocalTrainingModel } from '../train/localTrainingModel';
-import { initialModelState, poolStreams, type ModelState, type Shape4 } from '../train/modelState';
+import { initialModelState, poolStreams, type ImageBatch, type ModelState, type Shape4 } from '../train/modelState';
 import { dropoutMultiplier } from '../train/onnx/dropoutMask';
 import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
+import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
 import { describeEngine, resolveEngine, type TrainingModel } from '../train/trainingModel';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
@@ -26,6 +36,14 @@ import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
 
 const TOL = 1e-4;
 const THREADS = 2;
+
+/** The onnxruntime models from `state`: on this thread, and split by side over two workers of one thread each. */
+async function ortModels(o: TrainOptions, state: ModelState): Promise<[string, TrainingModel][]> {
+  return [
+    ['this thread', await OrtTrainingModel.open(o, state, THREADS)],
+    ['2 workers', await ParallelTrainingModel.open(o, state, { engine: 'onnxruntime', threads: 1 })],
+  ];
+}
 const root = mkdtempSync(path.join(tmpdir(), 'ort-engine-'));
 
 function options(extra: Record<string, unknown> = {}): TrainOptions {
@@ -124,16 +142,29 @@ describe('--engine', () => {
     return { plan, lines };
   };
 
-  test('auto trains on onnxruntime on the CPU backends, batch norm and dropout included, on every core unless --threads says otherwise', () => {
+  test('auto trains on onnxruntime on the CPU backends, dropout included, on 2 workers × half the cores with 2+ cores (1 with --threads 1 or batch norm)', () => {
+    const cores = availableParallelism();
+    const workers = cores >= 2 ? 2 : 1;
     for (const backend of ['wasm', 'cpu'])
-      expect(picked({}, backend)).toEqual({
-        plan: { engine: 'onnxruntime', threads: availableParallelism() },
-        lines: [],
-      });
-    expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3 });
-    for (const extra of [{ norm: 'batch' }, { no_dropout: false }])
-      expect(picked(extra)).toEqual({ plan: { engine: 'onnxruntime', threads: availableParallelism() }, lines: [] });
-    expect(describeEngine({ engine: 'onnxruntime', threads: 3 })).toBe('onnxruntime engine, 3 threads');
+      expect(picked({}, backend)).toEqual({ plan: { engine: 'onnxruntime', threads: cores, workers }, lines: [] });
+    expect(picked({ no_dropout: false }).plan).toEqual({ engine: 'onnxruntime', threads: cores, workers });
+    expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3, workers: 2 });
+    expect(picked({ threads: 1 }).plan).toEqual({ engine: 'onnxruntime', threads: 1, workers: 1 });
+    expect(picked({ threads: 4, workers: 1 }).plan).toEqual({ engine: 'onnxruntime', threads: 4, workers: 1 });
+    expect(picked({ threads: 1, workers: 2 }).plan).toEqual({ engine: 'onnxruntime', threads: 1, workers: 2 });
+    expect(picked({ norm: 'batch', threads: 4 })).toEqual({
+      plan: { engine: 'onnxruntime', threads: 4, workers: 1 },
+      lines: [
+        "1 worker thread: with --norm batch two workers would update the generators' running statistics differently",
+      ],
+    });
+    expect(describeEngine({ engine: 'onnxruntime', threads: 3, workers: 1 })).toBe('onnxruntime engine, 3 threads');
+    expect(describeEngine({ engine: 'onnxruntime', threads: 4, workers: 2 })).toBe(
+      'onnxruntime engine, 2 worker threads × 2 threads each',
+    );
+    expect(describeEngine({ engine: 'onnxruntime', threads: 1, workers: 2 })).toBe(
+      'onnxruntime engine, 2 worker threads × 1 thread each',
+    );
   });
 
   test('auto falls back to tfjs, saying why, for uncropped sizes and the GPU or native backends', () => {
@@ -152,10 +183,7 @@ describe('--engine', () => {
       });
   });
 
-  test("each engine ignores the other's thread setting, with a log line when it was given", () => {
-    expect(picked({ engine: 'onnxruntime', workers: 2 }).lines).toEqual([
-      '--workers 2 ignored: the onnxruntime engine runs each step on --threads threads',
-    ]);
+  test("--threads is onnxruntime's: tfjs ignores it with a log line", () => {
     expect(picked({ engine: 'tfjs', threads: 4, workers: 1 })).toEqual({
       plan: { engine: 'tfjs', backend: 'wasm', workers: 1 },
       lines: ["--threads 4 ignored: the tfjs engine's threads follow --workers"],
@@ -204,17 +232,35 @@ describe('a state moves between the engines unchanged and trains on alike', () =
   test.each([
     ['saved by onnxruntime', () => fromOrt],
     ['saved by tfjs', () => fromTfjs],
-  ])('from a state %s, one more iteration on each engine agrees within 1e-4', async (_label, state) => {
-    const models: TrainingModel[] = [new LocalTrainingModel(o, state()), await OrtTrainingModel.open(o, state(), 2)];
-    const [[lt], [lo]] = [await steps(models[0], 3, 1), await steps(models[1], 3, 1)];
-    const [st, so] = [await models[0].exportState(), await models[1].exportState()];
-    const [vt, vo] = [(await models[0].visuals())!, (await models[1].visuals())!];
-    await Promise.all(models.map((m) => m.dispose()));
+  ])(
+    'from a state %s, one more iteration agrees within 1e-4 on tfjs and on onnxruntime, on this thread and on 2 workers',
+    async (_label, state) => {
+      const tfjs = new LocalTrainingModel(o, state());
+      const [lt] = await steps(tfjs, 3, 1);
+      const st = await tfjs.exportState();
+      const vt = (await tfjs.visuals())!;
+      await tfjs.dispose();
+      for (const [where, ort] of await ortModels(o, state())) {
+        const [lo] = await steps(ort, 3, 1);
+        const so = await ort.exportState();
+        const vo = (await ort.visuals())!;
+        await ort.dispose();
+        expectAlike(where, { losses: lt, state: st, visuals: vt }, { losses: lo, state: so, visuals: vo });
+      }
+    },
+  );
+
+  function expectAlike(
+    where: string,
+    t: { losses: Losses; state: ModelState; visuals: Record<VisualName, ImageBatch> },
+    x: { losses: Losses; state: ModelState; visuals: Record<VisualName, ImageBatch> },
+  ) {
+    const [lt, lo, st, so, vt, vo] = [t.losses, x.losses, t.state, x.state, t.visuals, x.visuals];
 
     for (const k of LOSS_NAMES)
-      expect([k, Math.abs(lo[k] - lt[k]) / Math.max(1, Math.abs(lt[k])) <= TOL]).toEqual([k, true]);
+      expect([where, k, Math.abs(lo[k] - lt[k]) / Math.max(1, Math.abs(lt[k])) <= TOL]).toEqual([where, k, true]);
     for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
-      expect([k, scaledMaxError(vo[k].data, vt[k].data) <= TOL]).toEqual([k, true]);
+      expect([where, k, scaledMaxError(vo[k].data, vt[k].data) <= TOL]).toEqual([where, k, true]);
     let worst = { key: '', err: 0 };
     for (const net of NET_NAMES)
       for (const [key, t] of st.nets[net]) {
@@ -230,7 +276,7 @@ describe('a state moves between the engines unchanged and trains on alike', () =
           const err = scaledMaxError(so.adam![which][part].get(key)!, v) / TOL;
           if (err > worst.err) worst = { key: `adam.${which}.${part}.${key}`, err };
         }
-    expect(worst.err).toBeLessThanOrEqual(1);
+    expect([where, worst.key, worst.err <= 1]).toEqual([where, worst.key, true]);
     expect([so.adam!.G.step, so.adam!.D.step]).toEqual([4, 4]);
     expect(so.poolRng).toEqual(st.poolRng);
     for (const p of ['A', 'B'] as const) {
@@ -239,7 +285,7 @@ describe('a state moves between the engines unchanged and trains on alike', () =
         expect(scaledMaxError(t.data, st.pools[p].images[i].data)).toBeLessThanOrEqual(TOL),
       );
     }
-  });
+  }
 });
 
 test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {
@@ -278,11 +324,17 @@ test('with dropout, an iteration from one state gives the same losses and images
     return { losses, visuals };
   };
   const t = await run(new LocalTrainingModel(o, start));
-  const x = await run(await OrtTrainingModel.open(o, start, THREADS));
-  for (const k of LOSS_NAMES)
-    expect([k, Math.abs(x.losses[k] - t.losses[k]) / Math.max(1, Math.abs(t.losses[k])) <= TOL]).toEqual([k, true]);
-  for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
-    expect([k, scaledMaxError(x.visuals[k].data, t.visuals[k].data) <= TOL]).toEqual([k, true]);
+  for (const [where, ort] of await ortModels(o, start)) {
+    const x = await run(ort);
+    for (const k of LOSS_NAMES)
+      expect([where, k, Math.abs(x.losses[k] - t.losses[k]) / Math.max(1, Math.abs(t.losses[k])) <= TOL]).toEqual([
+        where,
+        k,
+        true,
+      ]);
+    for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
+      expect([where, k, scaledMaxError(x.visuals[k].data, t.visuals[k].data) <= TOL]).toEqual([where, k, true]);
+  }
   // Control: other seeds (the next iteration's counter) drop other units and change the images.
   const other = await run(
     await OrtTrainingModel.open(o, { ...start, dropoutCounter: start.dropoutCounter + 8 }, THREADS),
@@ -396,7 +448,8 @@ describe('un-cropped preprocessing: images of many sizes', () => {
     const lines: string[] = [];
     const r = await trainQuietly(o, (m) => lines.push(m));
     expect(r.itersRun).toBe(5);
-    expect(lines.join('\n')).toContain(`onnxruntime engine, ${THREADS} threads`);
+    // Two threads: two workers of one thread each, each with its own sessions per size.
+    expect(lines.join('\n')).toContain('onnxruntime engine, 2 worker threads × 1 thread each');
     expect(lines.filter((l) => /^\(epoch \d+, iter \d+\)/.test(l))).toHaveLength(5);
     const ck = await readTensorFile(path.join(root, 'ck', 'sizes', 'latest.ckpt'));
     const pooled = [...ck.tensors].filter(([k]) => k.startsWith('pool.')).map(([, t]) => `${t.shape}`);

@@ -3,8 +3,8 @@
  * with the same seed the final weights, optimiser moments and pools agree. K crosses an epoch
  * boundary and the split falls mid-epoch, with a learning-rate decay and a non-empty image pool.
  * On the tfjs engine on one thread, on two worker threads (--workers 2) and switching from one to
- * two on resume; and on the onnxruntime engine, where for a given thread count the resumed run is
- * bit for bit the straight one (cross-engine resumes: tests/train-ortEngine.test.ts).
+ * two on resume; and on the onnxruntime engine, on this thread and on two workers, where for a given
+ * thread count the resumed run is bit for bit the straight one (cross-engine resumes: tests/train-ortEngine.test.ts).
  */
 import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ beforeAll(async () => {
 });
 
 const tfjs = (workers: number) => ({ engine: 'tfjs', workers });
-const ort = { engine: 'onnxruntime', threads: 2 };
+const ort = (workers: number) => ({ engine: 'onnxruntime', threads: 2, workers });
 
 describe.each([
   // [label, options before the split, after it, tolerance (scaled max error)]
@@ -58,7 +58,8 @@ describe.each([
   ['2 workers', tfjs(2), tfjs(2), 1e-6],
   ['1 worker, resumed on 2', tfjs(1), tfjs(2), 1e-6],
   // For a fixed thread count onnxruntime's kernels split and sum the same way every run.
-  ['onnxruntime', ort, ort, 0],
+  ['onnxruntime, 1 worker', ort(1), ort(1), 0],
+  ['onnxruntime, 2 workers', ort(2), ort(2), 0],
 ] as const)('%s', (label, before, after, tolerance) => {
   test('K iterations straight equal K/2 + resume + K/2', async () => {
     const K = 10; // 4 iterations per epoch: ends in epoch 3, split at epoch 2 iteration 1

@@ -97,7 +97,7 @@ export const DROPOUT_SEEDS = {
 } as const;
 
 /** What each side owns and computes; `seeds`: its generator calls' dropout-seed offsets. */
-const SIDE = {
+export const SIDE = {
   A: {
     G: 'G_A', // real → fake
     F: 'G_B', // fake → reconstruction; identity on real

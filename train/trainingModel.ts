@@ -1,10 +1,9 @@
 /**
  * What the training loop drives: one CycleGAN optimisation step per batch, the learning rate,
- * sample images, and the complete state a checkpoint keeps. Two engines, three implementations,
- * one math and one state: on the tfjs engine `LocalTrainingModel` (this thread) and
- * `ParallelTrainingModel` (two worker threads, one per side of the loss; train/parallel); on the
- * onnxruntime engine `OrtTrainingModel` (train/onnx; every core through onnxruntime's thread pool).
- * A run saved by any of them resumes in any other.
+ * sample images, and the complete state a checkpoint keeps. Two engines, one math and one state:
+ * on this thread `LocalTrainingModel` (tfjs) or `OrtTrainingModel` (onnxruntime, train/onnx), or on
+ * two worker threads, one per side of the loss, `ParallelTrainingModel` (train/parallel) with either
+ * engine in the workers. A run saved by any of them resumes in any other.
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
@@ -12,7 +11,7 @@ import type { EngineName } from '../core/config/options';
 import type { Losses, VisualName } from './cycleGanModel';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
 import { LocalTrainingModel } from './localTrainingModel';
-import { ParallelTrainingModel, wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
+import { ParallelTrainingModel, tfjsSides, wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
 import { OrtTrainingModel } from './onnx/ortTrainingModel';
 
 export interface TrainingModel {
@@ -37,17 +36,20 @@ export interface TrainingModel {
 
 /**
  * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 when there
- * are two cores to use. Each of the two workers runs XNNPACK on half the cores (wasmThreadsPerWorker).
- * Always 1 on the tensorflow backend (native TensorFlow is multi-threaded itself), on webgpu (one
- * device; a second thread would only compete for it) and with batch norm (each worker would update the generators' running statistics on different images).
+ * are two cores to use (`cores`; for onnxruntime, its --threads). Each of the two workers computes on
+ * half the cores (XNNPACK or onnxruntime threads). Always 1 on the tensorflow backend (native
+ * TensorFlow is multi-threaded itself), on webgpu (one device; a second thread would only compete
+ * for it) and with batch norm (each worker would update the generators' running statistics on
+ * different images).
  */
 export function resolveWorkers(
   o: { workers?: number | 'auto'; norm: NormKind },
   backend: string,
   log: (msg: string) => void = () => {},
+  cores = os.availableParallelism(),
 ): 1 | 2 {
   const auto = o.workers === undefined || o.workers === 'auto';
-  const wanted = auto ? (os.availableParallelism() >= 2 ? 2 : 1) : o.workers;
+  const wanted = auto ? (cores >= 2 ? 2 : 1) : o.workers;
   if (wanted === 1) return 1;
   if (backend === 'tensorflow' || backend === 'webgpu') {
     const why =
@@ -65,7 +67,12 @@ export function resolveWorkers(
 
 /** Which engine trains, on how many threads: what `resolveEngine` decides and `openTrainingModel` opens. */
 export type EnginePlan =
-  | { engine: 'onnxruntime'; /** onnxruntime intra-op threads. */ threads: number }
+  | {
+      engine: 'onnxruntime';
+      /** onnxruntime intra-op threads in all: each of 2 workers gets half. */
+      threads: number;
+      workers: 1 | 2;
+    }
   | { engine: 'tfjs'; /** The tfjs backend in use. */ backend: string; workers: 1 | 2 };
 
 /** The engine options a plan depends on (TrainOptions has them all). */
@@ -83,8 +90,8 @@ const SIZE_KEEPING = new Set(['none', 'scale_width']);
 /**
  * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
  * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
- * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. Settings
- * of the other engine (--workers, --threads) are ignored with a log line.
+ * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. --threads
+ * is onnxruntime's alone (ignored by tfjs with a log line); --workers applies to both.
  */
 export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
   let engine = o.engine ?? 'auto';
@@ -96,9 +103,8 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
     engine = why ? 'tfjs' : 'onnxruntime';
   }
   if (engine === 'onnxruntime') {
-    if (o.workers !== undefined && o.workers !== 'auto')
-      log(`--workers ${o.workers} ignored: the onnxruntime engine runs each step on --threads threads`);
-    return { engine, threads: o.threads ?? os.availableParallelism() };
+    const threads = o.threads ?? os.availableParallelism();
+    return { engine, threads, workers: resolveWorkers(o, 'onnxruntime', log, threads) };
   }
   if (o.threads !== undefined) log(`--threads ${o.threads} ignored: the tfjs engine's threads follow --workers`);
   return { engine: 'tfjs', backend, workers: resolveWorkers(o, backend, log) };
@@ -106,7 +112,11 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
 
 /** The plan in words, for the start-up log: `onnxruntime engine, 8 threads`. */
 export function describeEngine(p: EnginePlan): string {
-  if (p.engine === 'onnxruntime') return `onnxruntime engine, ${p.threads} thread${p.threads === 1 ? '' : 's'}`;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (p.engine === 'onnxruntime')
+    return p.workers === 1
+      ? `onnxruntime engine, ${plural(p.threads, 'thread')}`
+      : `onnxruntime engine, 2 worker threads × ${plural(ortThreadsPerWorker(p.threads), 'thread')} each`;
   return (
     `tfjs engine (${p.backend}), ${p.workers} worker thread${p.workers === 1 ? '' : 's'}` +
     (p.workers === 2 && p.backend === 'wasm' ? ` × ${wasmThreadsPerWorker()} XNNPACK thread(s) each` : '')
@@ -120,7 +130,20 @@ export async function openTrainingModel(
   plan: EnginePlan,
   log: (msg: string) => void = () => {},
 ): Promise<TrainingModel> {
-  if (plan.engine === 'onnxruntime') return OrtTrainingModel.open(opts, state, plan.threads, log);
+  if (plan.engine === 'onnxruntime')
+    return plan.workers === 1
+      ? OrtTrainingModel.open(opts, state, plan.threads, log)
+      : ParallelTrainingModel.open(
+          opts,
+          state,
+          { engine: 'onnxruntime', threads: ortThreadsPerWorker(plan.threads) },
+          log,
+        );
   if (plan.workers === 1) return new LocalTrainingModel(opts, state);
-  return ParallelTrainingModel.open(opts, state, plan.backend);
+  return ParallelTrainingModel.open(opts, state, tfjsSides(plan.backend));
+}
+
+/** Each of two onnxruntime workers' intra-op threads: half of `threads`. */
+export function ortThreadsPerWorker(threads: number): number {
+  return Math.max(1, Math.floor(threads / 2));
 }

@@ -7,6 +7,11 @@
  *                       gradients and the discriminators' Adam update.
  * Between the two the caller passes the generator step's fakes through the image pools.
  *
+ * Split by side for two workers (train/parallel; loss_G = L_A + L_B exactly, see cycleGanModel.ts):
+ *   generator side graph:   one side's part of loss_G and its gradient for G_A and G_B, `grad/…`;
+ *   generator update graph: the sum of both sides' gradients (`grad_A/…` + `grad_B/…`) and Adam;
+ *   discriminator step:     of the side's discriminator only.
+ *
  * Names: images `real_A` … NHWC like the rest of the trainer; parameters `NET.key` (the optimiser's
  * key space, e.g. `G_A.model.1.weight`) with Adam moments `m/…`, `v/…`; outputs `new/…`, `new_m/…`,
  * `new_v/…`; losses `loss_<official name>` as scalars. `adam_step_size` = lr / (1 − β1^t) and
@@ -17,7 +22,7 @@
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
 import type { GanMode } from '../losses';
-import { DROPOUT_SEEDS, type NetName } from '../cycleGanModel';
+import { SIDE, type NetName, type Side } from '../cycleGanModel';
 import { GraphBuilder } from './graphBuilder';
 import { applyNetwork, type Backward } from './networkGradients';
 
@@ -26,6 +31,8 @@ export const BC2_SQRT = 'adam_bc2_sqrt';
 export const moment = (which: 'm' | 'v', key: string): string => `${which}/${key}`;
 export const updated = (what: 'param' | 'm' | 'v', key: string): string =>
   what === 'param' ? `new/${key}` : `new_${what}/${key}`;
+/** A side graph's gradient output (`side` absent) or the update graph's input of that side's gradient. */
+export const gradient = (key: string, side?: Side): string => (side ? `grad_${side}/${key}` : `grad/${key}`);
 
 export interface StepGraphOptions {
   specs: Record<NetName, NetworkSpec>;
@@ -51,6 +58,8 @@ export interface StepGraph {
   bufferKeys: string[];
   /** Dropout multiplier inputs: each one's shape, rate and seed offset from the iteration's dropout counter. */
   dropoutMasks: DropoutMask[];
+  /** The optimiser whose step the graph takes on `keys` (absent: it outputs their gradients instead). */
+  updates?: 'G' | 'D';
 }
 
 export interface DropoutMask {
@@ -67,6 +76,7 @@ class TrainedParams {
   readonly frozenKeys: string[] = [];
   readonly bufferKeys: string[] = [];
   readonly dropoutMasks: DropoutMask[] = [];
+  private updates?: 'G' | 'D';
   /** Each parameter's graph tensor; a buffer's is its latest value. */
   private readonly tensors = new Map<string, string>();
 
@@ -122,20 +132,41 @@ class TrainedParams {
 
   /** The built graph with what its caller feeds and reads. */
   stepGraph(model: Uint8Array): StepGraph {
-    const { keys, frozenKeys, bufferKeys, dropoutMasks } = this;
-    return { model, keys, frozenKeys, bufferKeys, dropoutMasks };
+    const { keys, frozenKeys, bufferKeys, dropoutMasks, updates } = this;
+    return { model, keys, frozenKeys, bufferKeys, dropoutMasks, updates };
+  }
+
+  /** Each trained parameter's gradient, summed over its calls, as the output `grad/<key>`. */
+  outputGradients(): void {
+    for (const key of this.keys) this.b.output(this.b.sum(this.partsOf(key), `grad/${key}`), gradient(key));
+  }
+
+  /** Gradients computed elsewhere: inputs `grad_A/<key>` and `grad_B/<key>`, summed in that order. */
+  gradientInputs(sides: readonly Side[]): void {
+    for (const key of this.keys) {
+      const shape = this.b.shape(this.tensors.get(key)!);
+      this.grads.set(
+        key,
+        sides.map((side) => this.b.input(gradient(key, side), shape)),
+      );
+    }
+  }
+
+  private partsOf(key: string): string[] {
+    const parts = this.grads.get(key);
+    if (!parts) throw new Error(`no gradient reaches ${key}`);
+    return parts;
   }
 
   /** PyTorch 1.13 Adam on every trained parameter; outputs the new parameters and moments, and the buffers' last values. */
   adam(o: { beta1: number; beta2: number; eps: number }): void {
     const b = this.b;
+    this.updates = this.keys[0].startsWith('G') ? 'G' : 'D';
     const stepSize = b.input(STEP_SIZE, []);
     const bc2Sqrt = b.input(BC2_SQRT, []);
     for (const key of this.keys) {
       const where = `adam/${key}`;
-      const parts = this.grads.get(key);
-      if (!parts) throw new Error(`no gradient reaches ${key}`);
-      const g = b.sum(parts, where);
+      const g = b.sum(this.partsOf(key), where);
       const shape = b.shape(g);
       const m = b.input(moment('m', key), shape);
       const v = b.input(moment('v', key), shape);
@@ -216,60 +247,134 @@ function imageOutput(b: GraphBuilder, t: string, name: string): void {
   b.output(b.transpose(t, [0, 2, 3, 1], name), name);
 }
 
+/** A side's cycle: fake = G(real), rec = F(fake), and D's verdict on the fake. */
+function cycleCalls(p: TrainedParams, side: Side, real: string) {
+  const s = SIDE[side];
+  const fake = p.apply(s.G, real, `${s.G}(${s.images.real})`, s.seeds.fake);
+  const rec = p.apply(s.F, fake.y, `${s.F}(${s.images.fake})`, s.seeds.rec);
+  return { fake, rec, pred: () => p.apply(s.D, fake.y, `${s.D}(${s.images.fake})`) };
+}
+
+/**
+ * The side's GAN and cycle terms and their backward: rec ← F ← fake ← G, with D's verdict on the
+ * fake joining at the fake.
+ */
+function cycleBackward(
+  b: GraphBuilder,
+  o: StepGraphOptions,
+  side: Side,
+  real: string,
+  c: ReturnType<typeof cycleCalls>,
+  pred: { y: string; back: Backward },
+): { gan: Term; cycle: Term } {
+  const s = SIDE[side];
+  const gan = ganTerm(b, o.gan_mode, pred.y, true, 1, `loss_${s.losses.gan}`);
+  const cycle = l1Term(b, c.rec.y, real, o[s.lambda], `loss_${s.losses.cycle}`);
+  const dFake = b.sum([c.rec.back(cycle.grad, true)!, pred.back(gan.grad, true)!], `d_${s.images.fake}`);
+  c.fake.back(dFake, false);
+  return { gan, cycle };
+}
+
+/** The side's identity term, F(real) against real, and its backward (zero without identity loss). */
+function identityTerm(b: GraphBuilder, p: TrainedParams, o: StepGraphOptions, side: Side, real: string): string {
+  if (o.lambda_identity <= 0) return b.scalar(0);
+  const s = SIDE[side];
+  const idt = p.apply(s.F, real, `${s.F}(${s.images.real})`, s.seeds.idt);
+  const t = l1Term(b, idt.y, real, o[s.lambda] * o.lambda_identity, `loss_${s.losses.idt}`);
+  idt.back(t.grad, false);
+  return t.value;
+}
+
 /** The generator step (see the file comment); outputs `fake_B`, `rec_A`, `fake_A`, `rec_B` and six losses. */
 export function generatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): StepGraph {
   const b = new GraphBuilder();
   // real_A feeds G_A; real_B feeds G_B.
   const real = imageInputs(b, o, shapes, { real_A: 'G_A', real_B: 'G_B' });
   const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], ['D_A', 'D_B']);
-  // forward(): the official call order.
-  const fakeB = p.apply('G_A', real.real_A, 'G_A(real_A)', DROPOUT_SEEDS.A.fake);
-  const recA = p.apply('G_B', fakeB.y, 'G_B(fake_B)', DROPOUT_SEEDS.A.rec);
-  const fakeA = p.apply('G_B', real.real_B, 'G_B(real_B)', DROPOUT_SEEDS.B.fake);
-  const recB = p.apply('G_A', fakeA.y, 'G_A(fake_A)', DROPOUT_SEEDS.B.rec);
-  const predB = p.apply('D_A', fakeB.y, 'D_A(fake_B)');
-  const predA = p.apply('D_B', fakeA.y, 'D_B(fake_A)');
-  const terms: Record<string, Term> = {
-    G_A: ganTerm(b, o.gan_mode, predB.y, true, 1, 'loss_G_A'),
-    G_B: ganTerm(b, o.gan_mode, predA.y, true, 1, 'loss_G_B'),
-    cycle_A: l1Term(b, recA.y, real.real_A, o.lambda_A, 'loss_cycle_A'),
-    cycle_B: l1Term(b, recB.y, real.real_B, o.lambda_B, 'loss_cycle_B'),
-  };
-  // Cycle A: rec_A ← G_B ← fake_B ← G_A, with D_A's verdict on fake_B joining at fake_B.
-  const dFakeB = b.sum([recA.back(terms.cycle_A.grad, true)!, predB.back(terms.G_A.grad, true)!], 'd_fake_B');
-  fakeB.back(dFakeB, false);
-  const dFakeA = b.sum([recB.back(terms.cycle_B.grad, true)!, predA.back(terms.G_B.grad, true)!], 'd_fake_A');
-  fakeA.back(dFakeA, false);
-  if (o.lambda_identity > 0) {
-    const idtA = p.apply('G_A', real.real_B, 'G_A(real_B)', DROPOUT_SEEDS.B.idt);
-    const idtB = p.apply('G_B', real.real_A, 'G_B(real_A)', DROPOUT_SEEDS.A.idt);
-    terms.idt_A = l1Term(b, idtA.y, real.real_B, o.lambda_B * o.lambda_identity, 'loss_idt_A');
-    terms.idt_B = l1Term(b, idtB.y, real.real_A, o.lambda_A * o.lambda_identity, 'loss_idt_B');
-    idtA.back(terms.idt_A.grad, false);
-    idtB.back(terms.idt_B.grad, false);
-  } else {
-    terms.idt_A = terms.idt_B = { value: b.scalar(0), grad: '' };
+  // forward(): the official call order, which batch norm's running statistics follow.
+  const cycles = { A: cycleCalls(p, 'A', real.real_A), B: cycleCalls(p, 'B', real.real_B) };
+  const preds = { A: cycles.A.pred(), B: cycles.B.pred() };
+  const losses: Record<string, string> = {};
+  for (const side of ['A', 'B'] as const) {
+    const t = cycleBackward(b, o, side, real[SIDE[side].images.real], cycles[side], preds[side]);
+    losses[SIDE[side].losses.gan] = t.gan.value;
+    losses[SIDE[side].losses.cycle] = t.cycle.value;
   }
+  // backward_G's identity terms: idt_A (side B) first.
+  for (const side of ['B', 'A'] as const)
+    losses[SIDE[side].losses.idt] = identityTerm(b, p, o, side, real[SIDE[side].images.real]);
   p.adam(o);
-  imageOutput(b, fakeB.y, 'fake_B');
-  imageOutput(b, recA.y, 'rec_A');
-  imageOutput(b, fakeA.y, 'fake_A');
-  imageOutput(b, recB.y, 'rec_B');
-  for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B'])
-    b.output(terms[name].value, `loss_${name}`);
+  for (const side of ['A', 'B'] as const) {
+    imageOutput(b, cycles[side].fake.y, SIDE[side].images.fake);
+    imageOutput(b, cycles[side].rec.y, SIDE[side].images.rec);
+  }
+  for (const name of ['G_A', 'cycle_A', 'idt_A', 'G_B', 'cycle_B', 'idt_B']) b.output(losses[name], `loss_${name}`);
   return p.stepGraph(b.build('cyclegan generator step'));
 }
 
-/** The discriminator step on the pooled fakes (inputs `fake_A`, `fake_B`); outputs `loss_D_A`, `loss_D_B`. */
-export function discriminatorStepGraph(o: StepGraphOptions, shapes: ImageShapes): StepGraph {
+/**
+ * One side's part of the generator step without the update: its images, its three loss terms
+ * and the gradient of their sum for every generator parameter (`grad/<key>`).
+ */
+export function generatorSideGraph(o: StepGraphOptions, shapes: ImageShapes, side: Side): StepGraph {
+  const s = SIDE[side];
   const b = new GraphBuilder();
-  // D_A judges domain B (real_B, fake_B); D_B judges domain A.
-  const img = imageInputs(b, o, shapes, { real_A: 'D_B', real_B: 'D_A', fake_A: 'D_B', fake_B: 'D_A' });
-  const p = new TrainedParams(b, o.specs, ['D_A', 'D_B'], []);
-  for (const [net, realName, fakeName] of [
-    ['D_A', 'real_B', 'fake_B'],
-    ['D_B', 'real_A', 'fake_A'],
-  ] as const) {
+  const real = imageInputs(b, o, shapes, { [s.images.real]: s.G })[s.images.real];
+  const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], [s.D]);
+  if (p.bufferKeys.length) throw new Error('generator side graphs cannot update batch norm running statistics');
+  const c = cycleCalls(p, side, real);
+  const t = cycleBackward(b, o, side, real, c, c.pred());
+  const idt = identityTerm(b, p, o, side, real);
+  p.outputGradients();
+  imageOutput(b, c.fake.y, s.images.fake);
+  imageOutput(b, c.rec.y, s.images.rec);
+  b.output(t.gan.value, `loss_${s.losses.gan}`);
+  b.output(t.cycle.value, `loss_${s.losses.cycle}`);
+  b.output(idt, `loss_${s.losses.idt}`);
+  return p.stepGraph(b.build(`cyclegan generator side ${side}`));
+}
+
+/** Adam on G_A and G_B with the sum of both sides' gradients (inputs `grad_A/…`, `grad_B/…`). */
+export function generatorUpdateGraph(o: StepGraphOptions): StepGraph {
+  const b = new GraphBuilder();
+  const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], []);
+  p.gradientInputs(['A', 'B']);
+  p.adam(o);
+  return p.stepGraph(b.build('cyclegan generator update'));
+}
+
+/**
+ * The discriminator step of the sides' discriminators (both, or one side's: D_A judges side A's
+ * fake_B against real_B) on the pooled fakes; outputs `loss_D_A`, `loss_D_B`.
+ */
+export function discriminatorStepGraph(
+  o: StepGraphOptions,
+  shapes: ImageShapes,
+  sides: readonly Side[] = ['A', 'B'],
+): StepGraph {
+  const b = new GraphBuilder();
+  const judged = sides.map((side) => {
+    const s = SIDE[side];
+    return [s.D, `real_${s.other}`, s.images.fake] as const;
+  });
+  const img = imageInputs(
+    b,
+    o,
+    shapes,
+    Object.fromEntries(
+      judged.flatMap(([net, realName, fakeName]) => [
+        [realName, net],
+        [fakeName, net],
+      ]),
+    ),
+  );
+  const p = new TrainedParams(
+    b,
+    o.specs,
+    judged.map(([net]) => net),
+    [],
+  );
+  for (const [net, realName, fakeName] of judged) {
     const where = `loss_${net}`;
     const onReal = p.apply(net, img[realName], `${net}(${realName})`);
     const onFake = p.apply(net, img[fakeName], `${net}(${fakeName})`);

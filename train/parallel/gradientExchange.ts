@@ -5,7 +5,6 @@
  * then add the same two float32 arrays — IEEE addition commutes, so both get the same bits — and
  * take the same Adam step, which keeps their generator copies identical.
  */
-import * as tf from '@tensorflow/tfjs';
 import { generatorSpec, paramSpecs } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
 import { generatorOptions, type ModelOptions, type Side } from '../cycleGanModel';
@@ -64,7 +63,7 @@ function checkStamp(buffers: ExchangeBuffers, side: Side, iteration: number): vo
 /** One worker's end of the exchange. */
 export class GradientExchange {
   private readonly own: Map<string, Float32Array>;
-  private readonly other: Map<string, Float32Array>;
+  private readonly other_: Map<string, Float32Array>;
 
   constructor(
     private readonly layout: GradientLayout,
@@ -72,33 +71,26 @@ export class GradientExchange {
     private readonly side: Side,
   ) {
     this.own = views(layout, buffers.gradients[side]);
-    this.other = views(layout, buffers.gradients[OTHER[side]]);
+    this.other_ = views(layout, buffers.gradients[OTHER[side]]);
   }
 
   /** Writes this side's gradients (every layout key must be present) and stamps them. */
-  publish(grads: Map<string, tf.Tensor>, iteration: number): void {
+  publish(grads: ReadonlyMap<string, ArrayLike<number>>, iteration: number): void {
     if (grads.size !== this.layout.length) {
       throw new Error(`gradient exchange: ${grads.size} generator gradients, layout has ${this.layout.length}`);
     }
     for (const p of this.layout) {
       const g = grads.get(p.key);
-      if (!g || g.size !== p.size) throw new Error(`gradient exchange: no gradient of size ${p.size} for ${p.key}`);
-      this.own.get(p.key)!.set(g.dataSync());
+      if (!g || g.length !== p.size) throw new Error(`gradient exchange: no gradient of size ${p.size} for ${p.key}`);
+      this.own.get(p.key)!.set(g);
     }
     Atomics.store(new Int32Array(this.buffers.stamps), STAMP_INDEX[this.side], iteration);
   }
 
-  /** This side's gradients plus the other side's of the same iteration: the gradient of the whole loss_G. */
-  sum(grads: Map<string, tf.Tensor>, iteration: number): Map<string, tf.Tensor> {
+  /** The other side's gradients of `iteration`, as private copies (kernels may not read shared memory). */
+  other(iteration: number): Map<string, Float32Array> {
     checkStamp(this.buffers, OTHER[this.side], iteration);
-    const out = new Map<string, tf.Tensor>();
-    for (const [key, g] of grads) {
-      // A private copy: the cpu backend would otherwise keep a view of the shared buffer.
-      const other = tf.tensor(this.other.get(key)!.slice(), g.shape, 'float32');
-      out.set(key, tf.add(g, other));
-      other.dispose();
-    }
-    return out;
+    return new Map([...this.other_].map(([key, v]) => [key, v.slice()]));
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * Data-parallel CycleGAN training on two worker threads, each with its own tfjs backend (on wasm with
- * XNNPACK on half the cores: 1 thread on 2 cores, the threaded build above that). loss_G = L_A + L_B splits exactly by real domain
+ * Data-parallel CycleGAN training on two worker threads, each computing with half the cores: on
+ * tfjs with its own backend (on wasm XNNPACK, 1 thread on 2 cores, the threaded build above that;
+ * sideWorker.ts), or on onnxruntime with its own sessions (ortSideWorker.ts). loss_G = L_A + L_B splits exactly by real domain
  * (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A with the pool of fake_B,
  * worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per iteration:
  *   1. both: this side's G gradient → shared buffer            (main waits for both)
@@ -30,9 +31,12 @@ import {
   type ExchangeBuffers,
   type GradientLayout,
 } from './gradientExchange';
-import type { FromSideWorker, RequestName, SideRequests, SideWorkerData } from './protocol';
+import type { FromSideWorker, RequestName, SideEngine, SideRequests, SideWorkerData } from './protocol';
 
-const WORKER_FILE = path.join(__dirname, 'sideWorker.ts');
+const WORKER_FILES: Record<SideEngine['engine'], string> = {
+  tfjs: path.join(__dirname, 'sideWorker.ts'),
+  onnxruntime: path.join(__dirname, 'ortSideWorker.ts'),
+};
 
 /**
  * XNNPACK threads per side worker: the cores split evenly between the two workers (tfjs caps a wasm
@@ -40,6 +44,14 @@ const WORKER_FILE = path.join(__dirname, 'sideWorker.ts');
  */
 export function wasmThreadsPerWorker(cores = os.availableParallelism()): number {
   return Math.max(1, Math.floor(cores / 2));
+}
+
+/** tfjs sides on `backend`, each with XNNPACK on `wasmThreads` threads on wasm (default: half the cores). */
+export function tfjsSides(backend: string, wasmThreads = wasmThreadsPerWorker()): SideEngine {
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new Error(`parallel training runs on the wasm or cpu backend, not '${backend}'`);
+  }
+  return { engine: 'tfjs', backend, wasmThreads: backend === 'wasm' ? wasmThreads : 1 };
 }
 
 /** Main-thread handle on one side worker: numbered requests, one answer each. */
@@ -52,8 +64,9 @@ class SideThread {
   constructor(
     readonly side: Side,
     data: SideWorkerData,
+    private readonly log: (msg: string) => void,
   ) {
-    this.worker = startTsWorker(WORKER_FILE, { workerData: data });
+    this.worker = startTsWorker(WORKER_FILES[data.engine.engine], { workerData: data });
     // Referenced only while a request is out: an idle, forgotten model never keeps the process alive.
     this.worker.unref();
     this.worker.on('message', (m: FromSideWorker) => this.receive(m));
@@ -72,6 +85,7 @@ class SideThread {
   }
 
   private receive(m: FromSideWorker): void {
+    if ('log' in m) return this.log(m.log);
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
@@ -109,18 +123,15 @@ export class ParallelTrainingModel implements TrainingModel {
   ) {}
 
   /**
-   * Starts both workers (tfjs backend `backend`, as this thread's) and loads `state` into them. On wasm
-   * each worker runs XNNPACK on `wasmThreads` threads (default: half the cores each, see wasmThreadsPerWorker).
+   * Starts both workers computing on `engine` (tfjsSides, or onnxruntime) and loads `state` into
+   * them; `log` hears the slow paths they take (once per kind of path and worker).
    */
   static async open(
     opts: TrainingModelOptions,
     state: ModelState,
-    backend: string,
-    wasmThreads = wasmThreadsPerWorker(),
+    engine: SideEngine,
+    log: (msg: string) => void = () => {},
   ): Promise<ParallelTrainingModel> {
-    if (backend !== 'wasm' && backend !== 'cpu') {
-      throw new Error(`parallel training runs on the wasm or cpu backend, not '${backend}'`);
-    }
     if (opts.norm === 'batch') {
       throw new Error(
         "parallel training needs --norm instance or none: each worker would update batch norm's running statistics on different images",
@@ -128,8 +139,7 @@ export class ParallelTrainingModel implements TrainingModel {
     }
     const layout = generatorGradientLayout(opts);
     const buffers = allocateExchange(layout);
-    const threads = backend === 'wasm' ? wasmThreads : 1;
-    const thread = (side: Side) => new SideThread(side, { side, backend, wasmThreads: threads, opts, layout, buffers });
+    const thread = (side: Side) => new SideThread(side, { side, engine, opts, layout, buffers }, log);
     const m = new ParallelTrainingModel({ A: thread('A'), B: thread('B') }, layout, buffers, state.lr);
     try {
       await m.importState(state);
@@ -187,7 +197,10 @@ export class ParallelTrainingModel implements TrainingModel {
     this.stepped = false;
   }
 
-  /** Gradient of the whole loss_G in the last iteration, as the workers summed it (for tests). */
+  /**
+   * Gradient of the whole loss_G in the last iteration, as the workers summed it (for tests), in
+   * the workers' layout: tfjs's kernel layout on tfjs, state_dict's on onnxruntime.
+   */
   generatorGradientSum(): Map<string, Float32Array> {
     if (!this.stepped) throw new Error('no iteration yet');
     return gradientSum(this.layout, this.buffers, this.iteration);

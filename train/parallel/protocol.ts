@@ -3,12 +3,24 @@ import type { Losses, Side, VisualName } from '../cycleGanModel';
 import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
 import type { ExchangeBuffers, GradientLayout } from './gradientExchange';
 
+/** What computes a side: tfjs on a CPU backend, or onnxruntime. */
+export type SideEngine =
+  | {
+      engine: 'tfjs';
+      /** The tfjs backend the main thread runs ('wasm' or 'cpu'). */
+      backend: string;
+      /** XNNPACK threads of this worker's wasm backend (1: the single-threaded build; core/tf/wasmThreads.ts). */
+      wasmThreads: number;
+    }
+  | {
+      engine: 'onnxruntime';
+      /** onnxruntime intra-op threads of this worker's sessions. */
+      threads: number;
+    };
+
 export interface SideWorkerData {
   side: Side;
-  /** The tfjs backend the main thread runs ('wasm' or 'cpu'). */
-  backend: string;
-  /** XNNPACK threads of this worker's wasm backend (1: the single-threaded build; core/tf/wasmThreads.ts). */
-  wasmThreads: number;
+  engine: SideEngine;
   opts: TrainingModelOptions;
   layout: GradientLayout;
   buffers: ExchangeBuffers;
@@ -36,4 +48,12 @@ export type ToSideWorker = {
   [K in RequestName]: { id: number; type: K; args: SideRequests[K]['args'] };
 }[RequestName];
 
-export type FromSideWorker = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+export type FromSideWorker =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: string }
+  /** A line for the training log (a slow path taken), outside any answer. */
+  | { log: string };
+
+export type SideHandlers = {
+  [K in RequestName]: (args: SideRequests[K]['args']) => Promise<SideRequests[K]['result']>;
+};

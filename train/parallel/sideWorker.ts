@@ -1,19 +1,17 @@
 /**
  * A training worker thread holding one side of the CycleGAN loss (see train/cycleGanModel.ts):
  * copies of G_A and G_B, the side's discriminator, the pool of the side's fakes and its random
- * stream, on its own tfjs backend. Started by parallelTrainingModel.ts.
+ * stream, on its own tfjs backend. Started by parallelTrainingModel.ts; ortSideWorker.ts is the same on onnxruntime.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, parseBackendChoice } from '../../core/tf/backend';
 import type { GeneratorGradients } from '../cycleGanModel';
 import { ModelReplica } from '../modelReplica';
 import { GradientExchange } from './gradientExchange';
-import type { FromSideWorker, RequestName, SideRequests, SideWorkerData, ToSideWorker } from './protocol';
-import { firstLine } from '../../core/errorText';
+import type { SideHandlers, SideWorkerData } from './protocol';
+import { serveSideRequests } from './sideServer';
 
-const port = parentPort;
-if (!port) throw new Error('sideWorker.ts must run in a worker thread');
 const init = workerData as SideWorkerData;
 const exchange = new GradientExchange(init.layout, init.buffers, init.side);
 
@@ -32,9 +30,7 @@ function dropPending(): void {
   pending = undefined;
 }
 
-type Handlers = { [K in RequestName]: (args: SideRequests[K]['args']) => Promise<SideRequests[K]['result']> };
-
-const handlers: Handlers = {
+const handlers: SideHandlers = {
   async load({ state }) {
     dropPending();
     if (replica) replica.importState(state);
@@ -47,7 +43,7 @@ const handlers: Handlers = {
     const tb = tf.tensor4d(b, shapeB);
     const g = model().generatorGradients(ta, tb);
     pending = { iteration, a: ta, b: tb, g };
-    exchange.publish(g.grads, iteration);
+    exchange.publish(new Map([...g.grads].map(([key, t]) => [key, t.dataSync()])), iteration);
     return null;
   },
   async completeStep({ iteration }) {
@@ -55,7 +51,14 @@ const handlers: Handlers = {
     if (!p || p.iteration !== iteration) throw new Error(`completeStep(${iteration}) without its generator gradients`);
     pending = undefined;
     try {
-      return model().completeStep(p.a, p.b, p.g, exchange.sum(p.g.grads, iteration));
+      const other = exchange.other(iteration);
+      const sum = new Map(
+        [...p.g.grads].map(([key, g]) => [
+          key,
+          tf.tidy(() => tf.add(g, tf.tensor(other.get(key)!, g.shape, 'float32'))),
+        ]),
+      );
+      return model().completeStep(p.a, p.b, p.g, sum);
     } finally {
       tf.dispose([p.a, p.b]);
     }
@@ -79,20 +82,5 @@ const handlers: Handlers = {
   },
 };
 
-function reply(m: FromSideWorker): void {
-  port!.postMessage(m);
-}
-
-// One request at a time, in arrival order, once the backend is up (if it fails, every request says why).
-const ready = initBackend(parseBackendChoice(init.backend), undefined, init.wasmThreads);
-let queue: Promise<unknown> = Promise.resolve();
-port.on('message', (msg: ToSideWorker) => {
-  queue = queue
-    .then(() => ready)
-    .then(() => (handlers[msg.type] as (args: unknown) => Promise<unknown>)(msg.args))
-    .then(
-      (value) => reply({ id: msg.id, ok: true, value }),
-      (e: unknown) => reply({ id: msg.id, ok: false, error: firstLine(e) }),
-    );
-  if (msg.type === 'close') void queue.then(() => port.close());
-});
+if (init.engine.engine !== 'tfjs') throw new Error('sideWorker.ts computes sides on tfjs');
+serveSideRequests(handlers, initBackend(parseBackendChoice(init.engine.backend), undefined, init.engine.wasmThreads));

@@ -1,0 +1,122 @@
+/**
+ * One side of a CycleGAN iteration on onnxruntime, for a worker of ParallelTrainingModel
+ * (train/parallel): both generators, the side's discriminator, the pool of the side's fakes and
+ * its random stream. An iteration in two halves, with the other worker's gradient in between:
+ *   generatorGradients: the side graph, this side's part of loss_G and its generator gradient;
+ *   completeStep:       the generator update with both sides' gradients (grad_A + grad_B, the same
+ *                       bits in both workers), then the side's discriminator step.
+ */
+import * as ort from 'onnxruntime-node';
+import { NET_NAMES, SIDE, type Losses, type Side, type VisualName } from '../cycleGanModel';
+import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
+import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
+import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradient } from './stepGraphs';
+
+interface Pending {
+  reals: Record<'real_A' | 'real_B', ImageBatch>;
+  out: ort.InferenceSession.OnnxValueMapType;
+  keys: string[];
+}
+
+export class OrtSideModel extends OrtModelBase {
+  private pending?: Pending;
+  private last: Partial<Record<VisualName, ImageBatch>> = {};
+
+  private constructor(
+    opts: TrainingModelOptions,
+    private readonly side: Side,
+    threads: number,
+    log: (msg: string) => void,
+  ) {
+    super(
+      opts,
+      NET_NAMES.filter((n) => n.startsWith('G') || n === SIDE[side].D),
+      [side],
+      threads,
+      log,
+    );
+  }
+
+  /** The side's model on `threads` onnxruntime threads, from `state`; `log` hears of slow paths taken. */
+  static async open(
+    opts: TrainingModelOptions,
+    side: Side,
+    state: ModelState,
+    threads: number,
+    log: (msg: string) => void = () => {},
+  ): Promise<OrtSideModel> {
+    if (opts.norm === 'batch') throw new Error('batch norm trains on one onnxruntime model, not split by side');
+    const m = new OrtSideModel(opts, side, threads, log);
+    await m.importState(state);
+    return m;
+  }
+
+  /** This side's generator gradient (`NET.key` → values), the first half of an iteration. */
+  async generatorGradients(
+    a: Float32Array,
+    shapeA: Shape4,
+    b: Float32Array,
+    shapeB: Shape4,
+  ): Promise<Map<string, Float32Array>> {
+    const s = SIDE[this.side];
+    const reals = { real_A: { data: a, shape: shapeA }, real_B: { data: b, shape: shapeB } };
+    const real = reals[s.images.real];
+    const g = await this.compiled('G', { [s.images.real]: nhw(real.shape) }, (o, shapes) =>
+      generatorSideGraph(o, shapes, this.side),
+    );
+    const out = await this.run('G', g, { [s.images.real]: tensor(real.data, real.shape) });
+    this.dropoutCounter += 8; // per iteration, as on one thread
+    this.pending = { reals, out, keys: g.graph.keys };
+    return new Map(g.graph.keys.map((k) => [k, out[gradient(k)].data as Float32Array]));
+  }
+
+  /** The second half: the generator update with the other side's gradient, then this side's D step. */
+  async completeStep(other: ReadonlyMap<string, Float32Array>): Promise<Partial<Losses>> {
+    const p = this.pending;
+    if (!p) throw new Error('completeStep without its generator gradients');
+    this.pending = undefined;
+    const s = SIDE[this.side];
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const key of p.keys) {
+      const theirs = other.get(key);
+      if (!theirs) throw new Error(`no gradient of ${key} from side ${s.other}`);
+      feeds[gradient(key, this.side)] = tensor(p.out[gradient(key)].data as Float32Array, this.shapeOf(key));
+      feeds[gradient(key, s.other)] = tensor(theirs, this.shapeOf(key));
+    }
+    await this.run('update', await this.compiled('update', {}, generatorUpdateGraph), feeds);
+
+    const realName = `real_${s.other}` as const;
+    const real = p.reals[realName];
+    const fake = imageOf(p.out, s.images.fake);
+    const pooled = this.pooled(this.side, fake);
+    const shapes = { [realName]: nhw(real.shape), [s.images.fake]: nhw(pooled.shape) };
+    const d = await this.compiled('D', shapes, (o, sh) => discriminatorStepGraph(o, sh, [this.side]));
+    const dOut = await this.run('D', d, {
+      [realName]: tensor(real.data, real.shape),
+      [s.images.fake]: tensor(pooled.data, pooled.shape),
+    });
+
+    const own = p.reals[s.images.real];
+    this.last = {
+      [s.images.real]: { data: own.data.slice(), shape: own.shape },
+      [s.images.fake]: fake,
+      [s.images.rec]: imageOf(p.out, s.images.rec),
+    };
+    const value = (out: ort.InferenceSession.OnnxValueMapType, name: string) => out[`loss_${name}`].data[0] as number;
+    return {
+      [s.losses.gan]: value(p.out, s.losses.gan),
+      [s.losses.cycle]: value(p.out, s.losses.cycle),
+      [s.losses.idt]: value(p.out, s.losses.idt),
+      [s.losses.d]: value(dOut, s.losses.d),
+    };
+  }
+
+  /** The last iteration's images of this side. */
+  visuals(): Partial<Record<VisualName, ImageBatch>> {
+    return this.last;
+  }
+
+  exportState(): PartialModelState {
+    return this.exportPartial();
+  }
+}
