@@ -29,7 +29,7 @@ import { initialModelState, poolStreams, type ImageBatch, type ModelState, type 
 import { dropoutMultiplier } from '../train/onnx/dropoutMask';
 import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
 import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
-import { describeEngine, resolveEngine, type TrainingModel } from '../train/trainingModel';
+import { describeEngine, ORT_AUTO_WORKERS_FROM, resolveEngine, type TrainingModel } from '../train/trainingModel';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';
@@ -142,16 +142,17 @@ describe('--engine', () => {
     return { plan, lines };
   };
 
-  test('auto trains on onnxruntime on the CPU backends, dropout included, on 2 workers × half the cores with 2+ cores (1 with --threads 1 or batch norm)', () => {
+  test(`auto trains on onnxruntime on the CPU backends, dropout included, on every core: 1 session below ${ORT_AUTO_WORKERS_FROM} threads, 2 workers of half the threads from there`, () => {
     const cores = availableParallelism();
-    const workers = cores >= 2 ? 2 : 1;
+    const workers = cores >= ORT_AUTO_WORKERS_FROM ? 2 : 1;
     for (const backend of ['wasm', 'cpu'])
       expect(picked({}, backend)).toEqual({ plan: { engine: 'onnxruntime', threads: cores, workers }, lines: [] });
     expect(picked({ no_dropout: false }).plan).toEqual({ engine: 'onnxruntime', threads: cores, workers });
-    expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3, workers: 2 });
-    expect(picked({ threads: 1 }).plan).toEqual({ engine: 'onnxruntime', threads: 1, workers: 1 });
-    expect(picked({ threads: 4, workers: 1 }).plan).toEqual({ engine: 'onnxruntime', threads: 4, workers: 1 });
-    expect(picked({ threads: 1, workers: 2 }).plan).toEqual({ engine: 'onnxruntime', threads: 1, workers: 2 });
+    expect(ORT_AUTO_WORKERS_FROM).toBe(4);
+    expect(picked({ threads: 3 }).plan).toEqual({ engine: 'onnxruntime', threads: 3, workers: 1 });
+    expect(picked({ threads: 4 }).plan).toEqual({ engine: 'onnxruntime', threads: 4, workers: 2 });
+    expect(picked({ threads: 8, workers: 1 }).plan).toEqual({ engine: 'onnxruntime', threads: 8, workers: 1 });
+    expect(picked({ threads: 2, workers: 2 }).plan).toEqual({ engine: 'onnxruntime', threads: 2, workers: 2 });
     expect(picked({ norm: 'batch', threads: 4 })).toEqual({
       plan: { engine: 'onnxruntime', threads: 4, workers: 1 },
       lines: [
@@ -162,7 +163,7 @@ describe('--engine', () => {
     expect(describeEngine({ engine: 'onnxruntime', threads: 4, workers: 2 })).toBe(
       'onnxruntime engine, 2 worker threads × 2 threads each',
     );
-    expect(describeEngine({ engine: 'onnxruntime', threads: 1, workers: 2 })).toBe(
+    expect(describeEngine({ engine: 'onnxruntime', threads: 2, workers: 2 })).toBe(
       'onnxruntime engine, 2 worker threads × 1 thread each',
     );
   });
@@ -402,7 +403,7 @@ describe('un-cropped preprocessing: images of many sizes', () => {
     }
   });
 
-  test('npm run train -- --preprocess none on a folder of differently sized images trains on onnxruntime', async () => {
+  test('npm run train -- --preprocess none on a folder of differently sized images trains on onnxruntime (two workers)', async () => {
     const dataroot = path.join(root, 'sizes');
     const write = async (dir: string, i: number, w: number, h: number) => {
       const rng = new Rng(100 + i);
@@ -442,13 +443,14 @@ describe('un-cropped preprocessing: images of many sizes', () => {
       backend: 'wasm',
       engine: 'onnxruntime',
       threads: THREADS,
+      workers: 2,
       max_iters: 5,
       print_freq: 1,
     });
     const lines: string[] = [];
     const r = await trainQuietly(o, (m) => lines.push(m));
     expect(r.itersRun).toBe(5);
-    // Two threads: two workers of one thread each, each with its own sessions per size.
+    // Two workers of one thread each, each with its own sessions per size.
     expect(lines.join('\n')).toContain('onnxruntime engine, 2 worker threads × 1 thread each');
     expect(lines.filter((l) => /^\(epoch \d+, iter \d+\)/.test(l))).toHaveLength(5);
     const ck = await readTensorFile(path.join(root, 'ck', 'sizes', 'latest.ckpt'));

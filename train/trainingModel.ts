@@ -35,8 +35,8 @@ export interface TrainingModel {
 }
 
 /**
- * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 when there
- * are two cores to use (`cores`; for onnxruntime, its --threads). Each of the two workers computes on
+ * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 from
+ * `autoFrom` cores (`cores`; for onnxruntime, its --threads). Each of the two workers computes on
  * half the cores (XNNPACK or onnxruntime threads). Always 1 on the tensorflow backend (native
  * TensorFlow is multi-threaded itself), on webgpu (one device; a second thread would only compete
  * for it) and with batch norm (each worker would update the generators' running statistics on
@@ -47,9 +47,10 @@ export function resolveWorkers(
   backend: string,
   log: (msg: string) => void = () => {},
   cores = os.availableParallelism(),
+  autoFrom = 2,
 ): 1 | 2 {
   const auto = o.workers === undefined || o.workers === 'auto';
-  const wanted = auto ? (cores >= 2 ? 2 : 1) : o.workers;
+  const wanted = auto ? (cores >= autoFrom ? 2 : 1) : o.workers;
   if (wanted === 1) return 1;
   if (backend === 'tensorflow' || backend === 'webgpu') {
     const why =
@@ -64,6 +65,15 @@ export function resolveWorkers(
   if (wanted !== 2) throw new Error(`--workers must be 1 or 2 (got ${wanted})`);
   return 2;
 }
+
+/**
+ * Threads from which --workers auto splits the onnxruntime engine over two workers. On 2 cores
+ * one session on both is as fast as two workers of one thread each (bench/cycleIteration.ts
+ * --workers 1|2, README) at half the memory; from 4, each worker's share of the steps that run on
+ * one thread whatever the thread count (copies, small elementwise kernels) is what limits one
+ * session's scaling, and two workers halve it.
+ */
+export const ORT_AUTO_WORKERS_FROM = 4;
 
 /** Which engine trains, on how many threads: what `resolveEngine` decides and `openTrainingModel` opens. */
 export type EnginePlan =
@@ -104,7 +114,7 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
   }
   if (engine === 'onnxruntime') {
     const threads = o.threads ?? os.availableParallelism();
-    return { engine, threads, workers: resolveWorkers(o, 'onnxruntime', log, threads) };
+    return { engine, threads, workers: resolveWorkers(o, 'onnxruntime', log, threads, ORT_AUTO_WORKERS_FROM) };
   }
   if (o.threads !== undefined) log(`--threads ${o.threads} ignored: the tfjs engine's threads follow --workers`);
   return { engine: 'tfjs', backend, workers: resolveWorkers(o, backend, log) };

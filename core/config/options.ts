@@ -259,18 +259,18 @@ export const trainOptionsShape = {
   threads: intType(1)
     .optional()
     .describe(
-      `onnxruntime engine: intra-op threads per step (default: every core, ${os.availableParallelism()} here). ` +
-        'Results are bit-for-bit repeatable for a given thread count; another count changes float rounding',
+      `onnxruntime engine: intra-op threads in all, split evenly between two workers (default: every core, ${os.availableParallelism()} here). ` +
+        'Results are bit-for-bit repeatable for a given thread count and worker count; another count changes float rounding',
     ),
   workers: z
     .union([z.literal('auto'), numberType((n) => n === 1 || n === 2, "must be 1, 2 or 'auto'")])
     .default('auto')
     .describe(
-      'tfjs engine: worker threads per training step (ignored by the onnxruntime engine, which uses --threads). ' +
-        '2 splits each iteration over two workers (same math, one side of the ' +
-        'cycle loss each), each running XNNPACK on half the cores. auto: 2 when the backend is wasm or cpu, the ' +
-        'machine has at least 2 cores and --norm is not batch, else 1; batch norm and the tensorflow backend ' +
-        '(multi-threaded itself) always use 1',
+      'worker threads per training step. 2 splits each iteration over two workers (same math, one side of the ' +
+        'cycle loss each), each on half the cores: XNNPACK threads on tfjs, intra-op threads on onnxruntime. ' +
+        '1 computes on this thread (onnxruntime: one session on every --threads thread). auto: on tfjs 2 when the ' +
+        'backend is wasm or cpu and the machine has at least 2 cores; on onnxruntime 2 from 4 threads (on 2, one ' +
+        'session is as fast at half the memory); batch norm and the tensorflow backend (multi-threaded itself) always use 1',
     ),
   max_iters: intType(1).optional().describe('stop after this many iterations in total (smoke runs, benchmarks)'),
 };
