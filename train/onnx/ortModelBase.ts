@@ -94,8 +94,10 @@ export abstract class OrtModelBase {
 
   protected constructor(
     protected readonly opts: TrainingModelOptions,
-    /** The networks whose weights (and moments, if trained) this model holds. */
+    /** The networks whose weights this model holds. */
     private readonly nets: readonly NetName[],
+    /** Those whose Adam moments it holds (the ones it updates). */
+    private readonly updated: readonly NetName[],
     /** The sides whose fakes' pools it holds. */
     private readonly poolSides: readonly Side[],
     /** onnxruntime intra-op threads. */
@@ -149,7 +151,7 @@ export abstract class OrtModelBase {
       }
     }
     for (const which of ['G', 'D'] as const) {
-      const nets = this.nets.filter((n) => optimiserOf(n) === which);
+      const nets = this.updated.filter((n) => optimiserOf(n) === which);
       const keys = [...this.trainable].filter((k) => nets.some((n) => k.startsWith(`${n}.`)));
       const src = state.adam?.[which];
       const o: Optimiser = { step: src?.step ?? 0, m: new Map(), v: new Map() };
@@ -287,6 +289,19 @@ export abstract class OrtModelBase {
     this.lastUsed[kind] = c;
     this.applyUpdate(c.graph, out);
     return out;
+  }
+
+  /** The current values of parameters `keys`. */
+  protected paramValues(keys: Iterable<string>): Map<string, Float32Array> {
+    return new Map([...keys].map((k) => [k, this.params.get(k)!]));
+  }
+
+  /** Parameters computed elsewhere (the other worker's generator after its update). */
+  protected setParams(values: ReadonlyMap<string, Float32Array>): void {
+    for (const [key, v] of values) {
+      if (!this.params.has(key)) throw new Error(`no parameter ${key} here`);
+      this.params.set(key, v);
+    }
   }
 
   protected shapeOf(key: string): number[] {

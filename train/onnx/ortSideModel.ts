@@ -1,10 +1,13 @@
 /**
  * One side of a CycleGAN iteration on onnxruntime, for a worker of ParallelTrainingModel
- * (train/parallel): both generators, the side's discriminator, the pool of the side's fakes and
- * its random stream. An iteration in two halves, with the other worker's gradient in between:
+ * (train/parallel): both generators' weights, the Adam moments of the side's own generator (G_A
+ * for side A), the side's discriminator, the pool of the side's fakes and its random stream. An
+ * iteration in two halves, with the other worker's gradient in between:
  *   generatorGradients: the side graph, this side's part of loss_G and its generator gradient;
- *   completeStep:       the generator update with both sides' gradients (grad_A + grad_B, the same
- *                       bits in both workers), then the side's discriminator step.
+ *   completeStep:       the own generator's update with both sides' gradients of it (grad_A +
+ *                       grad_B), then the side's discriminator step.
+ * Each generator is thus updated once, by its side's worker; the other worker takes the result
+ * (setOtherGenerator) before its next step.
  */
 import * as ort from 'onnxruntime-node';
 import { NET_NAMES, SIDE, type Losses, type Side, type VisualName } from '../cycleGanModel';
@@ -15,7 +18,6 @@ import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradi
 interface Pending {
   reals: Record<'real_A' | 'real_B', ImageBatch>;
   out: ort.InferenceSession.OnnxValueMapType;
-  keys: string[];
 }
 
 export class OrtSideModel extends OrtModelBase {
@@ -28,9 +30,11 @@ export class OrtSideModel extends OrtModelBase {
     threads: number,
     log: (msg: string) => void,
   ) {
+    const s = SIDE[side];
     super(
       opts,
-      NET_NAMES.filter((n) => n.startsWith('G') || n === SIDE[side].D),
+      NET_NAMES.filter((n) => n.startsWith('G') || n === s.D),
+      [s.G, s.D],
       [side],
       threads,
       log,
@@ -51,7 +55,7 @@ export class OrtSideModel extends OrtModelBase {
     return m;
   }
 
-  /** This side's generator gradient (`NET.key` → values), the first half of an iteration. */
+  /** This side's gradient for every generator parameter (`NET.key` → values), the first half of an iteration. */
   async generatorGradients(
     a: Float32Array,
     shapeA: Shape4,
@@ -66,24 +70,30 @@ export class OrtSideModel extends OrtModelBase {
     );
     const out = await this.run('G', g, { [s.images.real]: tensor(real.data, real.shape) });
     this.dropoutCounter += 8; // per iteration, as on one thread
-    this.pending = { reals, out, keys: g.graph.keys };
+    this.pending = { reals, out };
     return new Map(g.graph.keys.map((k) => [k, out[gradient(k)].data as Float32Array]));
   }
 
-  /** The second half: the generator update with the other side's gradient, then this side's D step. */
-  async completeStep(other: ReadonlyMap<string, Float32Array>): Promise<Partial<Losses>> {
+  /**
+   * The second half: the own generator's update with the other side's gradient of it (`theirs`),
+   * then this side's D step. Returns the side's losses and its generator's new weights.
+   */
+  async completeStep(
+    theirs: ReadonlyMap<string, Float32Array>,
+  ): Promise<{ losses: Partial<Losses>; generator: Map<string, Float32Array> }> {
     const p = this.pending;
     if (!p) throw new Error('completeStep without its generator gradients');
     this.pending = undefined;
     const s = SIDE[this.side];
+    const u = await this.compiled(`update ${s.G}`, {}, (o) => generatorUpdateGraph(o, s.G));
     const feeds: Record<string, ort.Tensor> = {};
-    for (const key of p.keys) {
-      const theirs = other.get(key);
-      if (!theirs) throw new Error(`no gradient of ${key} from side ${s.other}`);
+    for (const key of u.graph.keys) {
+      const other = theirs.get(key);
+      if (!other) throw new Error(`no gradient of ${key} from side ${s.other}`);
       feeds[gradient(key, this.side)] = tensor(p.out[gradient(key)].data as Float32Array, this.shapeOf(key));
-      feeds[gradient(key, s.other)] = tensor(theirs, this.shapeOf(key));
+      feeds[gradient(key, s.other)] = tensor(other, this.shapeOf(key));
     }
-    await this.run('update', await this.compiled('update', {}, generatorUpdateGraph), feeds);
+    await this.run('update', u, feeds);
 
     const realName = `real_${s.other}` as const;
     const real = p.reals[realName];
@@ -104,11 +114,21 @@ export class OrtSideModel extends OrtModelBase {
     };
     const value = (out: ort.InferenceSession.OnnxValueMapType, name: string) => out[`loss_${name}`].data[0] as number;
     return {
-      [s.losses.gan]: value(p.out, s.losses.gan),
-      [s.losses.cycle]: value(p.out, s.losses.cycle),
-      [s.losses.idt]: value(p.out, s.losses.idt),
-      [s.losses.d]: value(dOut, s.losses.d),
+      losses: {
+        [s.losses.gan]: value(p.out, s.losses.gan),
+        [s.losses.cycle]: value(p.out, s.losses.cycle),
+        [s.losses.idt]: value(p.out, s.losses.idt),
+        [s.losses.d]: value(dOut, s.losses.d),
+      },
+      generator: this.paramValues(u.graph.keys),
     };
+  }
+
+  /** The other side's generator as its worker updated it. */
+  setOtherGenerator(weights: ReadonlyMap<string, Float32Array>): void {
+    const other = SIDE[SIDE[this.side].other].G;
+    if ([...weights.keys()].some((k) => !k.startsWith(`${other}.`))) throw new Error(`expected ${other}'s weights`);
+    this.setParams(weights);
   }
 
   /** The last iteration's images of this side. */

@@ -30,7 +30,8 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
     log: (msg: string) => void = () => {},
     profilePrefix?: string,
   ): Promise<OrtTrainingModel> {
-    const m = new OrtTrainingModel(opts, NET_NAMES, SIDES, threads ?? os.availableParallelism(), log, profilePrefix);
+    const cores = threads ?? os.availableParallelism();
+    const m = new OrtTrainingModel(opts, NET_NAMES, NET_NAMES, SIDES, cores, log, profilePrefix);
     await m.importState(state);
     return m;
   }

@@ -9,7 +9,8 @@
  *
  * Split by side for two workers (train/parallel; loss_G = L_A + L_B exactly, see cycleGanModel.ts):
  *   generator side graph:   one side's part of loss_G and its gradient for G_A and G_B, `grad/…`;
- *   generator update graph: the sum of both sides' gradients (`grad_A/…` + `grad_B/…`) and Adam;
+ *   generator update graph: a generator's Adam step with the sum of both sides' gradients
+ *                           (`grad_A/…` + `grad_B/…`), run by the worker of the side it starts from;
  *   discriminator step:     of the side's discriminator only.
  *
  * Names: images `real_A` … NHWC like the rest of the trainer; parameters `NET.key` (the optimiser's
@@ -334,10 +335,10 @@ export function generatorSideGraph(o: StepGraphOptions, shapes: ImageShapes, sid
   return p.stepGraph(b.build(`cyclegan generator side ${side}`));
 }
 
-/** Adam on G_A and G_B with the sum of both sides' gradients (inputs `grad_A/…`, `grad_B/…`). */
-export function generatorUpdateGraph(o: StepGraphOptions): StepGraph {
+/** Adam on generator `net` with the sum of both sides' gradients (inputs `grad_A/…`, `grad_B/…`). */
+export function generatorUpdateGraph(o: StepGraphOptions, net: 'G_A' | 'G_B'): StepGraph {
   const b = new GraphBuilder();
-  const p = new TrainedParams(b, o.specs, ['G_A', 'G_B'], []);
+  const p = new TrainedParams(b, o.specs, [net], []);
   p.gradientInputs(['A', 'B']);
   p.adam(o);
   return p.stepGraph(b.build('cyclegan generator update'));

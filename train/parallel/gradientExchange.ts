@@ -2,24 +2,31 @@
  * The generator-gradient exchange of the two training workers. Each worker writes the gradient of
  * its side's part of loss_G into its own SharedArrayBuffer (parameters in one fixed order), stamps
  * it with the iteration, and once the coordinator has seen both stamped, reads the other's. Both
- * then add the same two float32 arrays — IEEE addition commutes, so both get the same bits — and
- * take the same Adam step, which keeps their generator copies identical.
+ * then add the same two float32 arrays — IEEE addition commutes, so both get the same bits. The
+ * tfjs workers then take the same Adam step, which keeps their generator copies identical; the
+ * onnxruntime workers update only their own generator each (half the work and memory) and pass
+ * the updated weights through a second pair of buffers.
  */
 import { generatorSpec, paramSpecs } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
-import { generatorOptions, type ModelOptions, type Side } from '../cycleGanModel';
+import { generatorOptions, SIDE, type ModelOptions, type Side } from '../cycleGanModel';
 
 /** Trainable generator parameters as keyed by CycleGanModel.trainableParams(['G_A', 'G_B']), in its order. */
 export type GradientLayout = { key: string; size: number }[];
 
 export interface ExchangeBuffers {
   gradients: Record<Side, SharedArrayBuffer>;
-  /** Int32 per side: the iteration whose gradient that side's buffer holds. */
+  /**
+   * Each side's generator (G_A for side A) after that side's update, where each worker updates only
+   * its own generator (the onnxruntime workers): the other worker copies it before its next step.
+   */
+  weights?: Record<Side, SharedArrayBuffer>;
+  /** Int32 per buffer: the iteration it holds (gradients A, B, weights A, B). */
   stamps: SharedArrayBuffer;
 }
 
-const STAMP_INDEX: Record<Side, number> = { A: 0, B: 1 };
 const OTHER: Record<Side, Side> = { A: 'B', B: 'A' };
+const STAMP_INDEX = { gradients: { A: 0, B: 1 }, weights: { A: 2, B: 3 } } as const;
 
 export function generatorGradientLayout(opts: ModelOptions): GradientLayout {
   const out: GradientLayout = [];
@@ -34,11 +41,23 @@ export function generatorGradientLayout(opts: ModelOptions): GradientLayout {
   return out;
 }
 
-export function allocateExchange(layout: GradientLayout): ExchangeBuffers {
-  const bytes = 4 * layout.reduce((a, p) => a + p.size, 0);
+/** The part of `layout` that is side `side`'s own generator (G_A for side A). */
+export function ownGenerator(layout: GradientLayout, side: Side): GradientLayout {
+  return layout.filter((p) => p.key.startsWith(`${SIDE[side].G}.`));
+}
+
+const bytesOf = (layout: GradientLayout) => 4 * layout.reduce((a, p) => a + p.size, 0);
+
+/** Shared buffers for `layout`; `weights` too where each worker updates only its own generator. */
+export function allocateExchange(layout: GradientLayout, weights = false): ExchangeBuffers {
+  const pair = (bytes: (side: Side) => number) => ({
+    A: new SharedArrayBuffer(bytes('A')),
+    B: new SharedArrayBuffer(bytes('B')),
+  });
   return {
-    gradients: { A: new SharedArrayBuffer(bytes), B: new SharedArrayBuffer(bytes) },
-    stamps: new SharedArrayBuffer(4 * 2),
+    gradients: pair(() => bytesOf(layout)),
+    ...(weights && { weights: pair((side) => bytesOf(ownGenerator(layout, side))) }),
+    stamps: new SharedArrayBuffer(4 * 4),
   };
 }
 
@@ -52,45 +71,76 @@ function views(layout: GradientLayout, buffer: SharedArrayBuffer): Map<string, F
   return out;
 }
 
-function checkStamp(buffers: ExchangeBuffers, side: Side, iteration: number): void {
+function checkStamp(buffers: ExchangeBuffers, what: 'gradients' | 'weights', side: Side, iteration: number): void {
   // Atomics.load also orders the buffer reads after the other thread's writes (its stamp is an Atomics.store).
-  const stamp = Atomics.load(new Int32Array(buffers.stamps), STAMP_INDEX[side]);
+  const stamp = Atomics.load(new Int32Array(buffers.stamps), STAMP_INDEX[what][side]);
   if (stamp !== iteration) {
-    throw new Error(`gradient exchange out of step: side ${side} holds iteration ${stamp}, expected ${iteration}`);
+    throw new Error(`${what} exchange out of step: side ${side} holds iteration ${stamp}, expected ${iteration}`);
+  }
+}
+
+/** Writes `values` (only keys of the view, each of its size) into `own` views. */
+function write(own: Map<string, Float32Array>, values: ReadonlyMap<string, ArrayLike<number>>, keys: Iterable<string>) {
+  for (const key of keys) {
+    const v = values.get(key);
+    const dest = own.get(key);
+    if (!dest || !v || v.length !== dest.length)
+      throw new Error(`exchange: no value of size ${dest?.length} for ${key}`);
+    dest.set(v);
   }
 }
 
 /** One worker's end of the exchange. */
 export class GradientExchange {
-  private readonly own: Map<string, Float32Array>;
-  private readonly other_: Map<string, Float32Array>;
+  private readonly grads: Record<'own' | 'other', Map<string, Float32Array>>;
+  private readonly weights?: Record<'own' | 'other', Map<string, Float32Array>>;
 
   constructor(
-    private readonly layout: GradientLayout,
+    layout: GradientLayout,
     private readonly buffers: ExchangeBuffers,
     private readonly side: Side,
   ) {
-    this.own = views(layout, buffers.gradients[side]);
-    this.other_ = views(layout, buffers.gradients[OTHER[side]]);
+    const other = OTHER[side];
+    this.grads = { own: views(layout, buffers.gradients[side]), other: views(layout, buffers.gradients[other]) };
+    if (buffers.weights)
+      this.weights = {
+        own: views(ownGenerator(layout, side), buffers.weights[side]),
+        other: views(ownGenerator(layout, other), buffers.weights[other]),
+      };
   }
 
-  /** Writes this side's gradients (every layout key must be present) and stamps them. */
-  publish(grads: ReadonlyMap<string, ArrayLike<number>>, iteration: number): void {
-    if (grads.size !== this.layout.length) {
-      throw new Error(`gradient exchange: ${grads.size} generator gradients, layout has ${this.layout.length}`);
-    }
-    for (const p of this.layout) {
-      const g = grads.get(p.key);
-      if (!g || g.length !== p.size) throw new Error(`gradient exchange: no gradient of size ${p.size} for ${p.key}`);
-      this.own.get(p.key)!.set(g);
-    }
-    Atomics.store(new Int32Array(this.buffers.stamps), STAMP_INDEX[this.side], iteration);
+  /** Writes this side's gradients of `keys` (default: every one of the layout) and stamps them. */
+  publish(
+    grads: ReadonlyMap<string, ArrayLike<number>>,
+    iteration: number,
+    keys: Iterable<string> = this.grads.own.keys(),
+  ): void {
+    write(this.grads.own, grads, keys);
+    this.stamp('gradients', iteration);
   }
 
-  /** The other side's gradients of `iteration`, as private copies (kernels may not read shared memory). */
-  other(iteration: number): Map<string, Float32Array> {
-    checkStamp(this.buffers, OTHER[this.side], iteration);
-    return new Map([...this.other_].map(([key, v]) => [key, v.slice()]));
+  /** The other side's gradients of `iteration` (of `keys`, default all), as private copies (kernels may not read shared memory). */
+  other(iteration: number, keys: Iterable<string> = this.grads.other.keys()): Map<string, Float32Array> {
+    checkStamp(this.buffers, 'gradients', OTHER[this.side], iteration);
+    return new Map([...keys].map((key) => [key, this.grads.other.get(key)!.slice()]));
+  }
+
+  /** Writes this side's generator after its update in `iteration` and stamps it. */
+  publishWeights(values: ReadonlyMap<string, ArrayLike<number>>, iteration: number): void {
+    if (!this.weights) throw new Error('this exchange has no weight buffers');
+    write(this.weights.own, values, this.weights.own.keys());
+    this.stamp('weights', iteration);
+  }
+
+  /** The other side's generator after its update in `iteration`, as private copies. */
+  otherWeights(iteration: number): Map<string, Float32Array> {
+    if (!this.weights) throw new Error('this exchange has no weight buffers');
+    checkStamp(this.buffers, 'weights', OTHER[this.side], iteration);
+    return new Map([...this.weights.other].map(([key, v]) => [key, v.slice()]));
+  }
+
+  private stamp(what: 'gradients' | 'weights', iteration: number): void {
+    Atomics.store(new Int32Array(this.buffers.stamps), STAMP_INDEX[what][this.side], iteration);
   }
 }
 
@@ -100,8 +150,8 @@ export function gradientSum(
   buffers: ExchangeBuffers,
   iteration: number,
 ): Map<string, Float32Array> {
-  checkStamp(buffers, 'A', iteration);
-  checkStamp(buffers, 'B', iteration);
+  checkStamp(buffers, 'gradients', 'A', iteration);
+  checkStamp(buffers, 'gradients', 'B', iteration);
   const a = views(layout, buffers.gradients.A);
   const b = views(layout, buffers.gradients.B);
   const out = new Map<string, Float32Array>();

@@ -1,10 +1,12 @@
 /**
  * A training worker thread holding one side of the CycleGAN loss on onnxruntime (OrtSideModel):
- * sideWorker.ts's requests, with the generator gradients through the same exchange.
+ * sideWorker.ts's requests, with the generator gradients through the same exchange. Each worker
+ * updates only its side's own generator and publishes it; the other copies it in before its next
+ * step (or export), when the coordinator has seen both workers finish the iteration.
  */
 import { workerData } from 'node:worker_threads';
 import { OrtSideModel } from '../onnx/ortSideModel';
-import { GradientExchange } from './gradientExchange';
+import { GradientExchange, ownGenerator } from './gradientExchange';
 import type { SideHandlers, SideWorkerData } from './protocol';
 import { logToMain, serveSideRequests } from './sideServer';
 
@@ -12,19 +14,32 @@ const init = workerData as SideWorkerData;
 if (init.engine.engine !== 'onnxruntime') throw new Error('ortSideWorker.ts computes sides on onnxruntime');
 const threads = init.engine.threads;
 const exchange = new GradientExchange(init.layout, init.buffers, init.side);
+const ownKeys = ownGenerator(init.layout, init.side).map((p) => p.key);
 
 let side: OrtSideModel | undefined;
 /** The iteration whose generator gradients the model holds. */
 let pending: number | undefined;
+/** The iteration whose update of the other side's generator is still to be copied in. */
+let otherUpdated: number | undefined;
 
 function model(): OrtSideModel {
   if (!side) throw new Error('no model loaded');
   return side;
 }
 
+/** The model, with the other side's generator as its worker last updated it. */
+function current(): OrtSideModel {
+  const m = model();
+  if (otherUpdated !== undefined) {
+    m.setOtherGenerator(exchange.otherWeights(otherUpdated));
+    otherUpdated = undefined;
+  }
+  return m;
+}
+
 const handlers: SideHandlers = {
   async load({ state }) {
-    pending = undefined;
+    pending = otherUpdated = undefined;
     if (side) await side.importState(state);
     else
       side = await OrtSideModel.open(init.opts, init.side, state, threads, (m) =>
@@ -34,14 +49,17 @@ const handlers: SideHandlers = {
   },
   async generatorGradients({ iteration, a, shapeA, b, shapeB }) {
     pending = undefined;
-    exchange.publish(await model().generatorGradients(a, shapeA, b, shapeB), iteration);
+    exchange.publish(await current().generatorGradients(a, shapeA, b, shapeB), iteration);
     pending = iteration;
     return null;
   },
   async completeStep({ iteration }) {
     if (pending !== iteration) throw new Error(`completeStep(${iteration}) without its generator gradients`);
     pending = undefined;
-    return model().completeStep(exchange.other(iteration));
+    const { losses, generator } = await model().completeStep(exchange.other(iteration, ownKeys));
+    exchange.publishWeights(generator, iteration);
+    otherUpdated = iteration;
+    return losses;
   },
   async setLearningRate({ lr }) {
     await model().setLearningRate(lr);
@@ -51,10 +69,10 @@ const handlers: SideHandlers = {
     return model().visuals();
   },
   async exportState() {
-    return model().exportState();
+    return current().exportState();
   },
   async close() {
-    pending = undefined;
+    pending = otherUpdated = undefined;
     await side?.dispose();
     side = undefined;
     return null;

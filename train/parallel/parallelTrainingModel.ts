@@ -138,7 +138,8 @@ export class ParallelTrainingModel implements TrainingModel {
       );
     }
     const layout = generatorGradientLayout(opts);
-    const buffers = allocateExchange(layout);
+    // onnxruntime workers update only their own generator and pass it on.
+    const buffers = allocateExchange(layout, engine.engine === 'onnxruntime');
     const thread = (side: Side) => new SideThread(side, { side, engine, opts, layout, buffers }, log);
     const m = new ParallelTrainingModel({ A: thread('A'), B: thread('B') }, layout, buffers, state.lr);
     try {
@@ -226,16 +227,20 @@ function mergeSides(a: PartialModelState, b: PartialModelState): PartialModelSta
   for (const n of ['G_A', 'G_B'] as const) {
     for (const [key, t] of a.nets[n]!) if (!sameBits(t.data, b.nets[n]!.get(key)!.data)) throw differ(`${n}.${key}`);
   }
-  for (const [key, m] of a.adam.G.m) {
-    if (!sameBits(m, b.adam.G.m.get(key)!) || !sameBits(a.adam.G.v.get(key)!, b.adam.G.v.get(key)!))
-      throw differ(`Adam moments of ${key}`);
-  }
+  // Generator moments: held by both workers (tfjs: equal), or each generator's by its own side's.
+  const moments = { m: new Map(a.adam.G.m), v: new Map(a.adam.G.v) };
+  for (const part of ['m', 'v'] as const)
+    for (const [key, m] of b.adam.G[part]) {
+      const theirs = moments[part].get(key);
+      if (theirs && !sameBits(m, theirs)) throw differ(`Adam moments of ${key}`);
+      moments[part].set(key, m);
+    }
   if (a.adam.G.step !== b.adam.G.step || a.adam.D.step !== b.adam.D.step) throw differ('optimiser steps');
   if (a.dropoutCounter !== b.dropoutCounter) throw differ('dropout counters');
   return {
     nets: { ...b.nets, ...a.nets },
     adam: {
-      G: a.adam.G,
+      G: { step: a.adam.G.step, ...moments },
       D: {
         step: a.adam.D.step,
         m: new Map([...a.adam.D.m, ...b.adam.D.m]),
