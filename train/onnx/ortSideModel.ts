@@ -4,8 +4,11 @@
  * for side A), the side's discriminator, the pool of the side's fakes and its random stream. An
  * iteration in two halves, with the other worker's gradient in between:
  *   generatorGradients: the side graph, this side's part of loss_G and its generator gradient;
- *   completeStep:       the own generator's update with both sides' gradients of it (grad_A +
- *                       grad_B), then the side's discriminator step.
+ *   discriminatorStep:  the side's D step on its pooled fake, which needs nothing of the other side
+ *                       (nor the generator update), so it runs while the other worker may still be
+ *                       computing its gradient;
+ *   updateGenerator:    the own generator's Adam step with both sides' gradients of it (grad_A +
+ *                       grad_B).
  * Each generator is thus updated once, by its side's worker; the other worker takes the result
  * (setOtherGenerator) before its next step.
  */
@@ -18,6 +21,8 @@ import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradi
 interface Pending {
   reals: Record<'real_A' | 'real_B', ImageBatch>;
   out: ort.InferenceSession.OnnxValueMapType;
+  /** The D step's loss, once it has run. */
+  lossD?: number;
 }
 
 export class OrtSideModel extends OrtModelBase {
@@ -74,15 +79,31 @@ export class OrtSideModel extends OrtModelBase {
     return new Map(g.graph.keys.map((k) => [k, out[gradient(k)].data as Float32Array]));
   }
 
+  /** This side's D step on its fake of the pending iteration, through its pool. */
+  async discriminatorStep(): Promise<void> {
+    const p = this.pendingStep();
+    const s = SIDE[this.side];
+    const realName = `real_${s.other}` as const;
+    const real = p.reals[realName];
+    const pooled = this.pooled(this.side, imageOf(p.out, s.images.fake));
+    const shapes = { [realName]: nhw(real.shape), [s.images.fake]: nhw(pooled.shape) };
+    const d = await this.compiled('D', shapes, (o, sh) => discriminatorStepGraph(o, sh, [this.side]));
+    const out = await this.run('D', d, {
+      [realName]: tensor(real.data, real.shape),
+      [s.images.fake]: tensor(pooled.data, pooled.shape),
+    });
+    p.lossD = out[`loss_${s.losses.d}`].data[0] as number;
+  }
+
   /**
-   * The second half: the own generator's update with the other side's gradient of it (`theirs`),
-   * then this side's D step. Returns the side's losses and its generator's new weights.
+   * The end of the iteration: the own generator's update with the other side's gradient of it
+   * (`theirs`). Returns the side's losses and its generator's new weights.
    */
-  async completeStep(
+  async updateGenerator(
     theirs: ReadonlyMap<string, Float32Array>,
   ): Promise<{ losses: Partial<Losses>; generator: Map<string, Float32Array> }> {
-    const p = this.pending;
-    if (!p) throw new Error('completeStep without its generator gradients');
+    const p = this.pendingStep();
+    if (p.lossD === undefined) throw new Error('updateGenerator before the discriminator step');
     this.pending = undefined;
     const s = SIDE[this.side];
     const u = await this.compiled(`update ${s.G}`, {}, (o) => generatorUpdateGraph(o, s.G));
@@ -95,33 +116,27 @@ export class OrtSideModel extends OrtModelBase {
     }
     await this.run('update', u, feeds);
 
-    const realName = `real_${s.other}` as const;
-    const real = p.reals[realName];
-    const fake = imageOf(p.out, s.images.fake);
-    const pooled = this.pooled(this.side, fake);
-    const shapes = { [realName]: nhw(real.shape), [s.images.fake]: nhw(pooled.shape) };
-    const d = await this.compiled('D', shapes, (o, sh) => discriminatorStepGraph(o, sh, [this.side]));
-    const dOut = await this.run('D', d, {
-      [realName]: tensor(real.data, real.shape),
-      [s.images.fake]: tensor(pooled.data, pooled.shape),
-    });
-
     const own = p.reals[s.images.real];
     this.last = {
       [s.images.real]: { data: own.data.slice(), shape: own.shape },
-      [s.images.fake]: fake,
+      [s.images.fake]: imageOf(p.out, s.images.fake),
       [s.images.rec]: imageOf(p.out, s.images.rec),
     };
-    const value = (out: ort.InferenceSession.OnnxValueMapType, name: string) => out[`loss_${name}`].data[0] as number;
+    const value = (name: string) => p.out[`loss_${name}`].data[0] as number;
     return {
       losses: {
-        [s.losses.gan]: value(p.out, s.losses.gan),
-        [s.losses.cycle]: value(p.out, s.losses.cycle),
-        [s.losses.idt]: value(p.out, s.losses.idt),
-        [s.losses.d]: value(dOut, s.losses.d),
+        [s.losses.gan]: value(s.losses.gan),
+        [s.losses.cycle]: value(s.losses.cycle),
+        [s.losses.idt]: value(s.losses.idt),
+        [s.losses.d]: p.lossD,
       },
       generator: this.paramValues(u.graph.keys),
     };
+  }
+
+  private pendingStep(): Pending {
+    if (!this.pending) throw new Error('no generator gradients of this iteration');
+    return this.pending;
   }
 
   /** The other side's generator as its worker updated it. */

@@ -1,6 +1,7 @@
 /**
  * A training worker thread holding one side of the CycleGAN loss on onnxruntime (OrtSideModel):
- * sideWorker.ts's requests, with the generator gradients through the same exchange. Each worker
+ * sideWorker.ts's requests, with the generator gradients through the same exchange; its D step
+ * comes in the first half, as soon as its own fake is ready. Each worker
  * updates only its side's own generator and publishes it; the other copies it in before its next
  * step (or export), when the coordinator has seen both workers finish the iteration.
  */
@@ -49,14 +50,17 @@ const handlers: SideHandlers = {
   },
   async generatorGradients({ iteration, a, shapeA, b, shapeB }) {
     pending = undefined;
-    exchange.publish(await current().generatorGradients(a, shapeA, b, shapeB), iteration);
+    const m = current();
+    exchange.publish(await m.generatorGradients(a, shapeA, b, shapeB), iteration);
+    // The D step needs nothing of the other side: it runs while the other worker may still be busy.
+    await m.discriminatorStep();
     pending = iteration;
     return null;
   },
   async completeStep({ iteration }) {
     if (pending !== iteration) throw new Error(`completeStep(${iteration}) without its generator gradients`);
     pending = undefined;
-    const { losses, generator } = await model().completeStep(exchange.other(iteration, ownKeys));
+    const { losses, generator } = await model().updateGenerator(exchange.other(iteration, ownKeys));
     exchange.publishWeights(generator, iteration);
     otherUpdated = iteration;
     return losses;

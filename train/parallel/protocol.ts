@@ -29,12 +29,12 @@ export interface SideWorkerData {
 /** Request name → its arguments and the worker's answer. */
 export interface SideRequests {
   load: { args: { state: ModelState }; result: null };
-  /** First half of an iteration: this side's G gradient, published to the exchange. */
+  /** First half of an iteration: this side's G gradient, published to the exchange (onnxruntime: then its D step). */
   generatorGradients: {
     args: { iteration: number; a: Float32Array; shapeA: Shape4; b: Float32Array; shapeB: Shape4 };
     result: null;
   };
-  /** Second half, once both gradients are published: G step with their sum, then this side's D step. */
+  /** Second half, once both gradients are published: G step with their sum (tfjs: then this side's D step). */
   completeStep: { args: { iteration: number }; result: Partial<Losses> };
   setLearningRate: { args: { lr: number }; result: null };
   visuals: { args: Record<string, never>; result: Partial<Record<VisualName, ImageBatch>> };
