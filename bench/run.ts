@@ -21,7 +21,7 @@
  *
  *   npm run bench -- [--engine onnxruntime|tfjs|both] [--backends wasm,cpu] [--reps 5] [--learn_iters 1000]
  *                    [--skip learning]
- *   npm run bench -- --vs-torch [--engine onnxruntime|tfjs|both] [--threads 1,2] [--rounds 3] [--reps 3]
+ *   npm run bench -- --vs-torch [--engine onnxruntime|tfjs|both] [--threads 1,2] [--workers 1,2] [--rounds 3] [--reps 3]
  *                    [--sizes 64,128] [--python /usr/bin/python3]
  *   (every flag also takes its underscore spelling: --vs_torch)
  */
@@ -132,6 +132,13 @@ const benchSchema = z
       .intList(1)
       .optional()
       .describe('--vs_torch: thread counts for PyTorch and ours alike, e.g. 1,2 for the speed-up; default every core'),
+    workers: field
+      .intList(1)
+      .refine((l) => l.every((w) => w === 1 || w === 2), 'must be a comma-separated list of 1 and 2')
+      .optional()
+      .describe(
+        '--vs_torch: onnxruntime worker layouts to time, e.g. 1,2 (one session, two workers); default as auto picks',
+      ),
   })
   .strict();
 
@@ -143,7 +150,14 @@ runCommand(
       'Training-side figures (networks, pipeline, learning, translate, import) as one JSON document on stdout; ' +
       'with --vs_torch only PyTorch beside this trainer.',
     schema: benchSchema,
-    placeholders: { backends: '<list>', skip: '<parts>', sizes: '<list>', python: '<path>', threads: '<list>' },
+    placeholders: {
+      backends: '<list>',
+      skip: '<parts>',
+      sizes: '<list>',
+      python: '<path>',
+      threads: '<list>',
+      workers: '<list>',
+    },
     exit: 'immediately',
   },
   async (o) => {
@@ -158,6 +172,7 @@ runCommand(
         sizes: o.sizes,
         engines,
         threads: o.threads,
+        workers: o.workers as (1 | 2)[] | undefined,
       });
       console.log(JSON.stringify(out, null, 2));
       return;

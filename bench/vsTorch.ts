@@ -7,7 +7,8 @@
  * timed back to back, so all see the same machine load, each in a process of its own
  * (bench/cycleIteration.ts for ours). Reported: the ratio ours/PyTorch per round (with the 1-minute
  * load average: other processes skew both) and its median over rounds, each process's peak
- * resident memory, and with several thread counts each engine's speed-up over the fewest. Needs a
+ * resident memory, and with several thread counts each engine's speed-up over the fewest. With
+ * `--workers 1,2` the onnxruntime engine is timed in both layouts (one session, two workers). Needs a
  * Python with torch (Debian's python3-torch); never run in CI.
  */
 import { spawnSync } from 'node:child_process';
@@ -52,10 +53,27 @@ function torchIteration(python: string, size: number, threads: number, iters: nu
   return { s: row[key], peak_rss_mb: out.peak_rss_mb };
 }
 
-/** Our engine's iteration at `c` with `threads`, in a process of its own (bench/cycleIteration.ts), as PyTorch's is. */
-function ourIteration(c: Config, engine: Engine, threads: number, reps: number): Measured {
+/** What is timed beside PyTorch: an engine, for onnxruntime in a given worker layout (default: as auto picks). */
+interface Variant {
+  engine: Engine;
+  workers?: 1 | 2;
+  /** Its column prefix: `onnxruntime`, `onnxruntime_w2`, `tfjs`. */
+  key: string;
+}
+
+function variants(engines: Engine[], workers?: (1 | 2)[]): Variant[] {
+  return engines.flatMap((engine): Variant[] =>
+    engine === 'onnxruntime' && workers
+      ? workers.map((w) => ({ engine, workers: w, key: `${engine}_w${w}` }))
+      : [{ engine, key: engine }],
+  );
+}
+
+/** Our iteration of `v` at `c` with `threads`, in a process of its own (bench/cycleIteration.ts), as PyTorch's is. */
+function ourIteration(c: Config, v: Variant, threads: number, reps: number): Measured {
   const script = path.join(__dirname, 'cycleIteration.ts');
-  const args = ['--size', c.size, '--engine', engine, '--threads', threads, '--reps', reps].map(String);
+  const args = ['--size', c.size, '--engine', v.engine, '--threads', threads, '--reps', reps].map(String);
+  if (v.workers) args.push('--workers', String(v.workers));
   const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -73,6 +91,8 @@ export interface VsTorchOptions {
   engines: Engine[];
   /** Thread counts to measure at (PyTorch and every engine alike); default: every core. */
   threads?: number[];
+  /** onnxruntime worker layouts to time, each beside PyTorch; default: the one --workers auto picks. */
+  workers?: (1 | 2)[];
 }
 
 type Round = Record<string, number>;
@@ -86,7 +106,10 @@ export async function benchVsTorch(o: VsTorchOptions) {
   process.stderr.write(`vs-torch: ${JSON.stringify(machine)}\n`);
   const rows = [];
   for (const c of CONFIGS.filter((x) => o.sizes.includes(x.size))) {
-    const plans = new Map<number, EnginePlan[]>(threads.map((t) => [t, o.engines.map((e) => benchPlan(c, e, t))]));
+    const timed = variants(o.engines, o.workers);
+    const plans = new Map<number, EnginePlan[]>(
+      threads.map((t) => [t, timed.map((v) => benchPlan(c, v.engine, t, 'wasm', v.workers))]),
+    );
     const rounds = new Map<number, Round[]>(threads.map((t) => [t, []]));
     for (let r = 0; r < o.rounds; r++) {
       for (const t of threads) {
@@ -97,11 +120,11 @@ export async function benchVsTorch(o: VsTorchOptions) {
           torch_s: +torch.s.toFixed(3),
           torch_peak_mb: torch.peak_rss_mb,
         };
-        for (const e of o.engines) {
-          const ours = ourIteration(c, e, t, o.reps);
-          row[`${e}_s`] = ours.s;
-          row[`${e}_ratio`] = +(ours.s / torch.s).toFixed(2);
-          row[`${e}_peak_mb`] = ours.peak_rss_mb;
+        for (const v of timed) {
+          const ours = ourIteration(c, v, t, o.reps);
+          row[`${v.key}_s`] = ours.s;
+          row[`${v.key}_ratio`] = +(ours.s / torch.s).toFixed(2);
+          row[`${v.key}_peak_mb`] = ours.peak_rss_mb;
         }
         process.stderr.write(`vs-torch ${c.size}² ${t} thread(s) round ${r + 1}: ${JSON.stringify(row)}\n`);
         rounds.get(t)!.push(row);
@@ -109,19 +132,21 @@ export async function benchVsTorch(o: VsTorchOptions) {
     }
     const medianOf = (t: number, k: string) => median(rounds.get(t)!.map((x) => x[k]));
     const base = threads[0];
+    const keys = timed.map((v) => v.key);
+    const columns = ['torch', ...keys];
     const byThreads = threads.map((t) => ({
       threads: t,
       torch_threads: t,
       engines: plans.get(t)!.map(planReport),
       rounds: rounds.get(t)!,
-      median_s: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_s`)])),
-      median_ratio: Object.fromEntries(o.engines.map((e) => [e, medianOf(t, `${e}_ratio`)])),
-      median_peak_rss_mb: Object.fromEntries(['torch', ...o.engines].map((e) => [e, medianOf(t, `${e}_peak_mb`)])),
+      median_s: Object.fromEntries(columns.map((e) => [e, medianOf(t, `${e}_s`)])),
+      median_ratio: Object.fromEntries(keys.map((e) => [e, medianOf(t, `${e}_ratio`)])),
+      median_peak_rss_mb: Object.fromEntries(columns.map((e) => [e, medianOf(t, `${e}_peak_mb`)])),
       ...(t === base
         ? {}
         : {
             [`speedup_over_${base}_thread${base === 1 ? '' : 's'}`]: Object.fromEntries(
-              ['torch', ...o.engines].map((e) => [e, +(medianOf(base, `${e}_s`) / medianOf(t, `${e}_s`)).toFixed(2)]),
+              columns.map((e) => [e, +(medianOf(base, `${e}_s`) / medianOf(t, `${e}_s`)).toFixed(2)]),
             ),
           }),
     }));

@@ -1,6 +1,7 @@
 /**
  * bench/cycleIteration.ts, the process `npm run bench -- --vs-torch` times our side in: one JSON line
- * with the iteration's seconds and the process's peak memory; a bad option is one line and exit 2.
+ * with the iteration's seconds and the process's peak memory, in either onnxruntime worker layout;
+ * a bad option is one line and exit 2.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -20,10 +21,22 @@ test('times the 64² configuration on the onnxruntime engine and reports its pea
   expect(out.peak_rss_mb).toBeLessThan(4096);
 });
 
-test('a size without a configuration is a command-line error', () => {
-  const r = run('--size', '100');
+test('--workers 2 times two onnxruntime workers: the process holds both, more memory than one session', () => {
+  const peak = (workers: string) => {
+    const r = run('--size', '64', '--threads', '2', '--reps', '1', '--workers', workers);
+    expect(r.status).toBe(0);
+    return (JSON.parse(r.stdout) as { peak_rss_mb: number }).peak_rss_mb;
+  };
+  expect(peak('2')).toBeGreaterThan(peak('1') + 100);
+});
+
+test.each([
+  ['a size without a configuration', ['--size', '100'], /--size/],
+  ['a worker count other than 1, 2 or auto', ['--size', '64', '--workers', '3'], /--workers/],
+])('%s is a command-line error', (_what, args, named) => {
+  const r = run(...args);
   expect(r.status).toBe(2);
   expect(r.stdout).toBe('');
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(/--size/);
+  expect(r.stderr).toMatch(named);
 });
