@@ -1,14 +1,18 @@
 /**
  * Data-parallel CycleGAN training on two worker threads, each computing with half the cores: on
  * tfjs with its own backend (on wasm XNNPACK, 1 thread on 2 cores, the threaded build above that;
- * sideWorker.ts), or on onnxruntime with its own sessions (ortSideWorker.ts). loss_G = L_A + L_B splits exactly by real domain
- * (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A with the pool of fake_B,
- * worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per iteration:
- *   1. both: this side's G gradient → shared buffer            (main waits for both)
- *   2. both: G step with the sum of the two buffers, then this side's D step
- * Both add the same two float32 gradients and take the same elementwise Adam step, so their G copies
- * stay bit-identical (checked at every export); the D step and its Adam are per network anyway.
- * The math is the single-thread model's up to float summation order.
+ * sideWorker.ts), or on onnxruntime with its own sessions (ortSideWorker.ts). loss_G = L_A + L_B
+ * splits exactly by real domain (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A
+ * with the pool of fake_B, worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per
+ * iteration:
+ *   1. both: this side's G gradient → shared buffer (onnxruntime: then this side's D step)
+ *                                                              (main waits for both)
+ *   2. both: G step with the sum of the two buffers (tfjs: then this side's D step)
+ * Both add the same two float32 gradients, so the G step is the same in both: the tfjs workers
+ * each take it on both generators, the onnxruntime workers each on their own side's generator and
+ * pass the result on (gradientExchange.ts). Either way both G copies stay bit-identical (checked at
+ * every export); the D step and its Adam are per network anyway. The math is the single-thread
+ * model's up to float summation order.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
