@@ -70,8 +70,8 @@ interface Compiled {
 const optimiserOf = (net: NetName): 'G' | 'D' => (net.startsWith('G') ? 'G' : 'D');
 
 export abstract class OrtModelBase {
-  protected readonly specs: Record<NetName, NetworkSpec>;
-  protected readonly graphOptions: StepGraphOptions;
+  private readonly specs: Record<NetName, NetworkSpec>;
+  private readonly graphOptions: StepGraphOptions;
   /** `NET.key` → values (state_dict layout); replaced, never mutated, each step. */
   private readonly params = new Map<string, Float32Array>();
   private readonly shapes = new Map<string, number[]>();
