@@ -11,7 +11,7 @@ import type { EngineName } from '../core/config/options';
 import type { Losses, VisualName } from './cycleGanModel';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
 import { LocalTrainingModel } from './localTrainingModel';
-import { ParallelTrainingModel, tfjsSides, wasmThreadsPerWorker } from './parallel/parallelTrainingModel';
+import { ParallelTrainingModel, tfjsSides, threadsPerWorker } from './parallel/parallelTrainingModel';
 import { OrtTrainingModel } from './onnx/ortTrainingModel';
 
 export interface TrainingModel {
@@ -37,7 +37,7 @@ export interface TrainingModel {
 /**
  * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 from
  * `autoFrom` cores (`cores`; for onnxruntime, its --threads). Each of the two workers computes on
- * half the cores (XNNPACK or onnxruntime threads). Always 1 on the tensorflow backend (native
+ * half the cores (threadsPerWorker: XNNPACK or onnxruntime threads). Always 1 on the tensorflow backend (native
  * TensorFlow is multi-threaded itself), on webgpu (one device; a second thread would only compete
  * for it) and with batch norm (each worker would update the generators' running statistics on
  * different images).
@@ -126,10 +126,10 @@ export function describeEngine(p: EnginePlan): string {
   if (p.engine === 'onnxruntime')
     return p.workers === 1
       ? `onnxruntime engine, ${plural(p.threads, 'thread')}`
-      : `onnxruntime engine, 2 worker threads × ${plural(ortThreadsPerWorker(p.threads), 'thread')} each`;
+      : `onnxruntime engine, 2 worker threads × ${plural(threadsPerWorker(p.threads), 'thread')} each`;
   return (
-    `tfjs engine (${p.backend}), ${p.workers} worker thread${p.workers === 1 ? '' : 's'}` +
-    (p.workers === 2 && p.backend === 'wasm' ? ` × ${wasmThreadsPerWorker()} XNNPACK thread(s) each` : '')
+    `tfjs engine (${p.backend}), ${plural(p.workers, 'worker thread')}` +
+    (p.workers === 2 && p.backend === 'wasm' ? ` × ${threadsPerWorker()} XNNPACK thread(s) each` : '')
   );
 }
 
@@ -146,14 +146,9 @@ export async function openTrainingModel(
       : ParallelTrainingModel.open(
           opts,
           state,
-          { engine: 'onnxruntime', threads: ortThreadsPerWorker(plan.threads) },
+          { engine: 'onnxruntime', threads: threadsPerWorker(plan.threads) },
           log,
         );
   if (plan.workers === 1) return new LocalTrainingModel(opts, state);
   return ParallelTrainingModel.open(opts, state, tfjsSides(plan.backend));
-}
-
-/** Each of two onnxruntime workers' intra-op threads: half of `threads`. */
-export function ortThreadsPerWorker(threads: number): number {
-  return Math.max(1, Math.floor(threads / 2));
 }

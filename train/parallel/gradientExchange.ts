@@ -79,13 +79,11 @@ function checkStamp(buffers: ExchangeBuffers, what: 'gradients' | 'weights', sid
   }
 }
 
-/** Writes `values` (only keys of the view, each of its size) into `own` views. */
-function write(own: Map<string, Float32Array>, values: ReadonlyMap<string, ArrayLike<number>>, keys: Iterable<string>) {
-  for (const key of keys) {
+/** Writes `values` into the views `own`: one value of its size for every view. */
+function write(own: Map<string, Float32Array>, values: ReadonlyMap<string, ArrayLike<number>>): void {
+  for (const [key, dest] of own) {
     const v = values.get(key);
-    const dest = own.get(key);
-    if (!dest || !v || v.length !== dest.length)
-      throw new Error(`exchange: no value of size ${dest?.length} for ${key}`);
+    if (!v || v.length !== dest.length) throw new Error(`exchange: no value of size ${dest.length} for ${key}`);
     dest.set(v);
   }
 }
@@ -109,13 +107,9 @@ export class GradientExchange {
       };
   }
 
-  /** Writes this side's gradients of `keys` (default: every one of the layout) and stamps them. */
-  publish(
-    grads: ReadonlyMap<string, ArrayLike<number>>,
-    iteration: number,
-    keys: Iterable<string> = this.grads.own.keys(),
-  ): void {
-    write(this.grads.own, grads, keys);
+  /** Writes this side's gradients (every key of the layout) and stamps them. */
+  publish(grads: ReadonlyMap<string, ArrayLike<number>>, iteration: number): void {
+    write(this.grads.own, grads);
     this.stamp('gradients', iteration);
   }
 
@@ -128,7 +122,7 @@ export class GradientExchange {
   /** Writes this side's generator after its update in `iteration` and stamps it. */
   publishWeights(values: ReadonlyMap<string, ArrayLike<number>>, iteration: number): void {
     if (!this.weights) throw new Error('this exchange has no weight buffers');
-    write(this.weights.own, values, this.weights.own.keys());
+    write(this.weights.own, values);
     this.stamp('weights', iteration);
   }
 

@@ -43,15 +43,16 @@ const WORKER_FILES: Record<SideEngine['engine'], string> = {
 };
 
 /**
- * XNNPACK threads per side worker: the cores split evenly between the two workers (tfjs caps a wasm
- * backend at half the cores anyway). 1 on a 2-core machine, where the two workers already fill it.
+ * Threads per side worker (XNNPACK's on tfjs, onnxruntime's intra-op ones): the cores split evenly
+ * between the two workers (tfjs caps a wasm backend at half the cores anyway). 1 on a 2-core
+ * machine, where the two workers already fill it.
  */
-export function wasmThreadsPerWorker(cores = os.availableParallelism()): number {
+export function threadsPerWorker(cores = os.availableParallelism()): number {
   return Math.max(1, Math.floor(cores / 2));
 }
 
 /** tfjs sides on `backend`, each with XNNPACK on `wasmThreads` threads on wasm (default: half the cores). */
-export function tfjsSides(backend: string, wasmThreads = wasmThreadsPerWorker()): SideEngine {
+export function tfjsSides(backend: string, wasmThreads = threadsPerWorker()): SideEngine {
   if (backend !== 'wasm' && backend !== 'cpu') {
     throw new Error(`parallel training runs on the wasm or cpu backend, not '${backend}'`);
   }

@@ -1,7 +1,8 @@
 /**
  * A training worker thread holding one side of the CycleGAN loss (see train/cycleGanModel.ts):
  * copies of G_A and G_B, the side's discriminator, the pool of the side's fakes and its random
- * stream, on its own tfjs backend. Started by parallelTrainingModel.ts; ortSideWorker.ts is the same on onnxruntime.
+ * stream, on its own tfjs backend. Started by parallelTrainingModel.ts; ortSideWorker.ts is the same
+ * on onnxruntime.
  */
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
