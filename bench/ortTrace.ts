@@ -87,11 +87,20 @@ export function takeProfile(session: InferenceSession, prefix: string): TraceEve
   }
 }
 
+/** The `model_run` events of `events`, oldest first. */
+export function modelRuns(events: TraceEvent[]): TraceEvent[] {
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  if (runs.length === 0) throw new Error('the onnxruntime profile has no model_run event');
+  return runs;
+}
+
 /** The kernel times of the last `model_run` in `events`, by category and operator type (costliest first). */
 export function summarizeLastRun(events: TraceEvent[]): RunSummary {
-  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
-  if (runs.length === 0) throw new Error('the onnxruntime profile has no model_run event');
-  const run = runs.reduce((a, b) => (b.ts > a.ts ? b : a));
+  return summarizeRun(events, modelRuns(events).at(-1)!);
+}
+
+/** The kernel times within `run` (one of `events`' model_run events), by category and operator type. */
+export function summarizeRun(events: TraceEvent[], run: TraceEvent): RunSummary {
   const kernels = events.filter(
     (e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= run.ts && e.ts <= run.ts + run.dur,
   );

@@ -7,7 +7,15 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { categorize, formatSummary, summarizeLastRun, takeProfile, type TraceEvent } from '../bench/ortTrace';
+import {
+  categorize,
+  formatSummary,
+  modelRuns,
+  summarizeLastRun,
+  summarizeRun,
+  takeProfile,
+  type TraceEvent,
+} from '../bench/ortTrace';
 import { GraphBuilder } from '../train/onnx/graphBuilder';
 
 const node = (name: string, op: string, ts: number, dur: number): TraceEvent => ({
@@ -81,6 +89,27 @@ test('summarizeLastRun: kernels of the last model_run only, summed by category a
 
 test('summarizeLastRun: a trace without a run is an error', () => {
   expect(() => summarizeLastRun([node('/x/Conv', 'Conv', 0, 1)])).toThrow(/no model_run/);
+});
+
+test('modelRuns and summarizeRun: runs oldest first, each summed over its own kernels only', () => {
+  const events: TraceEvent[] = [
+    { cat: 'Session', name: 'model_run', ts: 10_000, dur: 4000 },
+    node('/G_A/model.1/Conv', 'Conv', 10_100, 3000),
+    { cat: 'Session', name: 'model_run', ts: 0, dur: 5000 }, // written out of order
+    node('/G_A/model.1/Conv', 'Conv', 100, 2000),
+    node('/G_A/model.1/dW/Gemm', 'Gemm', 2200, 1000),
+    node('/G_A/model.1/dW/Gemm', 'Gemm', 6000, 700), // between runs: in neither
+  ];
+  const runs = modelRuns(events);
+  expect(runs.map((r) => r.ts)).toEqual([0, 10_000]);
+  const first = summarizeRun(events, runs[0]);
+  expect(first.kernel_ms).toBe(3);
+  expect(Object.fromEntries(first.categories.map((c) => [c.category, c.ms]))).toEqual({
+    'forward: conv/gemm': 2,
+    'weight gradient (/dW, /db): conv/gemm': 1,
+  });
+  expect(summarizeRun(events, runs[1]).kernel_ms).toBe(3);
+  expect(summarizeLastRun(events).run_ms).toBe(4);
 });
 
 test("takeProfile reads and deletes onnxruntime's own profile of a session", async () => {
