@@ -10,17 +10,13 @@
  * Profiling adds a little time per node; the totals are for finding where time goes, the
  * iteration times come from `npm run bench`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import { Rng } from '../core/rng';
-import { initialModelState } from '../train/modelState';
-import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
-import { benchTrainingOptions, CONFIGS, configSizeField } from './networks';
-import { formatSummary, summarizeLastRun, takeProfile } from './ortTrace';
+import { configSizeField } from './networks';
+import { formatSummary, summarizeLastRun } from './ortTrace';
+import { withProfiledModel } from './profiledModel';
 
 async function ortProfile(o: {
   size: '64' | '128' | '256';
@@ -29,21 +25,12 @@ async function ortProfile(o: {
   top: number;
   json: boolean;
 }) {
-  const c = CONFIGS.find((x) => x.size === Number(o.size))!;
   const threads = o.threads ?? os.availableParallelism();
-  const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ort-profile-'));
-  const prefix = path.join(dir, 'step-');
-  // The engine itself, with onnxruntime's profiler on for its sessions.
-  const model = await OrtTrainingModel.open(opts, initialModelState(opts, new Rng(2), 2), threads, () => {}, prefix);
-  try {
-    const rng = new Rng(3);
-    const shape: [number, number, number, number] = [1, c.size, c.size, 3];
-    const image = () => Float32Array.from({ length: c.size * c.size * 3 }, () => 2 * rng.next() - 1);
-    for (let i = 0; i <= o.warmup; i++) await model.optimize(image(), shape, image(), shape);
+  await withProfiledModel(Number(o.size), threads, async ({ config: c, model, iterate, profile }) => {
+    for (let i = 0; i <= o.warmup; i++) await iterate();
     const summaries = (['G', 'D'] as const).map((kind) => ({
       kind,
-      summary: summarizeLastRun(takeProfile(model.lastSession(kind), `${prefix}${kind}`)),
+      summary: summarizeLastRun(profile(kind)),
       wall_ms: model.lastRunMs[kind],
     }));
     const config = `${c.size}², ngf ${c.ngf}, ${c.nBlocks} blocks, ndf ${c.ndf}, ${threads} intra-op thread(s)`;
@@ -62,10 +49,7 @@ async function ortProfile(o: {
       console.log(
         `${formatSummary(`${names[s.kind]} (${config}), run ${o.warmup + 1}`, s.summary, s.wall_ms, o.top)}\n`,
       );
-  } finally {
-    await model.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 runCommand(

@@ -9,18 +9,14 @@
  *
  * Each thread count's figures are medians over `--runs` profiled iterations after two warm-up ones.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import { Rng } from '../core/rng';
-import { initialModelState } from '../train/modelState';
-import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { fitPart, project, serialShare, type PartFit } from './amdahl';
-import { benchTrainingOptions, CONFIGS, configSizeField } from './networks';
-import { modelRuns, summarizeRun, takeProfile } from './ortTrace';
+import { configSizeField } from './networks';
+import { modelRuns, summarizeRun } from './ortTrace';
+import { withProfiledModel } from './profiledModel';
 
 const OUTSIDE = 'outside kernels (feeds, fetches, pools, between runs)';
 
@@ -31,40 +27,28 @@ const median = (xs: number[]) => {
 
 /** Median ms per part (`<step> <category> · <op>`, and OUTSIDE) of `runs` iterations on `threads` threads. */
 async function partTimes(size: number, threads: number, runs: number): Promise<Map<string, number>> {
-  const c = CONFIGS.find((x) => x.size === size)!;
-  const opts = benchTrainingOptions(`resnet_${c.nBlocks}blocks`, c.ngf, c.ndf);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ort-scaling-'));
-  const prefix = path.join(dir, 'step-');
-  const model = await OrtTrainingModel.open(opts, initialModelState(opts, new Rng(2), 2), threads, () => {}, prefix);
-  try {
-    const rng = new Rng(3);
-    const shape: [number, number, number, number] = [1, size, size, 3];
-    const image = () => Float32Array.from({ length: size * size * 3 }, () => 2 * rng.next() - 1);
+  return withProfiledModel(size, threads, async ({ iterate, profile }) => {
     const warmup = 2;
     const wall: number[] = [];
     for (let i = 0; i < warmup + runs; i++) {
-      const [a, b] = [image(), image()];
-      const t0 = performance.now();
-      await model.optimize(a, shape, b, shape);
-      if (i >= warmup) wall.push(performance.now() - t0);
+      const ms = await iterate();
+      if (i >= warmup) wall.push(ms);
     }
     const perRun: Map<string, number>[] = wall.map(() => new Map());
     for (const kind of ['G', 'D'] as const) {
-      const events = takeProfile(model.lastSession(kind), `${prefix}${kind}`);
-      const last = modelRuns(events).slice(-runs);
-      last.forEach((run, i) => {
-        const s = summarizeRun(events, run);
-        for (const cat of s.categories)
-          for (const op of cat.ops) perRun[i].set(`${kind} ${cat.category} · ${op.op}`, op.ms);
-      });
+      const events = profile(kind);
+      modelRuns(events)
+        .slice(-runs)
+        .forEach((run, i) => {
+          const s = summarizeRun(events, run);
+          for (const cat of s.categories)
+            for (const op of cat.ops) perRun[i].set(`${kind} ${cat.category} · ${op.op}`, op.ms);
+        });
     }
     perRun.forEach((m, i) => m.set(OUTSIDE, wall[i] - [...m.values()].reduce((s, v) => s + v, 0)));
     const keys = new Set(perRun.flatMap((m) => [...m.keys()]));
     return new Map([...keys].map((k) => [k, median(perRun.map((m) => m.get(k) ?? 0))]));
-  } finally {
-    await model.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function ortScaling(o: {

@@ -3,12 +3,9 @@
  * with the iteration's seconds and the process's peak memory, in either onnxruntime worker layout;
  * a bad option is one line and exit 2.
  */
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
+import { benchScript, expectCommandLineError } from './helpers/benchScript';
 
-const script = path.join(__dirname, '..', 'bench', 'cycleIteration.ts');
-const run = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', timeout: 120_000 });
+const run = benchScript('cycleIteration.ts', 120_000);
 
 test('times the 64² configuration on the onnxruntime engine and reports its peak resident memory', () => {
   const r = run('--size', '64', '--threads', '1', '--reps', '1');
@@ -34,9 +31,5 @@ test.each([
   ['a size without a configuration', ['--size', '100'], /--size/],
   ['a worker count other than 1, 2 or auto', ['--size', '64', '--workers', '3'], /--workers/],
 ])('%s is a command-line error', (_what, args, named) => {
-  const r = run(...args);
-  expect(r.status).toBe(2);
-  expect(r.stdout).toBe('');
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(named);
+  expectCommandLineError(run(...args), named);
 });

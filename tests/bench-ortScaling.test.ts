@@ -2,12 +2,9 @@
  * bench/ortScaling.ts: profiles the 64² iteration on two thread counts and projects it on more
  * (JSON), consistent with its own fits; bad thread lists are one line and exit 2.
  */
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
+import { benchScript, expectCommandLineError } from './helpers/benchScript';
 
-const script = path.join(__dirname, '..', 'bench', 'ortScaling.ts');
-const run = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', timeout: 240_000 });
+const run = benchScript('ortScaling.ts', 240_000);
 
 test('fits every profiled part and projects the iteration from them', () => {
   const r = run('--size', '64', '--threads', '1,2', '--project', '4,16', '--runs', '1', '--json');
@@ -39,9 +36,5 @@ test.each([
   ['one thread count', ['--threads', '2'], /--threads/],
   ['a size without a configuration', ['--size', '100'], /--size/],
 ])('%s is a command-line error', (_what, args, named) => {
-  const r = run(...args);
-  expect(r.status).toBe(2);
-  expect(r.stdout).toBe('');
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(named);
+  expectCommandLineError(run(...args), named);
 });
