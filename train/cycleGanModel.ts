@@ -96,6 +96,9 @@ export const DROPOUT_SEEDS = {
   B: { fake: 2, rec: 3, idt: 4 },
 } as const;
 
+/** How far the dropout counter moves per iteration: past every call's seeds, on either engine. */
+export const DROPOUT_SEEDS_PER_ITERATION = 8;
+
 /** What each side owns and computes; `seeds`: its generator calls' dropout-seed offsets. */
 export const SIDE = {
   A: {
@@ -324,7 +327,7 @@ export class CycleGanModel {
    */
   generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): GeneratorGradients {
     const seed = this.dropoutCounter;
-    this.dropoutCounter += 8;
+    this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION;
     const reals = { A: realA, B: realB };
     const params = this.trainableParams(['G_A', 'G_B']);
     const tapes = this.opts.norm === 'batch' ? [this.sides] : this.sides.map((s) => [s]);

@@ -13,7 +13,14 @@
  * (setOtherGenerator) before its next step.
  */
 import * as ort from 'onnxruntime-node';
-import { NET_NAMES, SIDE, type Losses, type Side, type VisualName } from '../cycleGanModel';
+import {
+  DROPOUT_SEEDS_PER_ITERATION,
+  NET_NAMES,
+  SIDE,
+  type Losses,
+  type Side,
+  type VisualName,
+} from '../cycleGanModel';
 import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
 import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
 import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradient } from './stepGraphs';
@@ -74,7 +81,7 @@ export class OrtSideModel extends OrtModelBase {
       generatorSideGraph(o, shapes, this.side),
     );
     const out = await this.run('G', g, { [s.images.real]: tensor(real.data, real.shape) });
-    this.dropoutCounter += 8; // per iteration, as on one thread
+    this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION; // as the tfjs model, so states agree across engines
     this.pending = { reals, out };
     return new Map(g.graph.keys.map((k) => [k, out[gradient(k)].data as Float32Array]));
   }

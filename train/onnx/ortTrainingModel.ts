@@ -7,7 +7,7 @@
  */
 import * as os from 'node:os';
 import type { Losses, VisualName } from '../cycleGanModel';
-import { LOSS_NAMES, NET_NAMES, SIDES, VISUAL_NAMES } from '../cycleGanModel';
+import { DROPOUT_SEEDS_PER_ITERATION, LOSS_NAMES, NET_NAMES, SIDES, VISUAL_NAMES } from '../cycleGanModel';
 import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../modelState';
 import type { TrainingModel } from '../trainingModel';
 import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
@@ -40,7 +40,7 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
     const real = { real_A: tensor(a, shapeA), real_B: tensor(b, shapeB) };
     const gShapes = { real_A: nhw(shapeA), real_B: nhw(shapeB) };
     const gOut = await this.run('G', await this.compiled('G', gShapes, generatorStepGraph), real);
-    this.dropoutCounter += 8; // as the tfjs model advances it, so states agree across engines
+    this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION; // as the tfjs model, so states agree across engines
 
     const fakeB = imageOf(gOut, 'fake_B');
     const fakeA = imageOf(gOut, 'fake_A');
