@@ -1,7 +1,7 @@
 /**
  * The backward emitters of train/onnx/networkGradients.ts on their own, against plain float64 loops,
  * across the shapes that pick their different strategies: the conv weight gradient (im2col of the
- * input by strided slices, or shifted copies of the gradient for narrowing convs), the stride-1
+ * input by a one-hot grouped Conv, or shifted copies of the gradient for narrowing convs), the stride-1
  * input gradient (flipped kernel, or ConvTranspose for widening convs), the narrowing forward conv,
  * and the reflection-pad fold (by product up to 32 wide, by slices beyond, down to the smallest map
  * it accepts). The golden fixtures test whole networks; these pin each path, including ones those
@@ -127,10 +127,11 @@ describe('conv gradients', () => {
     expect(maxRelError(out.dx.data as Float32Array, dxRef)).toBeLessThan(1e-5);
   });
 
-  test('weightGrad at stride 2 with explicit zero padding matches the loop', async () => {
-    const xs = [1, 4, 7, 7];
+  // 7 + 2 padding fits four stride-2 windows exactly; 8 + 2 leaves a column the forward's floor dropped.
+  test.each([7, 8])('weightGrad at stride 2 with explicit zero padding on a %i² input matches the loop', async (hw) => {
+    const xs = [1, 4, hw, hw];
     const x = random(size(xs));
-    const g = random(3 * 4 * 4); // [1, 3, 4, 4]: 7 + 1 + 1 padded, k 3, stride 2 → 4
+    const g = random(3 * 4 * 4); // [1, 3, 4, 4]: k 3, stride 2 → 4
     const b = new GraphBuilder();
     const xi = b.input('x', xs);
     const gi = b.input('g', [1, 3, 4, 4]);
@@ -145,11 +146,20 @@ describe('conv gradients', () => {
               for (let z = 0; z < 4; z++) {
                 const iy = 2 * y + i - 1;
                 const ix = 2 * z + j - 1;
-                if (iy < 0 || ix < 0 || iy >= 7 || ix >= 7) continue;
-                ref[((o * 4 + c) * 3 + i) * 3 + j] += g[(o * 4 + y) * 4 + z] * x[(c * 7 + iy) * 7 + ix];
+                if (iy < 0 || ix < 0 || iy >= hw || ix >= hw) continue;
+                ref[((o * 4 + c) * 3 + i) * 3 + j] += g[(o * 4 + y) * 4 + z] * x[(c * hw + iy) * hw + ix];
               }
     expect(out.dW.dims).toEqual([3, 4, 3, 3]);
     expect(maxRelError(out.dW.data as Float32Array, ref)).toBeLessThan(1e-5);
+  });
+
+  test('weightGrad refuses a gradient whose size the window does not give', () => {
+    const b = new GraphBuilder();
+    const xi = b.input('x', [1, 4, 7, 7]);
+    const gi = b.input('g', [1, 3, 5, 5]);
+    expect(() => weightGrad(b, xi, gi, 3, 2, [1, 1], [1, 1], 'w')).toThrow(
+      'w: a 3×3 stride-2 window over 9×9 does not give 5×5',
+    );
   });
 });
 

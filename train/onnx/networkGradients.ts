@@ -8,7 +8,8 @@
  *
  * Backward nodes are the adjoints written as forward operators onnxruntime runs fast (MLAS):
  *  - conv dx: stride 1 → Conv with the flipped, transposed kernel; stride > 1 → ConvTranspose.
- *  - conv dW: one Gemm over an im2col of whichever of input and output gradient is smaller.
+ *  - conv dW: one Gemm over an im2col of whichever of input and output gradient is smaller (of the
+ *    input: a Conv with one-hot kernels).
  *  - transposed conv dx: Conv with the same kernel; dW: the conv dW with the roles swapped.
  *  - reflection pad, instance norm, ReLU, LeakyReLU, tanh, residual and skip connections: elementwise
  *    nodes and reductions.
@@ -283,9 +284,9 @@ function convTranspose(
 /**
  * dW[o, c, i, j] = Σ_{n,y,x} g[n, o, y, x] · inPadded[n, c, s·y + i, s·x + j] (zero padding
  * `begin`/`end` per spatial axis), returned as [O, C, k, k]. One Gemm over an im2col of the input
- * (k² strided slices) or, at stride 1 when the gradient has fewer channels, of the gradient (k²
- * shifted copies of it), so the copy is of the smaller tensor: a 7×7 conv to 3 channels copies
- * the 3-channel gradient 49 times rather than its 64-channel input.
+ * or, at stride 1 when the gradient has fewer channels, of the gradient (k² shifted copies of it),
+ * so the copy is of the smaller tensor: a 7×7 conv to 3 channels copies the 3-channel gradient 49
+ * times rather than its 64-channel input.
  */
 export function weightGrad(
   b: GraphBuilder,
@@ -301,12 +302,8 @@ export function weightGrad(
   const [, o, ho, wo] = b.shape(g);
   const hp = h + begin[0] + end[0];
   const wp = w + begin[1] + end[1];
-  let xp = input;
-  if (begin.some((v) => v > 0) || end.some((v) => v > 0)) {
-    xp = b.op('Pad', [input, b.ints([0, 0, begin[0], begin[1], 0, 0, end[0], end[1]])], [n, c, hp, wp], where, {
-      mode: 'constant',
-    });
-  }
+  if (Math.floor((hp - k) / s) + 1 !== ho || Math.floor((wp - k) / s) + 1 !== wo)
+    throw new Error(`${where}: a ${k}×${k} stride-${s} window over ${hp}×${wp} does not give ${ho}×${wo}`);
   /** [N, C, H, W] → [C, N·H·W] (N = 1: a reshape, no copy). */
   const channelRows = (t: string): string => {
     const [tn, tc, th, tw] = b.shape(t);
@@ -314,6 +311,12 @@ export function weightGrad(
     return b.reshape(tt, [tc, tn * th * tw], where);
   };
   if (s === 1 && o < c) {
+    let xp = input;
+    if (begin.some((v) => v > 0) || end.some((v) => v > 0)) {
+      xp = b.op('Pad', [input, b.ints([0, 0, begin[0], begin[1], 0, 0, end[0], end[1]])], [n, c, hp, wp], where, {
+        mode: 'constant',
+      });
+    }
     // Shifted copies of g inside the padded input's frame: rows (i, j, o), columns (n, y, x) of xp.
     const shifted: string[] = [];
     for (let i = 0; i < k; i++)
@@ -325,25 +328,29 @@ export function weightGrad(
     const gg = b.op('Gemm', [channelRows(cat), channelRows(xp)], [k * k * o, c], where, { transB: 1 });
     return b.transpose(b.reshape(gg, [k, k, o, c], where), [2, 3, 0, 1], where);
   }
-  const xc = n === 1 ? b.reshape(xp, [c, 1, hp, wp], where) : b.transpose(xp, [1, 0, 2, 3], where);
-  // im2col of the input: k² strided slices of [C, N, Hp, Wp], concatenated to rows (c, i, j).
-  const taps: string[] = [];
-  for (let i = 0; i < k; i++)
-    for (let j = 0; j < k; j++)
-      taps.push(
-        b.op(
-          'Slice',
-          [xc, b.ints([i, j]), b.ints([i + s * (ho - 1) + 1, j + s * (wo - 1) + 1]), b.ints([2, 3]), b.ints([s, s])],
-          [c, n, ho, wo],
-          where,
-        ),
-      );
-  const cols = taps.length === 1 ? taps[0] : b.op('Concat', taps, [c, k * k * n, ho, wo], where, { axis: 1 });
-  // dWᵀ = cols · gᵀ: the Gemm packs the small gradient, not the k²-times larger columns.
-  const gwT = b.op('Gemm', [b.reshape(cols, [c * k * k, n * ho * wo], where), channelRows(g)], [c * k * k, o], where, {
-    transB: 1,
+  // im2col of the input, rows (c, i, j), as a Conv with one-hot kernels grouped by channel: Conv runs
+  // on every thread and pads for free, where k² Slices and a Concat copied twice on one thread.
+  const cols = b.op('Conv', [input, oneHotTaps(b, c, k)], [n, c * k * k, ho, wo], where, {
+    dilations: [1, 1],
+    group: c,
+    kernel_shape: [k, k],
+    pads: [begin[0], begin[1], end[0], end[1]],
+    strides: [s, s],
   });
+  // dWᵀ = cols · gᵀ: the Gemm packs the small gradient, not the k²-times larger columns.
+  const gwT = b.op('Gemm', [channelRows(cols), channelRows(g)], [c * k * k, o], where, { transB: 1 });
   return b.reshape(b.transpose(gwT, [1, 0], where), [o, c, k, k], where);
+}
+
+/**
+ * The kernel [C·k², 1, k, k] of a Conv with `group` C whose output channel c·k² + t is tap t of
+ * input channel c: 1 at tap t, 0 elsewhere, so each output is exactly its input value (1·x + 0s).
+ */
+function oneHotTaps(b: GraphBuilder, c: number, k: number): string {
+  const kk = k * k;
+  const values = new Float32Array(c * kk * kk);
+  for (let ch = 0; ch < c; ch++) for (let t = 0; t < kk; t++) values[(ch * kk + t) * kk + t] = 1;
+  return b.floats(`one_hot_taps_${c}_${k}`, [c * kk, 1, k, k], values);
 }
 
 /** Widest axis folded by a product; wider ones use slices (a product's cost grows with the width squared). */
