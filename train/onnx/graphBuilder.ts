@@ -150,10 +150,19 @@ export class GraphBuilder {
     );
   }
 
-  /** Sum of one or more same-shape tensors. */
+  /**
+   * Sum of one or more same-shape tensors, left to right. Up to three as Adds, which onnxruntime
+   * runs on every thread (its Sum runs on one and is slower even there); more as one Sum, which
+   * reads each term once.
+   */
   sum(ts: string[], scope: string): string {
-    if (ts.length === 1) return ts[0];
-    return this.op('Sum', ts, this.shape(ts[0]), scope);
+    if (ts.length > 3) return this.op('Sum', ts, this.shape(ts[0]), scope);
+    return ts.slice(1).reduce((acc, t) => this.binary('Add', acc, t, scope), ts[0]);
+  }
+
+  /** A boolean tensor as float32 ones and zeros. */
+  toFloat(x: string, scope: string): string {
+    return this.op('Cast', [x], this.shape(x), scope, { to: DataType.FLOAT });
   }
 
   unary(opType: string, x: string, scope: string, attrs: Record<string, Attr> = {}): string {

@@ -91,7 +91,11 @@ function layer(b: GraphBuilder, l: Layer, x: string, p: ParamBinding, scope: str
       const y = b.unary('Relu', x, where);
       return {
         y,
-        back: (dy) => b.op('Where', [positive(b, y, `${where}/dx`), dy, b.scalar(0)], b.shape(dy), `${where}/dx`),
+        // dy·[y > 0] as a product with the cast mask: onnxruntime's Where runs on one thread.
+        back: (dy) => {
+          const dw = `${where}/dx`;
+          return b.binary('Mul', dy, b.toFloat(positive(b, y, dw), dw), dw);
+        },
       };
     }
     case 'leakyRelu': {
