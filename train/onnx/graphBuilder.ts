@@ -156,6 +156,7 @@ export class GraphBuilder {
    * reads each term once.
    */
   sum(ts: string[], scope: string): string {
+    if (ts.length === 0) throw new Error(`graph builder: ${scope}: a sum of no tensors`);
     if (ts.length > 3) return this.op('Sum', ts, this.shape(ts[0]), scope);
     return ts.slice(1).reduce((acc, t) => this.binary('Add', acc, t, scope), ts[0]);
   }
