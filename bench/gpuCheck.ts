@@ -80,11 +80,11 @@ async function tfjsPart(quick: boolean) {
   const tf = await import('@tensorflow/tfjs');
   const { initBackend, releaseBackend } = await import('../core/tf/backend');
   const { Rng } = await import('../core/rng');
-  const { initialModelState } = await import('../train/modelState');
-  const { LocalTrainingModel } = await import('../train/localTrainingModel');
+  const { initialModelState } = await import('../train/model/modelState');
+  const { LocalTrainingModel } = await import('../train/tfjs/localTrainingModel');
   const { generatorSpec } = await import('../core/arch/spec');
-  const { TfNetwork } = await import('../train/networks');
-  const { initStateDict } = await import('../train/init');
+  const { TfNetwork } = await import('../train/tfjs/networks');
+  const { initStateDict } = await import('../train/model/init');
   const { benchTrainingOptions } = await import('./networks');
   type Opts = ConstructorParameters<typeof LocalTrainingModel>[0];
 

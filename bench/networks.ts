@@ -19,10 +19,10 @@ import { generatorSpec, discriminatorSpec, type NetworkSpec } from '../core/arch
 import { forwardMacs } from '../core/arch/flops';
 import { initBackend, type BackendChoice } from '../core/tf/backend';
 import { Rng } from '../core/rng';
-import { TfNetwork } from '../train/networks';
-import { initStateDict } from '../train/init';
-import { initialModelState, type TrainingModelOptions } from '../train/modelState';
-import { describeEngine, openTrainingModel, resolveEngine, type EnginePlan } from '../train/trainingModel';
+import { TfNetwork } from '../train/tfjs/networks';
+import { initStateDict } from '../train/model/init';
+import { initialModelState, type TrainingModelOptions } from '../train/model/modelState';
+import { describeEngine, openTrainingModel, resolveEngine, type EnginePlan } from '../train/engines';
 import { firstLine } from '../core/errorText';
 
 export const ENGINES = ['onnxruntime', 'tfjs'] as const;

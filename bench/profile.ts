@@ -17,8 +17,8 @@ import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { initBackend } from '../core/tf/backend';
 import { Rng } from '../core/rng';
-import { initialModelState, type TrainingModelOptions } from '../train/modelState';
-import { openTrainingModel } from '../train/trainingModel';
+import { initialModelState, type TrainingModelOptions } from '../train/model/modelState';
+import { openTrainingModel } from '../train/engines';
 import { CONFIGS, configSizeField } from './networks';
 
 const COMPOSITE = new Set(['CycleGanConv2D', 'CycleGanConvTranspose2D', 'forward']);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../core/rng';
-import { initialModelState } from '../train/modelState';
+import { initialModelState } from '../train/model/modelState';
 import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { benchTrainingOptions, CONFIGS, type Config } from './networks';
 import { takeProfile, type TraceEvent } from './ortTrace';

@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EnginePlan } from '../train/trainingModel';
+import type { EnginePlan } from '../train/engines';
 import { benchPlan, CONFIGS, planReport, type Config, type Engine } from './networks';
 
 function median(xs: number[]): number {

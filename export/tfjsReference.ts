@@ -1,11 +1,11 @@
 /**
  * The checkpoint's own computation as the verification reference: the tfjs generator the trainer
- * uses (train/networks.ts), in inference mode, fed NCHW and answering NCHW like the ONNX graph.
+ * uses (train/tfjs/networks.ts), in inference mode, fed NCHW and answering NCHW like the ONNX graph.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NetworkSpec } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
-import { TfNetwork } from '../train/networks';
+import { TfNetwork } from '../train/tfjs/networks';
 import type { ReferenceFn } from './referenceForward';
 
 export function tfjsReference(spec: NetworkSpec, weights: StateDict): ReferenceFn {

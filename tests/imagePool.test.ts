@@ -1,5 +1,5 @@
 import { Rng } from '../core/rng';
-import { ImagePool } from '../train/imagePool';
+import { ImagePool } from '../train/model/imagePool';
 
 const H = 2;
 const W = 3;

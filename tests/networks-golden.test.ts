@@ -11,9 +11,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { generatorSpec, discriminatorSpec, paramSpecs, type NetworkSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
-import { TfNetwork } from '../train/networks';
-import { CycleGanModel, type NetName } from '../train/cycleGanModel';
-import { poolStreams } from '../train/modelState';
+import { TfNetwork } from '../train/tfjs/networks';
+import { CycleGanModel } from '../train/tfjs/cycleGanModel';
+import { type NetName } from '../train/model/cycleGan';
+import { poolStreams } from '../train/model/modelState';
 import { ParallelTrainingModel, tfjsSides } from '../train/parallel/parallelTrainingModel';
 import { cycleOptions, listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';

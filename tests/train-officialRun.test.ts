@@ -9,7 +9,7 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
 import { checkpointModelState, checkpointPath, loadCheckpoint } from '../train/checkpoint';
-import { NET_NAMES } from '../train/cycleGanModel';
+import { NET_NAMES } from '../train/model/cycleGan';
 import { officialRunWeights } from '../train/officialRun';
 import { loadGolden } from './helpers/golden';
 import { trainQuietly } from './helpers/tinyTraining';

@@ -11,8 +11,8 @@ import { discriminatorSpec, generatorSpec, paramSpecs, type NetworkSpec } from '
 import { GraphBuilder } from '../train/onnx/graphBuilder';
 import { applyNetwork } from '../train/onnx/networkGradients';
 import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
-import { poolStreams } from '../train/modelState';
-import type { NetName } from '../train/cycleGanModel';
+import { poolStreams } from '../train/model/modelState';
+import type { NetName } from '../train/model/cycleGan';
 import { cycleOptions, listGoldenCases, loadGolden, type GoldenCase } from './helpers/golden';
 import { nchwToNhwc, scaledMaxError } from './helpers/compare';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';

@@ -15,21 +15,15 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { readTensorFile } from '../core/io/tensorFile';
 import { Rng } from '../core/rng';
 import { initBackend } from '../core/tf/backend';
-import {
-  discriminatorOptions,
-  generatorOptions,
-  LOSS_NAMES,
-  NET_NAMES,
-  type Losses,
-  type NetName,
-  type VisualName,
-} from '../train/cycleGanModel';
-import { LocalTrainingModel } from '../train/localTrainingModel';
-import { initialModelState, poolStreams, type ImageBatch, type ModelState, type Shape4 } from '../train/modelState';
+import { discriminatorOptions, generatorOptions, NET_NAMES, type NetName } from '../train/model/cycleGan';
+import { LOSS_NAMES, type Losses, type VisualName } from '../train/model/trainingModel';
+import { LocalTrainingModel } from '../train/tfjs/localTrainingModel';
+import { initialModelState, poolStreams, type ImageBatch, type ModelState, type Shape4 } from '../train/model/modelState';
 import { dropoutMultiplier } from '../train/onnx/dropoutMask';
 import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
 import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
-import { describeEngine, ORT_AUTO_WORKERS_FROM, resolveEngine, type TrainingModel } from '../train/trainingModel';
+import { describeEngine, ORT_AUTO_WORKERS_FROM, resolveEngine } from '../train/engines';
+import { type TrainingModel } from '../train/model/trainingModel';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 import { biasesBeforeInstanceNorm } from './helpers/zeroGradients';

@@ -14,7 +14,7 @@ import { parseTrainOptions, type TrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { readTensorFile } from '../core/io/tensorFile';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { resolveWorkers } from '../train/trainingModel';
+import { resolveWorkers } from '../train/engines';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 

@@ -14,7 +14,7 @@ import { initBackend } from '../core/tf/backend';
 import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
 import { checkpointModelState, loadCheckpoint } from '../train/checkpoint';
-import { poolStreams } from '../train/modelState';
+import { poolStreams } from '../train/model/modelState';
 import { scaledMaxError } from './helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 import { Trainer } from '../train/trainer';

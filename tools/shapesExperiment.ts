@@ -16,8 +16,8 @@ import { decodeRgb } from '../core/image/decode';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
 import { loadCheckpoint } from '../train/checkpoint';
-import { TfNetwork } from '../train/networks';
-import { generatorOptions } from '../train/cycleGanModel';
+import { TfNetwork } from '../train/tfjs/networks';
+import { generatorOptions } from '../train/model/cycleGan';
 
 export interface ShapesPoint {
   iter: number;

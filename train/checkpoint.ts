@@ -17,8 +17,8 @@ import { readTensorFile, writeTensorFile } from '../core/io/tensorFile';
 import { CHECKPOINT_FORMAT, checkpointPath } from '../core/checkpointLayout';
 
 export { CHECKPOINT_FORMAT, checkpointPath };
-import { NET_NAMES, type NetName } from './cycleGanModel';
-import { poolStreams, type ModelState } from './modelState';
+import { NET_NAMES, type NetName } from './model/cycleGan';
+import { poolStreams, type ModelState } from './model/modelState';
 
 export interface TrainPosition {
   /** Epoch in progress (1-based, official numbering). */

@@ -7,7 +7,7 @@
 import type { StateDict } from '../core/arch/stateDict';
 import { fitDiscriminator, fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
 import { readPthFile } from '../core/pth/readPth';
-import { discriminatorOptions, generatorOptions, NET_NAMES, type ModelOptions, type NetName } from './cycleGanModel';
+import { discriminatorOptions, generatorOptions, NET_NAMES, type ModelOptions, type NetName } from './model/cycleGan';
 
 export async function officialRunWeights(
   dir: string,

@@ -6,7 +6,7 @@
  * image pools and RNG, so a resumed run continues exactly where the interrupted one stopped.
  * Iterations run on the onnxruntime engine (every core through onnxruntime's thread pool) or the
  * tfjs engine (this thread, or two worker threads with `--workers 2`), chosen by `--engine`
- * (trainingModel.ts): the same math and the same checkpoints on each, so a run resumes on either.
+ * (train/engines.ts): the same math and the same checkpoints on each, so a run resumes on either.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,12 +14,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainOptions } from '../core/config/options';
 import { Rng, randomSeed } from '../core/rng';
 import { writeFileAtomic } from '../core/io/atomicWrite';
-import { LOSS_NAMES, VISUAL_NAMES, type Losses } from './cycleGanModel';
+import { LOSS_NAMES, VISUAL_NAMES, type Losses } from './model/trainingModel';
 import { learningRate } from './lrSchedule';
 import { checkpointModelState, checkpointPath, loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint';
-import { initialModelState, type ModelState } from './modelState';
+import { initialModelState, type ModelState } from './model/modelState';
 import { officialRunWeights } from './officialRun';
-import { describeEngine, openTrainingModel, resolveEngine, type TrainingModel } from './trainingModel';
+import { describeEngine, openTrainingModel, resolveEngine } from './engines';
+import { type TrainingModel } from './model/trainingModel';
 import { writeSampleGrid, type GridImage } from './report/sampleGrid';
 import { writeReport, type LossRecord } from './report/htmlReport';
 import type { TrainData } from './trainData';

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiscriminatorOptions, GeneratorOptions } from '../../core/arch/spec';
 import { numel, type NamedTensor, type StateDict } from '../../core/arch/stateDict';
-import type { ModelOptions } from '../../train/cycleGanModel';
+import type { ModelOptions } from '../../train/model/cycleGan';
 
 export const GOLDEN_DIR = join(__dirname, '..', 'fixtures', 'golden');
 const FORMAT = 'cyclegan-ts-golden/1';

@@ -12,8 +12,8 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { generatorSpec } from '../../core/arch/spec';
 import { Rng } from '../../core/rng';
 import { initBackend } from '../../core/tf/backend';
-import { initStateDict } from '../../train/init';
-import { TfNetwork } from '../../train/networks';
+import { initStateDict } from '../../train/model/init';
+import { TfNetwork } from '../../train/tfjs/networks';
 
 async function main() {
   const [threads, fakeCores] = process.argv.slice(2).map(Number);

@@ -5,7 +5,7 @@
  * feeds and updates of a step run. OrtTrainingModel (both sides, this thread) and OrtSideModel
  * (one side, in a worker) add only the order of the runs.
  *
- * Same math and same state as the tfjs models (trainingModel.ts): weights stay in state_dict
+ * Same math and same state as the tfjs models (train/model/trainingModel.ts): weights stay in state_dict
  * layout, Adam moments convert to the checkpoint's tfjs layout on export, so a run saved by one
  * engine resumes in the other.
  */
@@ -13,18 +13,11 @@ import * as ort from 'onnxruntime-node';
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel, type StateDict } from '../../core/arch/stateDict';
 import { Rng } from '../../core/rng';
-import { ADAM_DEFAULTS, adamBiasCorrection } from '../adam';
-import {
-  checkIdentityLoss,
-  networkSpecs,
-  sidePool,
-  type AdamMoments,
-  type NetName,
-  type PoolName,
-  type Side,
-} from '../cycleGanModel';
-import { ImagePool } from '../imagePool';
-import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
+import { ADAM_DEFAULTS, adamBiasCorrection } from '../model/adamConfig';
+import { checkIdentityLoss, networkSpecs, sidePool, type NetName, type PoolName, type Side } from '../model/cycleGan';
+import { type AdamMoments } from '../model/adamConfig';
+import { ImagePool } from '../model/imagePool';
+import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../model/modelState';
 import { dropoutMultiplier } from './dropoutMask';
 import {
   BC2_SQRT,

@@ -13,15 +13,9 @@
  * (setOtherGenerator) before its next step.
  */
 import * as ort from 'onnxruntime-node';
-import {
-  DROPOUT_SEEDS_PER_ITERATION,
-  NET_NAMES,
-  SIDE,
-  type Losses,
-  type Side,
-  type VisualName,
-} from '../cycleGanModel';
-import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
+import { DROPOUT_SEEDS_PER_ITERATION, NET_NAMES, SIDE, type Side } from '../model/cycleGan';
+import { type Losses, type VisualName } from '../model/trainingModel';
+import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../model/modelState';
 import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
 import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradient } from './stepGraphs';
 

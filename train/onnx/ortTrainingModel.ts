@@ -6,10 +6,11 @@
  * several cores (OrtSideModel under train/parallel); batch norm trains here, in the official order.
  */
 import * as os from 'node:os';
-import type { Losses, VisualName } from '../cycleGanModel';
-import { DROPOUT_SEEDS_PER_ITERATION, LOSS_NAMES, NET_NAMES, SIDES, VISUAL_NAMES } from '../cycleGanModel';
-import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../modelState';
-import type { TrainingModel } from '../trainingModel';
+import type { Losses, VisualName } from '../model/trainingModel';
+import { DROPOUT_SEEDS_PER_ITERATION, NET_NAMES, SIDES } from '../model/cycleGan';
+import { LOSS_NAMES, VISUAL_NAMES } from '../model/trainingModel';
+import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../model/modelState';
+import type { TrainingModel } from '../model/trainingModel';
 import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
 import { discriminatorStepGraph, generatorStepGraph } from './stepGraphs';
 

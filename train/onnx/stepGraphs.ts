@@ -7,7 +7,7 @@
  *                       gradients and the discriminators' Adam update.
  * Between the two the caller passes the generator step's fakes through the image pools.
  *
- * Split by side for two workers (train/parallel; loss_G = L_A + L_B exactly, see cycleGanModel.ts):
+ * Split by side for two workers (train/parallel; loss_G = L_A + L_B exactly, see train/model/cycleGan.ts):
  *   generator side graph:   one side's part of loss_G and its gradient for G_A and G_B, `grad/…`;
  *   generator update graph: a generator's Adam step with the sum of both sides' gradients
  *                           (`grad_A/…` + `grad_B/…`), run by the worker of the side it starts from;
@@ -22,8 +22,8 @@
  */
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
-import type { GanMode } from '../losses';
-import { SIDE, type NetName, type Side } from '../cycleGanModel';
+import type { GanMode } from '../model/cycleGan';
+import { SIDE, type NetName, type Side } from '../model/cycleGan';
 import { GraphBuilder } from './graphBuilder';
 import { applyNetwork, type Backward } from './networkGradients';
 
@@ -252,7 +252,7 @@ function imageOutput(b: GraphBuilder, t: string, name: string): void {
 function cycleCalls(p: TrainedParams, side: Side, real: string) {
   const s = SIDE[side];
   const fake = p.apply(s.G, real, `${s.G}(${s.images.real})`, s.seeds.fake);
-  const rec = p.apply(s.F, fake.y, `${s.F}(${s.images.fake})`, s.seeds.rec);
+  const rec = p.apply(s.inverse, fake.y, `${s.inverse}(${s.images.fake})`, s.seeds.rec);
   return { fake, rec, pred: () => p.apply(s.D, fake.y, `${s.D}(${s.images.fake})`) };
 }
 
@@ -280,7 +280,7 @@ function cycleBackward(
 function identityTerm(b: GraphBuilder, p: TrainedParams, o: StepGraphOptions, side: Side, real: string): string {
   if (o.lambda_identity <= 0) return b.scalar(0);
   const s = SIDE[side];
-  const idt = p.apply(s.F, real, `${s.F}(${s.images.real})`, s.seeds.idt);
+  const idt = p.apply(s.inverse, real, `${s.inverse}(${s.images.real})`, s.seeds.idt);
   const t = l1Term(b, idt.y, real, o[s.lambda] * o.lambda_identity, `loss_${s.losses.idt}`);
   idt.back(t.grad, false);
   return t.value;

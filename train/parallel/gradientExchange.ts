@@ -9,7 +9,7 @@
  */
 import { generatorSpec, paramSpecs } from '../../core/arch/spec';
 import { numel } from '../../core/arch/stateDict';
-import { generatorOptions, SIDE, type ModelOptions, type Side } from '../cycleGanModel';
+import { generatorOptions, SIDE, type ModelOptions, type Side } from '../model/cycleGan';
 
 /** Trainable generator parameters as keyed by CycleGanModel.trainableParams(['G_A', 'G_B']), in its order. */
 export type GradientLayout = { key: string; size: number }[];

@@ -1,8 +1,8 @@
 /**
  * Data-parallel CycleGAN training on two worker threads, each computing with half the cores: on
  * tfjs with its own backend (on wasm XNNPACK, 1 thread on 2 cores, the threaded build above that;
- * sideWorker.ts), or on onnxruntime with its own sessions (ortSideWorker.ts). loss_G = L_A + L_B
- * splits exactly by real domain (train/cycleGanModel.ts): worker A computes ∂L_A/∂θ_G and owns D_A
+ * train/tfjs/tfjsSideWorker.ts), or on onnxruntime with its own sessions (train/onnx/ortSideWorker.ts).
+ * loss_G = L_A + L_B splits exactly by real domain (train/model/cycleGan.ts): worker A computes ∂L_A/∂θ_G and owns D_A
  * with the pool of fake_B, worker B computes ∂L_B/∂θ_G and owns D_B with the pool of fake_A. Per
  * iteration:
  *   1. both: this side's G gradient → shared buffer (onnxruntime: then this side's D step)
@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../../core/threads/tsWorker';
-import { LOSS_NAMES, SIDES, VISUAL_NAMES, type Losses, type Side, type VisualName } from '../cycleGanModel';
+import { LOSS_NAMES, VISUAL_NAMES, type Losses, type VisualName } from '../model/trainingModel';
+import { SIDES, type Side } from '../model/cycleGan';
 import {
   completeState,
   type ImageBatch,
@@ -26,8 +27,8 @@ import {
   type PartialModelState,
   type Shape4,
   type TrainingModelOptions,
-} from '../modelState';
-import type { TrainingModel } from '../trainingModel';
+} from '../model/modelState';
+import type { TrainingModel } from '../model/trainingModel';
 import {
   allocateExchange,
   generatorGradientLayout,
@@ -38,8 +39,8 @@ import {
 import type { FromSideWorker, RequestName, SideEngine, SideRequests, SideWorkerData } from './protocol';
 
 const WORKER_FILES: Record<SideEngine['engine'], string> = {
-  tfjs: path.join(__dirname, 'sideWorker.ts'),
-  onnxruntime: path.join(__dirname, 'ortSideWorker.ts'),
+  tfjs: path.join(__dirname, '..', 'tfjs', 'tfjsSideWorker.ts'),
+  onnxruntime: path.join(__dirname, '..', 'onnx', 'ortSideWorker.ts'),
 };
 
 /**

@@ -1,6 +1,7 @@
 /** Messages between ParallelTrainingModel (main thread) and its two side workers. */
-import type { Losses, Side, VisualName } from '../cycleGanModel';
-import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../modelState';
+import type { Losses, VisualName } from '../model/trainingModel';
+import type { Side } from '../model/cycleGan';
+import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../model/modelState';
 import type { ExchangeBuffers, GradientLayout } from './gradientExchange';
 
 /** What computes a side: tfjs on a CPU backend, or onnxruntime. */

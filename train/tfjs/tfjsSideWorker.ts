@@ -1,5 +1,5 @@
 /**
- * A training worker thread holding one side of the CycleGAN loss (see train/cycleGanModel.ts):
+ * A training worker thread holding one side of the CycleGAN loss (see train/model/cycleGan.ts):
  * copies of G_A and G_B, the side's discriminator, the pool of the side's fakes and its random
  * stream, on its own tfjs backend. Started by parallelTrainingModel.ts; ortSideWorker.ts is the same
  * on onnxruntime.
@@ -7,16 +7,16 @@
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, parseBackendChoice } from '../../core/tf/backend';
-import type { GeneratorGradients } from '../cycleGanModel';
-import { ModelReplica } from '../modelReplica';
-import { GradientExchange } from './gradientExchange';
-import type { SideHandlers, SideWorkerData } from './protocol';
-import { serveSideRequests } from './sideServer';
+import type { GeneratorGradients } from './cycleGanModel';
+import { TfjsPooledModel } from './tfjsPooledModel';
+import { GradientExchange } from '../parallel/gradientExchange';
+import type { SideHandlers, SideWorkerData } from '../parallel/protocol';
+import { serveSideRequests } from '../parallel/sideServer';
 
 const init = workerData as SideWorkerData;
 const exchange = new GradientExchange(init.layout, init.buffers, init.side);
 
-let replica: ModelReplica | undefined;
+let replica: TfjsPooledModel | undefined;
 /** Between the two halves of an iteration: the batches and this side's generator gradients. */
 let pending: { iteration: number; a: tf.Tensor4D; b: tf.Tensor4D; g: GeneratorGradients } | undefined;
 
@@ -35,7 +35,7 @@ const handlers: SideHandlers = {
   async load({ state }) {
     dropPending();
     if (replica) replica.importState(state);
-    else replica = new ModelReplica(init.opts, [init.side], state);
+    else replica = new TfjsPooledModel(init.opts, [init.side], state);
     return null;
   },
   async generatorGradients({ iteration, a, shapeA, b, shapeB }) {
@@ -83,5 +83,5 @@ const handlers: SideHandlers = {
   },
 };
 
-if (init.engine.engine !== 'tfjs') throw new Error('sideWorker.ts computes sides on tfjs');
+if (init.engine.engine !== 'tfjs') throw new Error('tfjsSideWorker.ts computes sides on tfjs');
 serveSideRequests(handlers, initBackend(parseBackendChoice(init.engine.backend), undefined, init.engine.wasmThreads));

@@ -1,7 +1,6 @@
 /** The CycleGAN objectives, reduced with a mean like PyTorch's default `reduction='mean'`. */
 import * as tf from '@tensorflow/tfjs';
-
-export type GanMode = 'lsgan' | 'vanilla';
+import type { GanMode } from '../model/cycleGan';
 
 /** GANLoss: MSE (LSGAN) or BCE-with-logits (vanilla) against a target of 1 (real) or 0 (fake) per patch. */
 export function ganLoss(mode: GanMode, prediction: tf.Tensor, targetIsReal: boolean): tf.Scalar {

@@ -1,38 +1,17 @@
 /**
- * What the training loop drives: one CycleGAN optimisation step per batch, the learning rate,
- * sample images, and the complete state a checkpoint keeps. Two engines, one math and one state:
- * on this thread `LocalTrainingModel` (tfjs) or `OrtTrainingModel` (onnxruntime, train/onnx), or on
- * two worker threads, one per side of the loss, `ParallelTrainingModel` (train/parallel) with either
- * engine in the workers. A run saved by any of them resumes in any other.
+ * Which engine trains a run, on how many threads, and why (one log line): the factory of the
+ * TrainingModel contract (train/model/trainingModel.ts). On this thread `LocalTrainingModel`
+ * (train/tfjs) or `OrtTrainingModel` (train/onnx); on two worker threads, one per side of the loss,
+ * `ParallelTrainingModel` (train/parallel) with either engine in the workers.
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
 import type { EngineName } from '../core/config/options';
-import type { Losses, VisualName } from './cycleGanModel';
-import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
-import { LocalTrainingModel } from './localTrainingModel';
+import type { TrainingModel } from './model/trainingModel';
+import type { ModelState, TrainingModelOptions } from './model/modelState';
+import { LocalTrainingModel } from './tfjs/localTrainingModel';
 import { ParallelTrainingModel, tfjsSides, threadsPerWorker } from './parallel/parallelTrainingModel';
 import { OrtTrainingModel } from './onnx/ortTrainingModel';
-
-export interface TrainingModel {
-  /** Threads computing each step (1: this one). */
-  readonly workers: number;
-  /** One iteration (G step, then D step) on batches A and B; the eight official loss terms. */
-  optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses>;
-  /**
-   * The same iteration without reading the losses back, where that saves a wait: on a GPU, reading
-   * them waits for the whole iteration to finish instead of queueing the next one behind it.
-   */
-  step?(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<void>;
-  setLearningRate(lr: number): Promise<void>;
-  readonly learningRate: number;
-  /** The last iteration's images for a sample grid; undefined before the first iteration. */
-  visuals(): Promise<Record<VisualName, ImageBatch> | undefined>;
-  exportState(): Promise<ModelState>;
-  importState(state: ModelState): Promise<void>;
-  /** Frees tensors and ends worker threads. */
-  dispose(): Promise<void>;
-}
 
 /**
  * How many worker threads to train with: `--workers` 1 or 2, or with 'auto' (the default) 2 from

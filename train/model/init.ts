@@ -3,10 +3,10 @@
  * `init_type` with `init_gain`, biases zero, BatchNorm weight N(1, gain) and bias zero, running
  * stats 0 / 1. Produces a PyTorch-layout state_dict so fan-in/fan-out follow PyTorch's rules.
  */
-import type { NetworkSpec, ParamSpec, InitKind } from '../core/arch/spec';
-import { paramSpecs } from '../core/arch/spec';
-import type { StateDict } from '../core/arch/stateDict';
-import { numel } from '../core/arch/stateDict';
+import type { NetworkSpec, ParamSpec, InitKind } from '../../core/arch/spec';
+import { paramSpecs } from '../../core/arch/spec';
+import type { StateDict } from '../../core/arch/stateDict';
+import { numel } from '../../core/arch/stateDict';
 
 /** Source of standard normal samples (core/rng.ts's Rng satisfies it). */
 export interface NormalSource {

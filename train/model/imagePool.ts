@@ -8,7 +8,7 @@
  * checkpointable: `contents()` / `fromState` round-trip the stored images, and the randomness comes
  * from the trainer's Rng (passed in, see `bind`), whose state the checkpoint also keeps.
  */
-import type { NamedTensor } from '../core/arch/stateDict';
+import type { NamedTensor } from '../../core/arch/stateDict';
 
 export interface PoolRandom {
   /** Uniform in [0, 1). */

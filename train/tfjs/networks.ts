@@ -4,15 +4,15 @@
  * conv [k,k,out,in]) and convert to and from PyTorch state_dict layout at the boundary.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Layer, NetworkSpec, ParamSpec } from '../core/arch/spec';
-import { paramSpecs } from '../core/arch/spec';
-import type { StateDict } from '../core/arch/stateDict';
-import { numel } from '../core/arch/stateDict';
-import { conv2d } from '../core/tf/conv2d';
-import { convTranspose2d } from '../core/tf/convTranspose2d';
-import { reflectPad } from '../core/tf/reflectPad';
-import { instanceNorm } from '../core/tf/instanceNorm';
-import { batchNorm } from '../core/tf/batchNorm';
+import type { Layer, NetworkSpec, ParamSpec } from '../../core/arch/spec';
+import { paramSpecs } from '../../core/arch/spec';
+import type { StateDict } from '../../core/arch/stateDict';
+import { numel } from '../../core/arch/stateDict';
+import { conv2d } from '../../core/tf/conv2d';
+import { convTranspose2d } from '../../core/tf/convTranspose2d';
+import { reflectPad } from '../../core/tf/reflectPad';
+import { instanceNorm } from '../../core/tf/instanceNorm';
+import { batchNorm } from '../../core/tf/batchNorm';
 
 /** PyTorch [o,i,kh,kw] / [i,o,kh,kw] → tfjs [kh,kw,i,o] / [kh,kw,o,i]: the same permutation for both. */
 const TORCH_TO_TF = [2, 3, 1, 0];

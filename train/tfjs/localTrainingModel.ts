@@ -1,16 +1,17 @@
 /** The training model on the calling thread: both sides of the loss in one CycleGanModel. */
 import * as tf from '@tensorflow/tfjs';
-import { SIDES, VISUAL_NAMES, type Losses, type VisualName } from './cycleGanModel';
-import { ModelReplica } from './modelReplica';
-import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from './modelState';
-import type { TrainingModel } from './trainingModel';
+import { SIDES } from '../model/cycleGan';
+import { VISUAL_NAMES, type Losses, type VisualName } from '../model/trainingModel';
+import { TfjsPooledModel } from './tfjsPooledModel';
+import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../model/modelState';
+import type { TrainingModel } from '../model/trainingModel';
 
 export class LocalTrainingModel implements TrainingModel {
   readonly workers = 1;
-  readonly replica: ModelReplica;
+  readonly replica: TfjsPooledModel;
 
   constructor(opts: TrainingModelOptions, state: ModelState) {
-    this.replica = new ModelReplica(opts, SIDES, state);
+    this.replica = new TfjsPooledModel(opts, SIDES, state);
   }
 
   async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {

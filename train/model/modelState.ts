@@ -3,10 +3,11 @@
  * checkpoints keep and what moves between threads. Both training-model implementations export and
  * import it, so a run saved by one resumes in the other.
  */
-import { Rng } from '../core/rng';
-import type { StateDict } from '../core/arch/stateDict';
+import { Rng } from '../../core/rng';
+import type { StateDict } from '../../core/arch/stateDict';
 import type { PoolContents } from './imagePool';
-import { initialWeights, type AdamMoments, type ModelOptions, type NetName, type PoolName } from './cycleGanModel';
+import { initialWeights, type ModelOptions, type NetName, type PoolName } from './cycleGan';
+import { type AdamMoments } from './adamConfig';
 
 export type Shape4 = [number, number, number, number];
 

@@ -1,30 +1,15 @@
 /**
- * Adam exactly as PyTorch 1.13's `torch.optim.Adam` (eps added after the bias-corrected sqrt),
- * with state that is plain named tensors so checkpoints keep it: the official repo loses the
- * optimiser moments on resume; this one does not.
+ * Adam on tfjs variables, with the numbers of train/model/adamConfig.ts (PyTorch 1.13's
+ * `torch.optim.Adam`); its moments read out as plain arrays for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
-
-export interface AdamConfig {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-}
+import { adamBiasCorrection, type AdamConfig, type AdamMoments } from '../model/adamConfig';
 
 export interface AdamState {
   step: number;
   /** First and second moments by parameter key, in the parameter's own (tfjs) layout. */
   m: Map<string, tf.Tensor>;
   v: Map<string, tf.Tensor>;
-}
-
-/** PyTorch's Adam defaults besides lr and β1, which the options set. */
-export const ADAM_DEFAULTS = { beta2: 0.999, eps: 1e-8 } as const;
-
-/** PyTorch 1.13's scalars for update `step` (from 1): step size lr / (1 − β1^t) and √(1 − β2^t). */
-export function adamBiasCorrection(c: AdamConfig, step: number): { stepSize: number; bc2Sqrt: number } {
-  return { stepSize: c.lr / (1 - c.beta1 ** step), bc2Sqrt: Math.sqrt(1 - c.beta2 ** step) };
 }
 
 export class Adam {
@@ -78,7 +63,7 @@ export class Adam {
   }
 
   /** Step and moments as plain arrays (checkpoints, other threads). */
-  async moments(): Promise<{ step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }> {
+  async moments(): Promise<AdamMoments> {
     const read = async (vars: Map<string, tf.Variable>) => {
       const out = new Map<string, Float32Array>();
       for (const [key, t] of vars) out.set(key, (await t.data()) as Float32Array);
@@ -95,7 +80,7 @@ export class Adam {
     });
   }
 
-  loadState(s: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }): void {
+  loadState(s: AdamMoments): void {
     this.step = s.step;
     for (const [key, buf] of s.m) this.assignFrom(this.m, key, buf, 'first');
     for (const [key, buf] of s.v) this.assignFrom(this.v, key, buf, 'second');

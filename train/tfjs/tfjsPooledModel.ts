@@ -3,12 +3,13 @@
  * of those sides' fakes and each pool's own random stream. The single-thread trainer holds both
  * sides; a parallel worker holds one.
  */
-import { Rng } from '../core/rng';
-import { CycleGanModel, sidePool, type FakeImagePool, type PoolName, type Side } from './cycleGanModel';
-import { ImagePool } from './imagePool';
-import type { ModelState, PartialModelState, TrainingModelOptions } from './modelState';
+import { Rng } from '../../core/rng';
+import { CycleGanModel } from './cycleGanModel';
+import { sidePool, type FakeImagePool, type PoolName, type Side } from '../model/cycleGan';
+import { ImagePool } from '../model/imagePool';
+import type { ModelState, PartialModelState, TrainingModelOptions } from '../model/modelState';
 
-export class ModelReplica {
+export class TfjsPooledModel {
   readonly model: CycleGanModel;
   private readonly pools: Partial<Record<PoolName, ImagePool>> = {};
   private readonly streams: Partial<Record<PoolName, Rng>> = {};

@@ -1,15 +1,15 @@
 /**
  * A training worker thread holding one side of the CycleGAN loss on onnxruntime (OrtSideModel):
- * sideWorker.ts's requests, with the generator gradients through the same exchange; its D step
+ * tfjsSideWorker.ts's requests, with the generator gradients through the same exchange; its D step
  * comes in the first half, as soon as its own fake is ready. Each worker updates only its side's
  * own generator and publishes it; the other copies it in before its next step (or export), when
  * the coordinator has seen both workers finish the iteration.
  */
 import { workerData } from 'node:worker_threads';
-import { OrtSideModel } from '../onnx/ortSideModel';
-import { GradientExchange, ownGenerator } from './gradientExchange';
-import type { SideHandlers, SideWorkerData } from './protocol';
-import { logToMain, serveSideRequests } from './sideServer';
+import { OrtSideModel } from './ortSideModel';
+import { GradientExchange, ownGenerator } from '../parallel/gradientExchange';
+import type { SideHandlers, SideWorkerData } from '../parallel/protocol';
+import { logToMain, serveSideRequests } from '../parallel/sideServer';
 
 const init = workerData as SideWorkerData;
 if (init.engine.engine !== 'onnxruntime') throw new Error('ortSideWorker.ts computes sides on onnxruntime');
