@@ -11,13 +11,10 @@ import { EXIT } from '../core/cli/errors';
 import { field } from '../core/cli/fields';
 import { BACKENDS } from '../core/config/options';
 import { firstLine } from '../core/errorText';
-import { listRuns } from './checkpoint';
+import { listRuns } from '../train/checkpoint';
 import { exportAllEpochs, exportRun, type ExportOptions } from './exportModel';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from './onnxBuilder';
 import { FP16_TOLERANCE, FP32_TOLERANCE } from './verify';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../core/tf/backend';
-import { tfjsReference } from './tfjsReference';
 
 const exportOptionsSchema = z
   .object({
@@ -76,16 +73,17 @@ export const exportCommand: CommandSpec<typeof exportOptionsSchema> = {
   placeholders: { checkpoints_dir: '<dir>', name: '<run>', epoch: '<epoch>', out: '<dir>', models_dir: '<dir>' },
 };
 
-async function exportOne(run: string, o: CliOptions, out: string, log: (s: string) => void): Promise<void> {
-  const opts: ExportOptions = {
-    out,
-    opset: o.opset,
-    fp16: o.fp16,
-    verify: !o.no_verify,
-    log,
-    reference: o.reference === 'tfjs' ? tfjsReference : undefined,
-    referenceName: o.reference === 'tfjs' ? `cyclegan-ts tfjs generator (${tf.getBackend()} backend)` : undefined,
-  };
+/** The verification reference: tfjs (loaded only here, and only when verifying against it) or the float64 default. */
+type Reference = Pick<ExportOptions, 'reference' | 'referenceName'>;
+
+async function exportOne(
+  run: string,
+  o: CliOptions,
+  out: string,
+  reference: Reference,
+  log: (s: string) => void,
+): Promise<void> {
+  const opts: ExportOptions = { out, opset: o.opset, fp16: o.fp16, verify: !o.no_verify, log, ...reference };
   if (o.epoch === 'all') {
     const results = await exportAllEpochs(o.checkpoints_dir, run, opts);
     console.log(`wrote ${out} (${results.length} epochs: ${results.map((r) => path.basename(r.out)).join(', ')})`);
@@ -99,9 +97,10 @@ async function exportOne(run: string, o: CliOptions, out: string, log: (s: strin
 export async function main(o: CliOptions): Promise<number> {
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
   const verify = !o.no_verify;
-  if (verify && o.reference === 'tfjs') await initBackend(o.backend, log);
+  const reference: Reference =
+    verify && o.reference === 'tfjs' ? await (await import('./tfjsReference')).openTfjsReference(o.backend, log) : {};
   if (o.name !== undefined) {
-    await exportOne(o.name, o, o.out ?? path.join(o.models_dir, o.name), log);
+    await exportOne(o.name, o, o.out ?? path.join(o.models_dir, o.name), reference, log);
     return EXIT.ok;
   }
   const runs = await listRuns(o.checkpoints_dir);
@@ -110,7 +109,7 @@ export async function main(o: CliOptions): Promise<number> {
   const failed: string[] = [];
   for (const run of runs) {
     try {
-      await exportOne(run, o, path.join(o.models_dir, run), log);
+      await exportOne(run, o, path.join(o.models_dir, run), reference, log);
     } catch (e) {
       console.error(`export: error: ${run}: ${firstLine(e)}`);
       failed.push(run);

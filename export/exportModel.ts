@@ -17,8 +17,15 @@ import {
   type ModelManifest,
 } from '../core/modelManifest';
 import pkg from '../package.json';
-import type { CheckpointOptions } from './checkpoint';
-import { checkpointPath, generatorOptions, listEpochs, loadCheckpoint, parseEpoch } from './checkpoint';
+import {
+  checkpointOptions,
+  checkpointPath,
+  listEpochs,
+  loadCheckpoint,
+  parseEpoch,
+  type CheckpointOptions,
+} from '../train/checkpoint';
+import { generatorOptions } from '../train/model/cycleGan';
 import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
 import { tilingGraphs, verifyTilingGraphs } from './tilingGraphs';
 import type { ReferenceFn } from './referenceForward';
@@ -116,7 +123,7 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
   for (const [direction, net] of NETS) {
     const weights = ckpt[net];
     if (!weights) continue;
-    const spec = generatorSpec(generatorOptions(o, net));
+    const spec = generatorSpec(generatorOptions(o, direction));
     checkWeights(spec, weights, `${ckpt.file}: ${net}`);
     multiple = Math.max(multiple, sizeMultiple(spec));
     const graphName = `${name} ${direction}`;
@@ -257,9 +264,15 @@ export async function writeModelFolder(
   return result!;
 }
 
+/** The generators of the training checkpoint `file` and the options that describe them. */
+async function checkpointGenerators(file: string): Promise<GeneratorSource> {
+  const ck = await loadCheckpoint(file);
+  return { file, options: checkpointOptions(ck), epoch: ck.meta.epoch, G_A: ck.nets.G_A, G_B: ck.nets.G_B };
+}
+
 /** Exports one checkpoint file into the model folder `opts.out`. */
 export async function exportCheckpoint(file: string, opts: ExportOptions): Promise<ExportResult> {
-  return writeModelFolder(() => loadCheckpoint(file), opts.name ?? path.basename(path.dirname(file)), opts);
+  return writeModelFolder(() => checkpointGenerators(file), opts.name ?? path.basename(path.dirname(file)), opts);
 }
 
 /** `--epoch latest|N`: one checkpoint of run `name`. */
@@ -293,7 +306,8 @@ export async function exportAllEpochs(
   const results: ExportResult[] = [];
   await writeFolderAtomically(opts.out, async (tmp) => {
     for (const epoch of epochs) {
-      const built = await buildModel(await loadCheckpoint(checkpointPath(checkpointsDir, name, epoch)), name, opts);
+      const source = await checkpointGenerators(checkpointPath(checkpointsDir, name, epoch));
+      const built = await buildModel(source, name, opts);
       const dir = path.join(tmp, `epoch_${epoch}`);
       await fs.mkdir(dir);
       await writeModelFiles(dir, built);

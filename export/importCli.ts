@@ -6,13 +6,10 @@
  * without Python. Declared through core/cli from `importOptionsSchema` (core/config/options.ts).
  */
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { runCommand, type CommandSpec } from '../core/cli/command';
 import { EXIT } from '../core/cli/errors';
 import { importOptionsSchema, type ImportOptions } from '../core/config/options';
-import { initBackend } from '../core/tf/backend';
 import { importPth, runGeneratorFiles } from './importPth';
-import { tfjsReference } from './tfjsReference';
 
 export const importCommand: CommandSpec<typeof importOptionsSchema> = {
   name: 'import',
@@ -26,7 +23,11 @@ export const importCommand: CommandSpec<typeof importOptionsSchema> = {
 export async function main(o: ImportOptions): Promise<number> {
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
   const t0 = performance.now();
-  if (o.reference === 'tfjs') await initBackend(o.backend, o.quiet ? () => {} : log);
+  // tfjs loads only to verify against it.
+  const reference =
+    o.reference === 'tfjs'
+      ? await (await import('./tfjsReference')).openTfjsReference(o.backend, o.quiet ? () => {} : log)
+      : {};
   const files = o.pth
     ? { AtoB: o.pth, BtoA: o.pth_BtoA }
     : await runGeneratorFiles(o.checkpoints_dir!, o.name, o.epoch);
@@ -34,8 +35,7 @@ export async function main(o: ImportOptions): Promise<number> {
     out: o.out ?? path.join('models', o.name),
     verifySize: o.verify_size,
     log,
-    reference: o.reference === 'tfjs' ? tfjsReference : undefined,
-    referenceName: o.reference === 'tfjs' ? `cyclegan-ts tfjs generator (${tf.getBackend()} backend)` : undefined,
+    ...reference,
   });
   const dirs = Object.keys(r.manifest.directions).join(' and ');
   console.log(`wrote ${r.out} (${dirs}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

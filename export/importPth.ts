@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { readPthFile } from '../core/pth/readPth';
 import { fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
 import type { ImportOptions } from '../core/config/options';
-import type { CheckpointOptions } from './checkpoint';
-import { generatorOptions } from './checkpoint';
+import type { CheckpointOptions } from '../train/checkpoint';
+import { generatorOptions } from '../train/model/cycleGan';
 import { writeModelFolder, type ExportOptions, type ExportResult, type GeneratorSource } from './exportModel';
 
 export type ImportArchitecture = Pick<
@@ -50,7 +50,7 @@ export async function loadPthGenerators(files: PthFiles, arch: ImportArchitectur
   const options: CheckpointOptions = { ...arch, load_size: arch.crop_size };
   const load = async (file: string, net: 'G_A' | 'G_B') => {
     const { tensors } = await readPthFile(file);
-    return fitGenerator(tensors, generatorOptions(options, net), file).weights;
+    return fitGenerator(tensors, generatorOptions(options, net === 'G_A' ? 'AtoB' : 'BtoA'), file).weights;
   };
   return {
     file: files.AtoB,

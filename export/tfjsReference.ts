@@ -1,8 +1,11 @@
 /**
  * The checkpoint's own computation as the verification reference: the tfjs generator the trainer
  * uses (train/tfjs/networks.ts), in inference mode, fed NCHW and answering NCHW like the ONNX graph.
+ * The only export file that loads tfjs: the CLIs import it dynamically, and only to verify against it.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../core/tf/backend';
+import { initBackend } from '../core/tf/backend';
 import type { NetworkSpec } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
 import { TfNetwork } from '../train/tfjs/networks';
@@ -24,4 +27,13 @@ export function tfjsReference(spec: NetworkSpec, weights: StateDict): ReferenceF
       net.dispose();
     }
   };
+}
+
+/** Starts tfjs on `backend` and returns the reference with its name for model.json. */
+export async function openTfjsReference(
+  backend: BackendChoice,
+  log: (line: string) => void,
+): Promise<{ reference: typeof tfjsReference; referenceName: string }> {
+  await initBackend(backend, log);
+  return { reference: tfjsReference, referenceName: `cyclegan-ts tfjs generator (${tf.getBackend()} backend)` };
 }

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { MANIFEST_FILE, parseManifest, type ModelManifest } from '../core/modelManifest';
 import { referenceGenerator } from '../export/referenceForward';
 import { compareOutputs, runOnnx, seededRandom } from '../export/verify';
-import { loadCheckpoint } from '../export/checkpoint';
+import { checkpointNet, checkpointOptions, loadCheckpoint } from '../train/checkpoint';
 import pkg from '../package.json';
 import { runCli, specFor, tinyOptions, writeCheckpoint, type CliRun } from './export-helpers';
 
@@ -72,14 +72,14 @@ async function expectMatchesCheckpoint(folder: string, ckptFile: string): Promis
     const entry = manifest.directions[dir]!;
     const bytes = await fs.readFile(path.join(folder, entry.file));
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(entry.sha256);
-    const spec = specFor(ckpt.options, net);
+    const spec = specFor(checkpointOptions(ckpt), net);
     expect([entry.inputNc, entry.outputNc]).toEqual([spec.inputNc, spec.outputNc]);
     const shape = [1, spec.inputNc, 32, 24];
     const rand = seededRandom(9);
     const input = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rand() * 2 - 1);
     const out = await runOnnx(bytes, input, shape);
     expect([...out.dims]).toEqual([1, spec.outputNc, 32, 24]);
-    const ref = await referenceGenerator(spec, ckpt[net])(input, shape);
+    const ref = await referenceGenerator(spec, checkpointNet(ckpt, net))(input, shape);
     expect(compareOutputs(out.data as Float32Array, ref).max).toBeLessThanOrEqual(1e-4);
     // model.json lists the tiling graphs with their checksums.
     const tiling = entry.tiling!;

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { generatorSpec, paramSpecs, type GeneratorOptions, type NetworkSpec } from '../core/arch/spec';
 import { numel, type NamedTensor, type StateDict } from '../core/arch/stateDict';
 import { writeTensorFile } from '../core/io/tensorFile';
-import { CHECKPOINT_FORMAT, generatorOptions, type CheckpointOptions } from '../export/checkpoint';
+import { CHECKPOINT_FORMAT, type CheckpointOptions } from '../train/checkpoint';
+import { generatorOptions } from '../train/model/cycleGan';
 import { seededRandom } from '../export/verify';
 
 export const ROOT = path.join(__dirname, '..');
@@ -60,7 +61,7 @@ export function randomWeights(spec: NetworkSpec, seed: number): StateDict {
 }
 
 export function specFor(o: CheckpointOptions, net: 'G_A' | 'G_B'): NetworkSpec {
-  return generatorSpec(generatorOptions(o, net) as GeneratorOptions);
+  return generatorSpec(generatorOptions(o, net === 'G_A' ? 'AtoB' : 'BtoA'));
 }
 
 /** Writes `<dir>/<name>/<epoch>.ckpt` the way the trainer does (discriminators omitted: export ignores them). */

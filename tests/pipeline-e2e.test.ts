@@ -16,7 +16,7 @@ import { parseTrainOptions } from '../core/config/options';
 import { generatorSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { loadCheckpoint } from '../train/checkpoint';
+import { checkpointNet, loadCheckpoint } from '../train/checkpoint';
 import { TfNetwork } from '../train/tfjs/networks';
 import { generatorOptions, type ModelOptions } from '../train/model/cycleGan';
 import { exportRun } from '../export/exportModel';
@@ -109,7 +109,7 @@ test.each(['AtoB', 'BtoA'] as const)(
     const net = new TfNetwork(
       generatorSpec(generatorOptions(opts, dir)),
       'e2e',
-      ck.nets[dir === 'AtoB' ? 'G_A' : 'G_B'],
+      checkpointNet(ck, dir === 'AtoB' ? 'G_A' : 'G_B'),
     );
     const y = tf.tidy(() => {
       const x = tf.transpose(tf.tensor4d(pre.input.data, pre.input.dims), [0, 2, 3, 1]) as tf.Tensor4D;

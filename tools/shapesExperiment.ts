@@ -15,7 +15,7 @@ import { makeShapesDataset } from './make_shapes_dataset';
 import { decodeRgb } from '../core/image/decode';
 import { openTrainData } from '../train/data/trainDataset';
 import { Trainer } from '../train/trainer';
-import { loadCheckpoint } from '../train/checkpoint';
+import { checkpointNet, loadCheckpoint } from '../train/checkpoint';
 import { TfNetwork } from '../train/tfjs/networks';
 import { generatorOptions } from '../train/model/cycleGan';
 
@@ -71,7 +71,11 @@ async function evaluate(checkpoint: string, testA: Pair[], testB: Pair[]) {
   const ck = await loadCheckpoint(checkpoint);
   const o = ck.meta.options as unknown as TrainOptions;
   const run = (dir: 'AtoB' | 'BtoA', pairs: Pair[]) => {
-    const net = new TfNetwork(generatorSpec(generatorOptions(o, dir)), 'eval', ck.nets[dir === 'AtoB' ? 'G_A' : 'G_B']);
+    const net = new TfNetwork(
+      generatorSpec(generatorOptions(o, dir)),
+      'eval',
+      checkpointNet(ck, dir === 'AtoB' ? 'G_A' : 'G_B'),
+    );
     const outs = pairs.map((p) =>
       tf.tidy(() =>
         toUint8(net.apply(tf.tensor4d(p.input, [1, ...p.shape]), { training: false }).dataSync() as Float32Array),

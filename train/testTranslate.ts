@@ -11,7 +11,7 @@ import { Rng } from '../core/rng';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import { generatorSpec } from '../core/arch/spec';
 import { TfNetwork } from './tfjs/networks';
-import { checkpointPath, loadCheckpoint } from './checkpoint';
+import { checkpointNet, checkpointPath, loadCheckpoint } from './checkpoint';
 import { generatorOptions, type ModelOptions } from './model/cycleGan';
 import { listImages } from './data/imageFolder';
 import { decodeRgb, UnusableImageError } from '../core/image/decode';
@@ -38,8 +38,8 @@ export async function runTest(o: TestOptions, log: (m: string) => void): Promise
   const bDir = path.join(o.dataroot, dirB);
   const filesB = fs.existsSync(bDir) ? await listImages(bDir) : [];
 
-  const G_A = new TfNetwork(generatorSpec(generatorOptions(train, 'AtoB')), 'G_A', ck.nets.G_A);
-  const G_B = new TfNetwork(generatorSpec(generatorOptions(train, 'BtoA')), 'G_B', ck.nets.G_B);
+  const G_A = new TfNetwork(generatorSpec(generatorOptions(train, 'AtoB')), 'G_A', checkpointNet(ck, 'G_A'));
+  const G_B = new TfNetwork(generatorSpec(generatorOptions(train, 'BtoA')), 'G_B', checkpointNet(ck, 'G_B'));
   const outDir = path.join(o.results_dir, o.name, `test_${o.epoch}`);
   const imgDir = path.join(outDir, 'images');
   fs.mkdirSync(imgDir, { recursive: true });

@@ -57,7 +57,11 @@ export interface FakeImagePool {
   readonly passThrough?: boolean;
 }
 
-export function generatorOptions(o: ModelOptions, direction: 'AtoB' | 'BtoA'): GeneratorOptions {
+/** G_A maps A → B; G_B (BtoA) is built with input and output channels swapped. */
+export function generatorOptions(
+  o: Pick<ModelOptions, 'netG' | 'input_nc' | 'output_nc' | 'ngf' | 'norm' | 'no_dropout'>,
+  direction: 'AtoB' | 'BtoA',
+): GeneratorOptions {
   const [inputNc, outputNc] = direction === 'AtoB' ? [o.input_nc, o.output_nc] : [o.output_nc, o.input_nc];
   return { netG: o.netG, inputNc, outputNc, ngf: o.ngf, norm: o.norm, useDropout: !o.no_dropout };
 }
