@@ -184,13 +184,13 @@ async function tfjsPart(quick: boolean) {
 // onnxruntime-node's WebGPU provider
 
 async function ortPart(quick: boolean) {
-  const ort = await import('onnxruntime-node');
+  const { createSession, float32Tensor, inferenceSessionOptions } = await import('../core/onnx/ortRuntime');
   const { buildGeneratorOnnx } = await import('../export/onnxBuilder');
   const { generatorSpec } = await import('../core/arch/spec');
   const { randomGeneratorWeights } = await import('../tests/helpers/tinyModel');
-  const { sessionOptions } = await import('../inference/providers');
+
   const { fromNchw } = await import('../inference/postprocess');
-  type Settings = Parameters<typeof sessionOptions>[0];
+  type Settings = Parameters<typeof inferenceSessionOptions>[0];
 
   const g = { netG: NET_G, inputNc: 3, outputNc: 3, ngf: CFG.ngf, norm: 'instance', useDropout: false } as const;
   const weights = randomGeneratorWeights(g, 5);
@@ -211,15 +211,17 @@ async function ortPart(quick: boolean) {
     const dims = [batch, 3, size, size];
     const data = new Float32Array(dims.reduce((a, b) => a * b));
     for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37) * 0.9;
-    return new ort.Tensor('float32', data, dims);
+    return float32Tensor(data, dims);
   };
   const open = (model: Uint8Array, provider: 'webgpu' | 'cpu', s: Partial<Settings>) =>
-    ort.InferenceSession.create(model, sessionOptions({ ...base, ...s }, [provider === 'webgpu' ? gpu : provider]));
+    createSession(model, inferenceSessionOptions({ ...base, ...s }, [provider === 'webgpu' ? gpu : provider]));
   const gpu = CFG.provider as 'webgpu';
-  const run = async (session: import('onnxruntime-node').InferenceSession, x: import('onnxruntime-node').Tensor) =>
-    (await session.run({ input: x })).output.data as Float32Array;
+  const run = async (
+    session: import('../core/onnx/ortRuntime').OrtSession,
+    x: import('../core/onnx/ortRuntime').OrtTensor,
+  ) => (await session.run({ input: x })).output.data as Float32Array;
 
-  async function timing(session: import('onnxruntime-node').InferenceSession, batch: number) {
+  async function timing(session: import('../core/onnx/ortRuntime').OrtSession, batch: number) {
     const x = input(batch);
     await run(session, x);
     await run(session, x);

@@ -9,7 +9,7 @@
 
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
+import type { OrtSession } from '../core/onnx/ortRuntime';
 
 /** One trace event as onnxruntime's CPU profiler writes it (times in µs). */
 export interface TraceEvent {
@@ -71,7 +71,7 @@ export interface RunSummary {
  * and returns its events. onnxruntime-node's endProfiling() does not say where it wrote them: the
  * file is `<prefix>_<date and time>.json`; it is read and deleted.
  */
-export function takeProfile(session: InferenceSession, prefix: string): TraceEvent[] {
+export function takeProfile(session: OrtSession, prefix: string): TraceEvent[] {
   session.endProfiling();
   const dir = path.dirname(prefix);
   const stem = `${path.basename(prefix)}_`;

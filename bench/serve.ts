@@ -24,8 +24,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import * as ort from 'onnxruntime-node';
-import { EXECUTION_PROVIDERS, openSession, type ExecutionProviderName } from '../inference/providers';
+import { float32Tensor } from '../core/onnx/ortRuntime';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/ortRuntime';
+import { openSession } from '../inference/providers';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
 interface AutocannonResult {
@@ -92,8 +93,7 @@ async function bareOnnxruntime(file: string, batch: number) {
     memPattern: true,
   });
   const dims = [batch, 3, size, size];
-  const x = new ort.Tensor(
-    'float32',
+  const x = float32Tensor(
     new Float32Array(dims.reduce((a, b) => a * b)).map(() => Math.random() * 2 - 1),
     dims,
   );

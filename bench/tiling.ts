@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession } from '../core/onnx/ortRuntime';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
@@ -61,7 +61,7 @@ async function quality(tileSides: number[], workingSides: number[]) {
   const dir = path.join(ROOT, 'models', 'twemoji2noto');
   const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
   const tiling = man.directions.AtoB!.tiling!;
-  const open = (f: string) => ort.InferenceSession.create(path.join(dir, f), { enableCpuMemArena: false });
+  const open = (f: string) => createSession(path.join(dir, f), { enableCpuMemArena: false });
   const run = ortRunGraph({
     plain: await open('AtoB.onnx'),
     statistics: await open(tiling.statistics!.file),

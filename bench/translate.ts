@@ -16,8 +16,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
-import * as ort from 'onnxruntime-node';
-import { EXECUTION_PROVIDERS, openSession, type ExecutionProviderName } from '../inference/providers';
+import { float32Tensor } from '../core/onnx/ortRuntime';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/ortRuntime';
+import { openSession } from '../inference/providers';
 import { translateTree } from '../translate/translateTree';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
@@ -54,7 +55,7 @@ async function bare(file: string, batch: number, count: number) {
     memPattern: true,
   });
   const dims = [batch, 3, SIZE, SIZE];
-  const x = new ort.Tensor('float32', new Float32Array(batch * 3 * SIZE * SIZE).fill(0.1), dims);
+  const x = float32Tensor(new Float32Array(batch * 3 * SIZE * SIZE).fill(0.1), dims);
   await session.run({ input: x }); // warm-up
   const runs = Math.max(1, Math.round(count / batch));
   const t0 = performance.now();

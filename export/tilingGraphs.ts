@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession } from '../core/onnx/ortRuntime';
 import { onnx } from 'onnx-proto';
 import { generatorSpec, paramSpecs, type NetworkSpec } from '../core/arch/spec';
 import type { StateDict } from '../core/arch/stateDict';
@@ -73,9 +73,9 @@ export async function verifyTilingGraphs(
   what: string,
 ): Promise<number> {
   const sessions = {
-    plain: await ort.InferenceSession.create(plain),
-    statistics: await ort.InferenceSession.create(files.get(entry.statistics!.file)!),
-    apply: await ort.InferenceSession.create(files.get(entry.apply!.file)!),
+    plain: await createSession(plain),
+    statistics: await createSession(files.get(entry.statistics!.file)!),
+    apply: await createSession(files.get(entry.apply!.file)!),
   };
   const run = ortRunGraph(sessions);
   let max = 0;

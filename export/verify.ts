@@ -3,7 +3,7 @@
  * through onnxruntime-node (CPU execution provider) and through the reference, and the largest
  * absolute difference must stay within a tolerance.
  */
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor, type OrtTensor } from '../core/onnx/ortRuntime';
 import { INPUT_NAME, OUTPUT_NAME } from './onnxBuilder';
 import type { ReferenceFn } from './referenceForward';
 import { Rng } from '../core/rng';
@@ -111,10 +111,10 @@ export function verificationCases(channels: number, trainingSize: number, multip
   });
 }
 
-export async function runOnnx(model: Uint8Array, input: Float32Array, shape: readonly number[]): Promise<ort.Tensor> {
-  const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
+export async function runOnnx(model: Uint8Array, input: Float32Array, shape: readonly number[]): Promise<OrtTensor> {
+  const session = await createSession(model, { executionProviders: ['cpu'] });
   try {
-    const out = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', input, shape as number[]) });
+    const out = await session.run({ [INPUT_NAME]: float32Tensor(input, shape as number[]) });
     return out[OUTPUT_NAME];
   } finally {
     await session.release();
@@ -150,12 +150,12 @@ export async function verifyOnnx(
   tolerance: number,
   what = 'ONNX model',
 ): Promise<VerifyResult> {
-  const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
+  const session = await createSession(model, { executionProviders: ['cpu'] });
   const results: CaseResult[] = [];
   try {
     for (let i = 0; i < cases.length; i++) {
       const k = cases[i];
-      const out = (await session.run({ [INPUT_NAME]: new ort.Tensor('float32', k.input, k.shape) }))[OUTPUT_NAME];
+      const out = (await session.run({ [INPUT_NAME]: float32Tensor(k.input, k.shape) }))[OUTPUT_NAME];
       if (out.data.length !== expected[i].length)
         throw new VerificationError(
           `${what}: verification failed: output [${out.dims}] has ${out.data.length} values, the reference ${expected[i].length} (${k.label})`,

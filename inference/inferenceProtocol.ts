@@ -1,5 +1,6 @@
 /** Messages between the main thread and a model's inference worker (inference/inferenceWorker.ts). */
-import type { ExecutionProviderName, OrtLogLevel, SessionSettings, SkippedProvider } from './providers';
+import type { ExecutionProviderName, OrtLogLevel, SessionSettings } from '../core/onnx/ortRuntime';
+import type { SkippedProvider } from './providers';
 
 import type { Feed, Tensor, TilingGraph } from './tiling/tiledTranslate';
 

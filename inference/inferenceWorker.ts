@@ -10,9 +10,17 @@
  * the arena's speed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import {
+  float32Tensor,
+  int64Tensor,
+  setOrtLogLevel,
+  type ExecutionProviderName,
+  type OrtSession,
+  type OrtTensor,
+  type SessionSettings,
+} from '../core/onnx/ortRuntime';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
-import { openSession, type ExecutionProviderName, type SessionSettings } from './providers';
+import { openSession } from './providers';
 import type { FromWorker, GraphRequest, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
 import { firstLine } from '../core/errorText';
 
@@ -20,17 +28,17 @@ const port = parentPort;
 if (!port) throw new Error('inferenceWorker.ts must run in a worker thread');
 
 const init = workerData as WorkerInit;
-ort.env.logLevel = init.ortLogLevel;
+setOrtLogLevel(init.ortLogLevel);
 
-const sessions = new Map<string, ort.InferenceSession>();
+const sessions = new Map<string, OrtSession>();
 /** Arena-less sessions for inputs larger than the warm-up size, opened on first need. */
-const leanSessions = new Map<string, Promise<ort.InferenceSession>>();
+const leanSessions = new Map<string, Promise<OrtSession>>();
 const files = new Map<string, string>();
 const warmupPixels = new Map<string, number>();
 const usedProvider = new Map<string, ExecutionProviderName>();
 let settings: SessionSettings | null = null;
 /** Tiling sessions by `direction/graph`, opened on first use with the direction's provider. */
-const tilingSessions = new Map<string, Promise<ort.InferenceSession>>();
+const tilingSessions = new Map<string, Promise<OrtSession>>();
 let tilingFiles: NonNullable<LoadRequest['tilingFiles']> = {};
 let graphBytes = 0;
 let inputName = 'input';
@@ -74,7 +82,7 @@ async function load(req: LoadRequest): Promise<void> {
     const dims = req.warmup[direction];
     warmupPixels.set(direction, dims[2] * dims[3]);
     const t0 = performance.now();
-    const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    const x = float32Tensor(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
     const out = await s.run({ [inputName]: x });
     const y = out[outputName];
     if (y.dims.length !== 4 || y.dims[0] !== dims[0])
@@ -85,7 +93,7 @@ async function load(req: LoadRequest): Promise<void> {
 }
 
 /** The session for this input: the arena one up to the warm-up size, else the arena-less one. */
-function sessionFor(direction: string, dims: number[]): Promise<ort.InferenceSession> | ort.InferenceSession {
+function sessionFor(direction: string, dims: number[]): Promise<OrtSession> | OrtSession {
   const s = sessions.get(direction);
   if (!s) throw new Error(`no session for direction ${direction}`);
   const large = dims[0] * dims[2] * dims[3] > (warmupPixels.get(direction) ?? Infinity);
@@ -102,7 +110,7 @@ function sessionFor(direction: string, dims: number[]): Promise<ort.InferenceSes
 async function run(id: number, direction: string, data: Float32Array, dims: number[]): Promise<void> {
   const s = await sessionFor(direction, dims);
   const t0 = performance.now();
-  const out = await s.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+  const out = await s.run({ [inputName]: float32Tensor(data, dims) });
   const ms = performance.now() - t0;
   const y = out[outputName];
   if (y.type !== 'float32') throw new Error(`output '${outputName}' is ${y.type}, expected float32`);
@@ -117,7 +125,7 @@ async function run(id: number, direction: string, data: Float32Array, dims: numb
  * Tiling graphs run one tile at a time with shapes that vary at the image's edges: no memory
  * arena or pattern, so the memory of a large image's tiles goes back once it is done.
  */
-function tilingSession(direction: string, graph: 'statistics' | 'apply'): Promise<ort.InferenceSession> {
+function tilingSession(direction: string, graph: 'statistics' | 'apply'): Promise<OrtSession> {
   const key = `${direction}/${graph}`;
   let s = tilingSessions.get(key);
   if (!s) {
@@ -134,9 +142,9 @@ function tilingSession(direction: string, graph: 'statistics' | 'apply'): Promis
 async function runGraph(m: GraphRequest): Promise<void> {
   const s = m.graph === 'plain' ? sessions.get(m.direction) : await tilingSession(m.direction, m.graph);
   if (!s) throw new Error(`no session for direction ${m.direction}`);
-  const feeds: Record<string, ort.Tensor> = {};
+  const feeds: Record<string, OrtTensor> = {};
   for (const [k, v] of Object.entries(m.feeds))
-    feeds[k] = v.type === 'int64' ? new ort.Tensor('int64', v.data, v.dims) : new ort.Tensor('float32', v.data, v.dims);
+    feeds[k] = v.type === 'int64' ? int64Tensor(v.data, v.dims) : float32Tensor(v.data, v.dims);
   // The plain graph's own names; the tiling graphs use the exporter's fixed ones.
   if (m.graph === 'plain' && inputName !== 'input' && feeds.input) {
     feeds[inputName] = feeds.input;

@@ -44,14 +44,8 @@ import {
   type TileChoice,
   type TilingSettings,
 } from './tiling/tiledTranslate';
-import {
-  DEFAULT_SESSION_SETTINGS,
-  GPU_PROVIDERS,
-  type ExecutionProviderName,
-  type OrtLogLevel,
-  type SessionSettings,
-  type SkippedProvider,
-} from './providers';
+import { DEFAULT_SESSION_SETTINGS, GPU_PROVIDERS, type SkippedProvider } from './providers';
+import { type ExecutionProviderName, type OrtLogLevel, type SessionSettings } from '../core/onnx/ortRuntime';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const DIRECTIONS: readonly Direction[] = ['AtoB', 'BtoA'];

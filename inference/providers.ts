@@ -5,23 +5,13 @@
  * provider lacks, when `cpu` is configured at all) and the first that opens the model wins.
  */
 import { readdirSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
-
-export const EXECUTION_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
-export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
-
-/** onnxruntime session options this project exposes (the server's ORT_* settings, the CLIs' flags). */
-export interface SessionSettings {
-  /** Threads per session; 0 lets onnxruntime choose (one per core). */
-  intraOpThreads: number;
-  interOpThreads: number;
-  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
-  cpuMemArena: boolean;
-  memPattern: boolean;
-  /** WebGPU provider options (ignored by the others). */
-  webgpuLayout?: 'NCHW' | 'NHWC';
-  webgpuGraphCapture?: boolean;
-}
+import {
+  createSession,
+  inferenceSessionOptions,
+  type ExecutionProviderName,
+  type OrtSession,
+  type SessionSettings,
+} from '../core/onnx/ortRuntime';
 
 /** Providers that run on a GPU (or other accelerator): they get the GPU batch size instead. */
 export const GPU_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
@@ -33,8 +23,6 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
   cpuMemArena: true,
   memPattern: true,
 };
-
-export type OrtLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 
 export interface SkippedProvider {
   provider: ExecutionProviderName;
@@ -69,29 +57,6 @@ export function providerPrecheck(
   return null;
 }
 
-/** WebGPU's own options; the other providers run with their defaults. */
-function providerEntry(p: ExecutionProviderName, s: SessionSettings): ort.InferenceSession.ExecutionProviderConfig {
-  if (p !== 'webgpu' || !s.webgpuLayout) return p;
-  return { name: 'webgpu', preferredLayout: s.webgpuLayout };
-}
-
-export function sessionOptions(
-  s: SessionSettings,
-  providers: ExecutionProviderName[],
-): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: providers.map((p) => providerEntry(p, s)),
-    // onnxruntime-node passes `extra` through as session config entries, which the WebGPU provider reads.
-    ...(s.webgpuGraphCapture &&
-      providers.includes('webgpu') && { extra: { 'ep.webgpuexecutionprovider.enableGraphCapture': '1' } }),
-    intraOpNumThreads: s.intraOpThreads,
-    interOpNumThreads: s.interOpThreads,
-    graphOptimizationLevel: s.graphOptimization,
-    enableCpuMemArena: s.cpuMemArena,
-    enableMemPattern: s.memPattern,
-  };
-}
-
 function reasonOf(e: unknown): string {
   const msg = String(e instanceof Error ? e.message : e);
   // onnxruntime messages carry source locations and multiple lines; the last clause says what failed.
@@ -102,7 +67,7 @@ function reasonOf(e: unknown): string {
 }
 
 export interface OpenedSession {
-  session: ort.InferenceSession;
+  session: OrtSession;
   provider: ExecutionProviderName;
   skipped: SkippedProvider[];
 }
@@ -130,10 +95,7 @@ export async function openSession(
     }
     const list: ExecutionProviderName[] = provider === 'cpu' || !withCpu ? [provider] : [provider, 'cpu'];
     try {
-      const session =
-        typeof model === 'string'
-          ? await ort.InferenceSession.create(model, sessionOptions(settings, list))
-          : await ort.InferenceSession.create(model, sessionOptions(settings, list));
+      const session = await createSession(model, inferenceSessionOptions(settings, list));
       for (const s of skipped) unavailable.add(s.provider);
       return { session, provider, skipped };
     } catch (e) {

@@ -10,7 +10,7 @@ import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { commaSeparated } from '../core/cli/fields';
-import { EXECUTION_PROVIDERS, type SessionSettings } from '../inference/providers';
+import { EXECUTION_PROVIDERS, type SessionSettings } from '../core/onnx/ortRuntime';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 

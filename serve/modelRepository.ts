@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { MANIFEST_FILE, type Direction } from '../core/modelManifest';
 import { openModel, type Model } from '../inference/model';
-import type { ExecutionProviderName } from '../inference/providers';
+import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { sessionSettings, type Config } from './config';
 
 export { directionChannels, DIRECTIONS, MODEL_NAME_PATTERN } from '../inference/model';

@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor } from '../core/onnx/ortRuntime';
 import {
   categorize,
   formatSummary,
@@ -121,15 +121,15 @@ test("takeProfile reads and deletes onnxruntime's own profile of a session", asy
   b.output(b.binary('Add', y, b.scalar(1), 'adam/net.w'), 'y');
   const dir = mkdtempSync(path.join(tmpdir(), 'ort-trace-test-'));
   const prefix = path.join(dir, 'step');
-  const session = await ort.InferenceSession.create(b.build('trace test'), {
+  const session = await createSession(b.build('trace test'), {
     graphOptimizationLevel: 'disabled',
     enableProfiling: true,
     profileFilePrefix: prefix,
   });
   try {
     const feeds = {
-      x: new ort.Tensor('float32', new Float32Array(16).fill(1), [2, 8]),
-      w: new ort.Tensor('float32', new Float32Array(32).fill(1), [8, 4]),
+      x: float32Tensor(new Float32Array(16).fill(1), [2, 8]),
+      w: float32Tensor(new Float32Array(32).fill(1), [8, 4]),
     };
     for (let i = 0; i < 2; i++) await session.run(feeds);
     const s = summarizeLastRun(takeProfile(session, prefix));

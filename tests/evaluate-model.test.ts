@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor } from '../core/onnx/ortRuntime';
 import sharp from 'sharp';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
@@ -31,9 +31,8 @@ async function directTranslation(onnx: string, rgb: Buffer): Promise<Uint8Array>
   const plane = SIDE * SIDE;
   const x = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) x[c * plane + i] = rgb[i * 3 + c] / 127.5 - 1;
-  const session = await ort.InferenceSession.create(onnx);
-  const y = (await session.run({ input: new ort.Tensor('float32', x, [1, 3, SIDE, SIDE]) })).output
-    .data as Float32Array;
+  const session = await createSession(onnx);
+  const y = (await session.run({ input: float32Tensor(x, [1, 3, SIDE, SIDE]) })).output.data as Float32Array;
   await session.release();
   const out = new Uint8Array(3 * plane);
   for (let c = 0; c < 3; c++)

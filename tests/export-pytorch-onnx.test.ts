@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor } from '../core/onnx/ortRuntime';
 import { generatorSpec } from '../core/arch/spec';
 import { MANIFEST_FILE, parseManifest } from '../core/modelManifest';
 import { buildGeneratorOnnx } from '../export/onnxBuilder';
@@ -53,7 +53,7 @@ async function load(folder: string) {
   const entry = manifest.directions.AtoB!;
   const bytes = await fs.readFile(path.join(folder, entry.file));
   expect(createHash('sha256').update(bytes).digest('hex')).toBe(entry.sha256);
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
+  const session = await createSession(bytes, { executionProviders: ['cpu'] });
   return { manifest, session };
 }
 
@@ -82,7 +82,7 @@ describe('a PyTorch-exported ONNX generator wrapped with model.json', () => {
       for (const c of ['square', 'nonsquare']) {
         const input = fixture.tensor(`input/${c}`);
         const expected = fixture.tensor(`output/${c}`);
-        const out = (await session.run({ [manifest.io.input]: new ort.Tensor('float32', input.data, input.shape) }))[
+        const out = (await session.run({ [manifest.io.input]: float32Tensor(input.data, input.shape) }))[
           manifest.io.output
         ];
         expect([...out.dims]).toEqual(expected.shape);
@@ -94,15 +94,13 @@ describe('a PyTorch-exported ONNX generator wrapped with model.json', () => {
   });
 
   test('the TypeScript builder, given the same state_dict, computes what the PyTorch export computes', async () => {
-    const ours = await ort.InferenceSession.create(buildGeneratorOnnx(generatorSpec(fixture.generator), fixture.state));
-    const theirs = await ort.InferenceSession.create(
-      await fs.readFile(path.join(ONNX_FIXTURE_DIR, 'resnet_tiny.onnx')),
-    );
+    const ours = await createSession(buildGeneratorOnnx(generatorSpec(fixture.generator), fixture.state));
+    const theirs = await createSession(await fs.readFile(path.join(ONNX_FIXTURE_DIR, 'resnet_tiny.onnx')));
     try {
       expect(ours.inputNames).toEqual(theirs.inputNames);
       expect(ours.outputNames).toEqual(theirs.outputNames);
       const input = fixture.tensor('input/nonsquare');
-      const feeds = { input: new ort.Tensor('float32', input.data, input.shape) };
+      const feeds = { input: float32Tensor(input.data, input.shape) };
       const a = (await ours.run(feeds)).output.data as Float32Array;
       const b = (await theirs.run(feeds)).output.data as Float32Array;
       expect(compareOutputs(a, b).max).toBeLessThanOrEqual(1e-5);

@@ -1,5 +1,6 @@
 /** serve/executionProviders: session options per provider (WebGPU's own options) and the fallback. */
-import { openSession, sessionOptions } from '../inference/providers';
+import { openSession } from '../inference/providers';
+import { inferenceSessionOptions } from '../core/onnx/ortRuntime';
 import type { SessionSettings } from '../inference/inferenceProtocol';
 import { randomGeneratorOnnx } from './helpers/tinyModel';
 
@@ -12,13 +13,13 @@ const BASE: SessionSettings = {
 };
 
 test('the WebGPU provider gets its layout; graph capture is a session config entry; others are plain names', () => {
-  const o = sessionOptions({ ...BASE, webgpuLayout: 'NHWC', webgpuGraphCapture: true }, ['webgpu', 'cpu']);
+  const o = inferenceSessionOptions({ ...BASE, webgpuLayout: 'NHWC', webgpuGraphCapture: true }, ['webgpu', 'cpu']);
   expect(o.executionProviders).toEqual([{ name: 'webgpu', preferredLayout: 'NHWC' }, 'cpu']);
   expect(o.extra).toEqual({ 'ep.webgpuexecutionprovider.enableGraphCapture': '1' });
-  const cpu = sessionOptions({ ...BASE, webgpuLayout: 'NHWC', webgpuGraphCapture: true }, ['cpu']);
+  const cpu = inferenceSessionOptions({ ...BASE, webgpuLayout: 'NHWC', webgpuGraphCapture: true }, ['cpu']);
   expect(cpu.executionProviders).toEqual(['cpu']);
   expect(cpu.extra).toBeUndefined();
-  expect(sessionOptions(BASE, ['webgpu']).executionProviders).toEqual(['webgpu']);
+  expect(inferenceSessionOptions(BASE, ['webgpu']).executionProviders).toEqual(['webgpu']);
 });
 
 test('webgpu with its options opens, or is skipped with a one-line reason and cpu takes over', async () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession, type OrtSession } from '../core/onnx/ortRuntime';
 import { generatorSpec, type GeneratorOptions } from '../core/arch/spec';
 import { tileGeometry } from '../core/arch/tileGeometry';
 import { seamScore } from '../core/metrics/seam';
@@ -35,12 +35,12 @@ async function generator(o: Partial<GeneratorOptions>, seed = 3) {
   const weights = randomWeights(spec, seed);
   const geo = tileGeometry(spec);
   const tiling: TilingManifest = { halo: geo.halo, multiple: geo.multiple, norm: geo.norm, layers: geo.normLayers };
-  const sessions: Partial<Record<TilingGraph, ort.InferenceSession>> = {
-    plain: await ort.InferenceSession.create(buildGeneratorOnnx(spec, weights)),
+  const sessions: Partial<Record<TilingGraph, OrtSession>> = {
+    plain: await createSession(buildGeneratorOnnx(spec, weights)),
   };
   if (geo.norm === 'instance')
     for (const variant of ['statistics', 'apply'] as const)
-      sessions[variant] = await ort.InferenceSession.create(buildGeneratorOnnx(spec, weights, { variant }));
+      sessions[variant] = await createSession(buildGeneratorOnnx(spec, weights, { variant }));
   return { tiling, sessions, run: ortRunGraph(sessions) };
 }
 
@@ -122,7 +122,7 @@ describe('tiled translation', () => {
     const dir = path.join(__dirname, '..', 'models', 'twemoji2noto');
     const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
     const t = man.directions.AtoB!.tiling!;
-    const open = (f: string) => ort.InferenceSession.create(path.join(dir, f));
+    const open = (f: string) => createSession(path.join(dir, f));
     const gl = {
       tiling: t,
       run: ortRunGraph({

@@ -1,5 +1,5 @@
 /** GraphBuilder (train/onnx/graphBuilder.ts): the sum of gradients, the one helper with more than one form. */
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor } from '../core/onnx/ortRuntime';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '../train/onnx/graphBuilder';
 
@@ -9,9 +9,9 @@ async function sumOf(n: number) {
   b.output(b.sum(terms, 's'), 'y');
   const model = b.build('sum');
   const ops = onnx.ModelProto.decode(model).graph!.node!.map((node) => node.opType);
-  const session = await ort.InferenceSession.create(model);
+  const session = await createSession(model);
   const feeds = Object.fromEntries(
-    terms.map((t, i) => [t, new ort.Tensor('float32', Float32Array.of(i + 1, 10 * (i + 1), -0.5), [3])]),
+    terms.map((t, i) => [t, float32Tensor(Float32Array.of(i + 1, 10 * (i + 1), -0.5), [3])]),
   );
   const y = (await session.run(feeds)).y.data as Float32Array;
   await session.release();

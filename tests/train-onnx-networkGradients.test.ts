@@ -7,7 +7,7 @@
  * it accepts). The golden fixtures test whole networks; these pin each path, including ones those
  * networks do not reach.
  */
-import * as ort from 'onnxruntime-node';
+import { createSession, float32Tensor, type OrtTensor } from '../core/onnx/ortRuntime';
 import type { Layer } from '../core/arch/spec';
 import { Rng } from '../core/rng';
 import { GraphBuilder } from '../train/onnx/graphBuilder';
@@ -18,9 +18,9 @@ const random = (n: number) => Float32Array.from({ length: n }, () => rng.next() 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 async function run(b: GraphBuilder, feeds: Record<string, { data: Float32Array; shape: number[] }>) {
-  const session = await ort.InferenceSession.create(b.build('t'), { intraOpNumThreads: 1 });
-  const input: Record<string, ort.Tensor> = {};
-  for (const [k, v] of Object.entries(feeds)) input[k] = new ort.Tensor('float32', v.data, v.shape);
+  const session = await createSession(b.build('t'), { intraOpNumThreads: 1 });
+  const input: Record<string, OrtTensor> = {};
+  for (const [k, v] of Object.entries(feeds)) input[k] = float32Tensor(v.data, v.shape);
   const out = await session.run(input);
   await session.release();
   return out;

@@ -6,7 +6,7 @@
  * networks). Same tolerance as the tfjs engine's golden tests: max|ours − torch| ≤ 1e-4 ·
  * max(1, max|torch|) per tensor.
  */
-import * as ort from 'onnxruntime-node';
+import { createSession, type OrtValues, float32Tensor, type OrtTensor } from '../core/onnx/ortRuntime';
 import { discriminatorSpec, generatorSpec, paramSpecs, type NetworkSpec } from '../core/arch/spec';
 import { GraphBuilder } from '../train/onnx/graphBuilder';
 import { applyNetwork } from '../train/onnx/networkGradients';
@@ -48,7 +48,7 @@ describe.each(netCases)('golden %s on the onnxruntime engine', (caseName) => {
   const c = loadGolden(caseName);
   const spec = specOf(c);
   const trainable = paramSpecs(spec).filter((p) => p.trainable);
-  let out: ort.InferenceSession.OnnxValueMapType;
+  let out: OrtValues;
 
   beforeAll(async () => {
     // sum(output · R): the output gradient is R itself.
@@ -73,14 +73,14 @@ describe.each(netCases)('golden %s on the onnxruntime engine', (caseName) => {
     const r = b.input('R', c.tensor('output').shape);
     b.output(net.back(r, true)!, 'dInput');
     for (const p of trainable) b.output(b.sum(grads.get(p.key)!, 'grad'), `grad/${p.key}`);
-    const session = await ort.InferenceSession.create(b.build(caseName), { intraOpNumThreads: 2 });
-    const feeds: Record<string, ort.Tensor> = {};
+    const session = await createSession(b.build(caseName), { intraOpNumThreads: 2 });
+    const feeds: Record<string, OrtTensor> = {};
     for (const name of ['input', 'R']) {
       const t = c.tensor(name === 'R' ? 'R' : 'input');
-      feeds[name] = new ort.Tensor('float32', t.data, t.shape);
+      feeds[name] = float32Tensor(t.data, t.shape);
     }
     const state = c.group('state/');
-    for (const p of paramSpecs(spec)) feeds[`p/${p.key}`] = new ort.Tensor('float32', state.get(p.key)!.data, p.shape);
+    for (const p of paramSpecs(spec)) feeds[`p/${p.key}`] = float32Tensor(state.get(p.key)!.data, p.shape);
     out = await session.run(feeds);
     await session.release();
   });

@@ -18,9 +18,17 @@ import { initBackend } from '../core/tf/backend';
 import { discriminatorOptions, generatorOptions, NET_NAMES, type NetName } from '../train/model/cycleGan';
 import { LOSS_NAMES, type Losses, type VisualName } from '../train/model/trainingModel';
 import { LocalTrainingModel } from '../train/tfjs/localTrainingModel';
-import { initialModelState, poolStreams, type ImageBatch, type ModelState, type Shape4 } from '../train/model/modelState';
+import {
+  initialModelState,
+  poolStreams,
+  type ImageBatch,
+  type ModelState,
+  type Shape4,
+} from '../train/model/modelState';
 import { dropoutMultiplier } from '../train/onnx/dropoutMask';
-import { MAX_SESSIONS, OrtTrainingModel, sessionOptions } from '../train/onnx/ortTrainingModel';
+import { trainingSessionOptions } from '../core/onnx/ortRuntime';
+import { MAX_SESSIONS } from '../train/onnx/ortModelBase';
+import { OrtTrainingModel } from '../train/onnx/ortTrainingModel';
 import { ParallelTrainingModel } from '../train/parallel/parallelTrainingModel';
 import { describeEngine, ORT_AUTO_WORKERS_FROM, resolveEngine } from '../train/engines';
 import { type TrainingModel } from '../train/model/trainingModel';
@@ -119,7 +127,7 @@ beforeAll(async () => {
 
 test('step sessions run in order on the intra-op threads asked for, from the arena without a memory pattern', () => {
   // The memory pattern kept a slot for every tensor of a run: 5.7 GB at 256² against 3.4 GB without it.
-  expect(sessionOptions(3)).toEqual({
+  expect(trainingSessionOptions(3)).toEqual({
     executionProviders: ['cpu'],
     intraOpNumThreads: 3,
     interOpNumThreads: 1,

@@ -28,7 +28,7 @@ import { ssim } from '../core/metrics/ssim';
 import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
 import { directionChannels, openModel, type Model } from '../inference/model';
 import { decodeImage, resizeRaw, type ImageSize, type RawImage } from '../inference/preprocess';
-import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../inference/providers';
+import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { listImages } from '../train/data/imageFolder';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';

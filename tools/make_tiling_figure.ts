@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { createSession } from '../core/onnx/ortRuntime';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
@@ -33,7 +33,7 @@ async function main({ out }: z.output<typeof schema>): Promise<void> {
   const dir = path.join(ROOT, 'models', 'twemoji2noto');
   const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
   const tiling = man.directions.AtoB!.tiling!;
-  const open = (f: string) => ort.InferenceSession.create(path.join(dir, f));
+  const open = (f: string) => createSession(path.join(dir, f));
   const run = ortRunGraph({
     plain: await open('AtoB.onnx'),
     statistics: await open(tiling.statistics!.file),

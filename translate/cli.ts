@@ -17,7 +17,7 @@ import { directionSchema } from '../core/modelManifest';
 import { FITS } from '../inference/model';
 import { OUTPUT_FORMATS } from '../inference/postprocess';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS, parseSizeMode } from '../inference/preprocess';
-import { EXECUTION_PROVIDERS } from '../inference/providers';
+import { EXECUTION_PROVIDERS } from '../core/onnx/ortRuntime';
 import { DEFAULT_TILING, parseTileChoice, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { TranslateError } from './modelFolder';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from './shard';

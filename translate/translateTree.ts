@@ -16,7 +16,7 @@ import { ImageError } from '../core/image/decode';
 import { openModel, type Fit, type Model, type Stage } from '../inference/model';
 import type { OutputFormat } from '../inference/postprocess';
 import type { SizeMode } from '../inference/preprocess';
-import type { ExecutionProviderName } from '../inference/providers';
+import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { firstLine } from '../core/errorText';
 import { listInputs, outputPaths } from './inputTree';
 import { checkDirection, resolveModel, TranslateError } from './modelFolder';

@@ -3,20 +3,19 @@
  * as 8-bit HWC (what decoders give, 4× smaller than float) or as a float NCHW tensor as tile
  * sources, and a sink that assembles rows into one float tensor (tests and benchmarks).
  */
-import * as ort from 'onnxruntime-node';
+import { type OrtSession, float32Tensor, int64Tensor, type OrtTensor } from '../../core/onnx/ortRuntime';
 import type { RawImage } from '../../core/image/rawImage';
 import { fromNchw } from '../postprocess';
 import { normalizationLut, type Normalization } from '../preprocess';
 import type { RowSink, RunGraph, Tensor, TileSource, TilingGraph } from './tiledTranslate';
 
-export function ortRunGraph(sessions: Partial<Record<TilingGraph, ort.InferenceSession>>): RunGraph {
+export function ortRunGraph(sessions: Partial<Record<TilingGraph, OrtSession>>): RunGraph {
   return async (graph, feeds, fetch) => {
     const s = sessions[graph];
     if (!s) throw new Error(`no ${graph} graph loaded`);
-    const input: Record<string, ort.Tensor> = {};
+    const input: Record<string, OrtTensor> = {};
     for (const [k, v] of Object.entries(feeds))
-      input[k] =
-        v.type === 'int64' ? new ort.Tensor('int64', v.data, v.dims) : new ort.Tensor('float32', v.data, v.dims);
+      input[k] = v.type === 'int64' ? int64Tensor(v.data, v.dims) : float32Tensor(v.data, v.dims);
     const out = await s.run(input, fetch);
     const result: Record<string, Tensor> = {};
     for (const name of fetch) result[name] = { data: out[name].data as Float32Array, dims: [...out[name].dims] };

@@ -9,7 +9,14 @@
  * layout, Adam moments convert to the checkpoint's tfjs layout on export, so a run saved by one
  * engine resumes in the other.
  */
-import * as ort from 'onnxruntime-node';
+import {
+  createSession,
+  float32Tensor,
+  trainingSessionOptions,
+  type OrtSession,
+  type OrtTensor,
+  type OrtValues,
+} from '../../core/onnx/ortRuntime';
 import { paramSpecs, type NetworkSpec } from '../../core/arch/spec';
 import { numel, type StateDict } from '../../core/arch/stateDict';
 import { Rng } from '../../core/rng';
@@ -56,7 +63,7 @@ interface Optimiser {
 
 interface Compiled {
   graph: StepGraph;
-  session: ort.InferenceSession;
+  session: OrtSession;
 }
 
 /** Which optimiser a network's parameters belong to. */
@@ -249,8 +256,8 @@ export abstract class OrtModelBase {
       await old.session.release();
     }
     const graph = build(this.graphOptions, shapes);
-    const session = await ort.InferenceSession.create(graph.model, {
-      ...sessionOptions(this.threads),
+    const session = await createSession(graph.model, {
+      ...trainingSessionOptions(this.threads),
       ...(this.profilePrefix && { enableProfiling: true, profileFilePrefix: `${this.profilePrefix}${kind}` }),
     });
     c = { graph, session };
@@ -259,18 +266,14 @@ export abstract class OrtModelBase {
   }
 
   /** The session of the last `kind` step (for reading its profile). */
-  lastSession(kind: string): ort.InferenceSession {
+  lastSession(kind: string): OrtSession {
     const c = this.lastUsed[kind];
     if (!c) throw new Error(`no ${kind} step has run yet`);
     return c.session;
   }
 
   /** Runs `c` with its parameters, Adam state and dropout multipliers fed, and `feeds`. */
-  protected async run(
-    kind: string,
-    c: Compiled,
-    feeds: Record<string, ort.Tensor>,
-  ): Promise<ort.InferenceSession.OnnxValueMapType> {
+  protected async run(kind: string, c: Compiled, feeds: Record<string, OrtTensor>): Promise<OrtValues> {
     const t0 = performance.now();
     const out = await c.session.run({
       ...feeds,
@@ -301,41 +304,41 @@ export abstract class OrtModelBase {
     return this.shapes.get(key)!;
   }
 
-  private paramFeeds(graph: StepGraph): Record<string, ort.Tensor> {
-    const feeds: Record<string, ort.Tensor> = {};
+  private paramFeeds(graph: StepGraph): Record<string, OrtTensor> {
+    const feeds: Record<string, OrtTensor> = {};
     for (const key of [...graph.keys, ...graph.frozenKeys, ...graph.bufferKeys])
-      feeds[key] = tensor(this.params.get(key)!, this.shapes.get(key)!);
+      feeds[key] = float32Tensor(this.params.get(key)!, this.shapes.get(key)!);
     return feeds;
   }
 
   /** This iteration's dropout multipliers, drawn as the tfjs engine draws them (same counter, same seeds). */
-  private dropoutFeeds(graph: StepGraph): Record<string, ort.Tensor> {
+  private dropoutFeeds(graph: StepGraph): Record<string, OrtTensor> {
     return Object.fromEntries(
       graph.dropoutMasks.map((m) => [
         m.name,
-        tensor(dropoutMultiplier(m.shape, m.rate, this.dropoutCounter + m.seedOffset), m.shape),
+        float32Tensor(dropoutMultiplier(m.shape, m.rate, this.dropoutCounter + m.seedOffset), m.shape),
       ]),
     );
   }
 
   /** Moments and bias corrections of a graph that updates (one optimiser's) parameters. */
-  private adamFeeds(graph: StepGraph): Record<string, ort.Tensor> {
+  private adamFeeds(graph: StepGraph): Record<string, OrtTensor> {
     if (!graph.updates) return {};
     const o = this.opt[graph.updates];
     const { stepSize, bc2Sqrt } = adamBiasCorrection({ ...this.graphOptions, lr: this.lr }, o.step + 1);
-    const feeds: Record<string, ort.Tensor> = {
-      [STEP_SIZE]: new ort.Tensor('float32', Float32Array.of(stepSize), []),
-      [BC2_SQRT]: new ort.Tensor('float32', Float32Array.of(bc2Sqrt), []),
+    const feeds: Record<string, OrtTensor> = {
+      [STEP_SIZE]: float32Tensor(Float32Array.of(stepSize), []),
+      [BC2_SQRT]: float32Tensor(Float32Array.of(bc2Sqrt), []),
     };
     for (const key of graph.keys) {
       const shape = this.shapes.get(key)!;
-      feeds[moment('m', key)] = tensor(o.m.get(key)!, shape);
-      feeds[moment('v', key)] = tensor(o.v.get(key)!, shape);
+      feeds[moment('m', key)] = float32Tensor(o.m.get(key)!, shape);
+      feeds[moment('v', key)] = float32Tensor(o.v.get(key)!, shape);
     }
     return feeds;
   }
 
-  private applyUpdate(graph: StepGraph, out: ort.InferenceSession.OnnxValueMapType): void {
+  private applyUpdate(graph: StepGraph, out: OrtValues): void {
     if (graph.updates) {
       const o = this.opt[graph.updates];
       o.step++;
@@ -349,26 +352,8 @@ export abstract class OrtModelBase {
   }
 }
 
-/** How the engine loads its step graphs: CPU kernels on `threads` intra-op threads, nodes in order. */
-export function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    // The memory pattern gives every tensor of a run its own slot in one block (5.7 GB at 256²);
-    // the arena alone reuses freed chunks (3.4 GB), at the same speed.
-    enableMemPattern: false,
-  };
-}
-
-export function tensor(data: Float32Array, shape: readonly number[]): ort.Tensor {
-  return new ort.Tensor('float32', data, shape);
-}
-
 /** An NHWC image output of a step run. */
-export function imageOf(out: ort.InferenceSession.OnnxValueMapType, name: string): ImageBatch {
+export function imageOf(out: OrtValues, name: string): ImageBatch {
   const t = out[name];
   return { data: t.data as Float32Array, shape: t.dims as Shape4 };
 }

@@ -12,16 +12,16 @@
  * Each generator is thus updated once, by its side's worker; the other worker takes the result
  * (setOtherGenerator) before its next step.
  */
-import * as ort from 'onnxruntime-node';
+import { float32Tensor, type OrtTensor, type OrtValues } from '../../core/onnx/ortRuntime';
 import { DROPOUT_SEEDS_PER_ITERATION, NET_NAMES, SIDE, type Side } from '../model/cycleGan';
 import { type Losses, type VisualName } from '../model/trainingModel';
 import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../model/modelState';
-import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
+import { imageOf, nhw, OrtModelBase } from './ortModelBase';
 import { discriminatorStepGraph, generatorSideGraph, generatorUpdateGraph, gradient } from './stepGraphs';
 
 interface Pending {
   reals: Record<'real_A' | 'real_B', ImageBatch>;
-  out: ort.InferenceSession.OnnxValueMapType;
+  out: OrtValues;
   /** The D step's loss, once it has run. */
   lossD?: number;
 }
@@ -74,7 +74,7 @@ export class OrtSideModel extends OrtModelBase {
     const g = await this.compiled('G', { [s.images.real]: nhw(real.shape) }, (o, shapes) =>
       generatorSideGraph(o, shapes, this.side),
     );
-    const out = await this.run('G', g, { [s.images.real]: tensor(real.data, real.shape) });
+    const out = await this.run('G', g, { [s.images.real]: float32Tensor(real.data, real.shape) });
     this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION; // as the tfjs model, so states agree across engines
     this.pending = { reals, out };
     return new Map(g.graph.keys.map((k) => [k, out[gradient(k)].data as Float32Array]));
@@ -90,8 +90,8 @@ export class OrtSideModel extends OrtModelBase {
     const shapes = { [realName]: nhw(real.shape), [s.images.fake]: nhw(pooled.shape) };
     const d = await this.compiled('D', shapes, (o, sh) => discriminatorStepGraph(o, sh, [this.side]));
     const out = await this.run('D', d, {
-      [realName]: tensor(real.data, real.shape),
-      [s.images.fake]: tensor(pooled.data, pooled.shape),
+      [realName]: float32Tensor(real.data, real.shape),
+      [s.images.fake]: float32Tensor(pooled.data, pooled.shape),
     });
     p.lossD = out[`loss_${s.losses.d}`].data[0] as number;
   }
@@ -108,12 +108,12 @@ export class OrtSideModel extends OrtModelBase {
     this.pending = undefined;
     const s = SIDE[this.side];
     const u = await this.compiled(`update ${s.G}`, {}, (o) => generatorUpdateGraph(o, s.G));
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, OrtTensor> = {};
     for (const key of u.graph.keys) {
       const other = theirs.get(key);
       if (!other) throw new Error(`no gradient of ${key} from side ${s.other}`);
-      feeds[gradient(key, this.side)] = tensor(p.out[gradient(key)].data as Float32Array, this.shapeOf(key));
-      feeds[gradient(key, s.other)] = tensor(other, this.shapeOf(key));
+      feeds[gradient(key, this.side)] = float32Tensor(p.out[gradient(key)].data as Float32Array, this.shapeOf(key));
+      feeds[gradient(key, s.other)] = float32Tensor(other, this.shapeOf(key));
     }
     await this.run('update', u, feeds);
 

@@ -9,12 +9,17 @@ import * as os from 'node:os';
 import type { Losses, VisualName } from '../model/trainingModel';
 import { DROPOUT_SEEDS_PER_ITERATION, NET_NAMES, SIDES } from '../model/cycleGan';
 import { LOSS_NAMES, VISUAL_NAMES } from '../model/trainingModel';
-import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../model/modelState';
+import {
+  completeState,
+  type ImageBatch,
+  type ModelState,
+  type Shape4,
+  type TrainingModelOptions,
+} from '../model/modelState';
 import type { TrainingModel } from '../model/trainingModel';
-import { imageOf, nhw, OrtModelBase, tensor } from './ortModelBase';
+import { float32Tensor } from '../../core/onnx/ortRuntime';
+import { imageOf, nhw, OrtModelBase } from './ortModelBase';
 import { discriminatorStepGraph, generatorStepGraph } from './stepGraphs';
-
-export { MAX_SESSIONS, sessionOptions } from './ortModelBase';
 
 export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
   readonly workers = 1;
@@ -38,7 +43,7 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
   }
 
   async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {
-    const real = { real_A: tensor(a, shapeA), real_B: tensor(b, shapeB) };
+    const real = { real_A: float32Tensor(a, shapeA), real_B: float32Tensor(b, shapeB) };
     const gShapes = { real_A: nhw(shapeA), real_B: nhw(shapeB) };
     const gOut = await this.run('G', await this.compiled('G', gShapes, generatorStepGraph), real);
     this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION; // as the tfjs model, so states agree across engines
@@ -50,8 +55,8 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
     const dShapes = { ...gShapes, fake_A: nhw(pooledA.shape), fake_B: nhw(pooledB.shape) };
     const dOut = await this.run('D', await this.compiled('D', dShapes, discriminatorStepGraph), {
       ...real,
-      fake_A: tensor(pooledA.data, pooledA.shape),
-      fake_B: tensor(pooledB.data, pooledB.shape),
+      fake_A: float32Tensor(pooledA.data, pooledA.shape),
+      fake_B: float32Tensor(pooledB.data, pooledB.shape),
     });
 
     // Copies of the reals: the caller may reuse its batch buffers for the next iteration.

@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import { SIDES } from '../model/cycleGan';
 import { VISUAL_NAMES, type Losses, type VisualName } from '../model/trainingModel';
 import { TfjsPooledModel } from './tfjsPooledModel';
-import { completeState, type ImageBatch, type ModelState, type Shape4, type TrainingModelOptions } from '../model/modelState';
+import {
+  completeState,
+  type ImageBatch,
+  type ModelState,
+  type Shape4,
+  type TrainingModelOptions,
+} from '../model/modelState';
 import type { TrainingModel } from '../model/trainingModel';
 
 export class LocalTrainingModel implements TrainingModel {
