@@ -30,7 +30,7 @@ import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
 import { tilingGraphs, verifyTilingGraphs } from './tilingGraphs';
 import type { ReferenceFn } from './referenceForward';
 import { referenceGenerator } from './referenceForward';
-import { writeDurable, writeFolderAtomically } from './modelFolder';
+import { writeDurable, writeFolderAtomically } from './atomicFolder';
 import {
   FP16_TOLERANCE,
   FP32_TOLERANCE,

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { buildEmojiDataset, EMOJI_DATASOURCE_VERSION } from '../data/emoji';
+import { buildEmojiDataset, EMOJI_DATASOURCE_VERSION } from '../tools/datasets/emoji';
 import {
   assignSplit,
   dropDuplicateImages,
@@ -11,7 +11,7 @@ import {
   splitEmoji,
   type EmojiEntry,
   type PairedEmoji,
-} from '../data/emojiSplit';
+} from '../tools/datasets/emojiSplit';
 
 /** A fake emoji.json entry; the packages carry many more fields, which the parser ignores. */
 function entry(unified: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

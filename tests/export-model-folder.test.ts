@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFolderAtomically } from '../export/modelFolder';
+import { writeFolderAtomically } from '../export/atomicFolder';
 
 let tmp: string;
 beforeEach(async () => {

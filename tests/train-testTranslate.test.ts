@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { parseTestOptions, parseTrainOptions } from '../core/config/options';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';
-import { runTest } from '../train/testTranslate';
+import { translateTestSet } from '../train/translateTestSet';
 import { TINY_NETWORKS, trainQuietly } from './helpers/tinyTraining';
 
 const root = mkdtempSync(path.join(tmpdir(), 'testtr-'));
@@ -23,7 +23,7 @@ test('writes the six visuals per test image and an index.html', async () => {
     seed: 1,
   });
   await trainQuietly(o);
-  const r = await runTest(
+  const r = await translateTestSet(
     parseTestOptions({ ...common, results_dir: path.join(root, 'results'), num_test: 2, load_size: 32, crop_size: 32 }),
     () => undefined,
   );

@@ -9,7 +9,7 @@
  * The packages are not project dependencies: they are installed with npm into --cache (about
  * 150 MB, reused by later runs). Each emoji goes to trainA (Twemoji) or trainB (Noto), never both,
  * or to the test split, where testA/<id>.png and testB/<id>.png are the two vendors' drawings of
- * the same emoji, so either one is the ground truth for translating the other (data/emojiSplit.ts).
+ * the same emoji, so either one is the ground truth for translating the other (tools/datasets/emojiSplit.ts).
  *
  * The source images are RGBA on a transparent background. They are flattened onto white, so the
  * dataset is plain RGB (the official loader's convert('RGB') would otherwise keep whatever colour
@@ -21,9 +21,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { optionField } from '../core/config/options';
-import { runCommand } from '../core/cli/command';
-import { firstLine } from '../core/errorText';
+import { optionField } from '../../core/config/options';
+import { runCommand } from '../../core/cli/command';
+import { firstLine } from '../../core/errorText';
 import { createHash } from 'node:crypto';
 import {
   dropDuplicateImages,
@@ -167,7 +167,7 @@ function attribution(version: string, o: EmojiOptions, counts: Record<string, nu
   return `# twemoji2noto — attribution and licences
 
 Unpaired image-to-image translation data: domain A is Twitter's **Twemoji**, domain B is Google's
-**Noto Color Emoji**, built by \`npm run data:emoji\` (cyclegan-ts, data/emoji.ts) from the npm
+**Noto Color Emoji**, built by \`npm run data:emoji\` (cyclegan-ts, tools/datasets/emoji.ts) from the npm
 packages \`emoji-datasource-twitter@${version}\` and \`emoji-datasource-google@${version}\`
 (https://github.com/iamcal/emoji-data).
 

@@ -19,7 +19,7 @@ import { transformImage } from './data/transforms';
 import { toRgb8 } from './report/sampleGrid';
 import sharp from 'sharp';
 
-export interface TestResult {
+export interface TestSetResult {
   dir: string;
   translated: number;
   skipped: { file: string; reason: string }[];
@@ -27,7 +27,7 @@ export interface TestResult {
 
 const VISUALS = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B'] as const;
 
-export async function runTest(o: TestOptions, log: (m: string) => void): Promise<TestResult> {
+export async function translateTestSet(o: TestOptions, log: (m: string) => void): Promise<TestSetResult> {
   const file = checkpointPath(o.checkpoints_dir, o.name, o.epoch);
   const ck = await loadCheckpoint(file);
   const train = ck.meta.options as unknown as ModelOptions & { input_nc: 1 | 3; output_nc: 1 | 3 };
@@ -46,7 +46,7 @@ export async function runTest(o: TestOptions, log: (m: string) => void): Promise
   // Test-time transforms are deterministic (no flip); the Rng is only there for the crop position.
   const topts = { preprocess: o.preprocess, load_size: o.load_size, crop_size: o.crop_size, no_flip: true };
   const rows: { stem: string; files: string[] }[] = [];
-  const skipped: TestResult['skipped'] = [];
+  const skipped: TestSetResult['skipped'] = [];
   const load = async (f: string, nc: 1 | 3) => transformImage(await decodeRgb(f), topts, nc, new Rng(0), f);
   try {
     for (let i = 0; i < filesA.length; i++) {
