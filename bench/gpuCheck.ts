@@ -7,7 +7,7 @@
  *
  * Without a WebGPU adapter it prints one JSON line saying why ({"webgpu": false, …}) and exits 0.
  * `--dry-run` runs every part on the CPU (wasm backend, CPU provider) with a tiny generator at 32²,
- * so that the script itself is tested where there is no GPU (tests/gpu-check.test.ts).
+ * so that the script itself is tested where there is no GPU (tests/bench/gpuCheck.test.ts).
  * Otherwise each part runs in its own child process (a failing part is reported, the others still
  * run; tfjs's Dawn and onnxruntime's own Dawn never share a process):
  *   tfjs  — the trainer on --backend webgpu: full CycleGAN iterations at 256² (ngf 64, 9 blocks, basic

@@ -20,7 +20,7 @@ import {
   type TiledOptions,
   type TilingGraph,
 } from '../inference/tiling/tiledTranslate';
-import { randomWeights } from './export-helpers';
+import { randomWeights } from './helpers/exportFixtures';
 
 async function generator(o: Partial<GeneratorOptions>, seed = 3) {
   const spec = generatorSpec({

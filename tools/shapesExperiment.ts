@@ -2,7 +2,7 @@
  * Proof that training learns: the synthetic shapes task (tools/make_shapes_dataset.ts) has a known
  * true translation for every test image, so PSNR/SSIM of G_A(testA) against testA_truth (and G_B
  * on testB) can be compared with the identity baseline (testA against its truth) as training goes.
- * Used by tests/train-learns.test.ts (short) and bench/learn.ts (longer).
+ * Used by tests/tools/shapesExperiment.test.ts (short) and bench/learn.ts (longer).
  */
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
