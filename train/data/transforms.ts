@@ -14,8 +14,6 @@ import { UnusableImageError } from '../../core/image/decode';
 import { toGrayscale, type RawImage } from '../../core/image/rawImage';
 import { resizeBicubic } from '../../core/image/resample';
 
-export { toGrayscale };
-
 export type TransformOptions = Pick<TrainOptions, 'preprocess' | 'load_size' | 'crop_size' | 'no_flip'>;
 
 export interface TransformPlan {

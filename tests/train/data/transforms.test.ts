@@ -2,14 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../../../core/rng';
 import { decodeRgb, UnusableImageError } from '../../../core/image/decode';
-import type { RawImage } from '../../../core/image/rawImage';
+import { toGrayscale, type RawImage } from '../../../core/image/rawImage';
 import { resizeBicubic } from '../../../core/image/resample';
 import {
   applyPlan,
   makeMultipleOf,
   planTransform,
   resizeTarget,
-  toGrayscale,
   transformImage,
   type TransformOptions,
 } from '../../../train/data/transforms';
