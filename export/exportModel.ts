@@ -267,7 +267,9 @@ export async function writeModelFolder(
 /** The generators of the training checkpoint `file` and the options that describe them. */
 async function checkpointGenerators(file: string): Promise<GeneratorSource> {
   const ck = await loadCheckpoint(file);
-  return { file, options: checkpointOptions(ck), epoch: ck.meta.epoch, G_A: ck.nets.G_A, G_B: ck.nets.G_B };
+  // A training checkpoint has both generators: a missing one is an empty state_dict, whose check names what is missing.
+  const { G_A = new Map(), G_B = new Map() } = ck.nets;
+  return { file, options: checkpointOptions(ck), epoch: ck.meta.epoch, G_A, G_B };
 }
 
 /** Exports one checkpoint file into the model folder `opts.out`. */
