@@ -10,7 +10,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
   MANIFEST_FILE,
-  parseManifest,
+  readManifest,
   type Direction,
   type ModelManifest,
   type TilingManifest,
@@ -135,13 +135,7 @@ export async function readModelFolder(
   only?: readonly Direction[],
 ): Promise<{ manifest: ModelManifest; directions: Direction[]; files: Record<string, string> }> {
   const where = `${label}/${MANIFEST_FILE}`;
-  let json: unknown;
-  try {
-    json = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8'));
-  } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`);
-  }
-  const manifest = parseManifest(json, where);
+  const manifest = await readManifest(dir, where);
   if (!MODEL_NAME_PATTERN.test(manifest.name))
     throw new Error(`${where}: name '${manifest.name}' must match ${MODEL_NAME_PATTERN.source}`);
   const directions = DIRECTIONS.filter((d) => manifest.directions[d] && (!only || only.includes(d)));

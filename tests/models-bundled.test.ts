@@ -3,10 +3,10 @@
  * files match their recorded sha256, it carries its evaluation metrics and attribution, and the
  * server's pipeline translates an image with it in both directions.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
-import { parseManifest } from '../core/modelManifest';
+import { readManifest } from '../core/modelManifest';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
 import { preprocessImage, parseSizeMode } from '../inference/preprocess';
@@ -15,8 +15,8 @@ import { noiseImage } from './helpers/tinyModel';
 const MODELS = path.join(__dirname, '..', 'models');
 const NAME = 'twemoji2noto';
 
-test('the bundled model folder is complete and documented', () => {
-  const m = parseManifest(JSON.parse(readFileSync(path.join(MODELS, NAME, 'model.json'), 'utf8')), NAME);
+test('the bundled model folder is complete and documented', async () => {
+  const m = await readManifest(path.join(MODELS, NAME));
   expect(Object.keys(m.directions).sort()).toEqual(['AtoB', 'BtoA']);
   expect(m.preferredSize).toBe(64);
   const metrics = m.metrics as {

@@ -3,13 +3,12 @@
  * exact statistics reproduce the untiled output, shared statistics leave no seams, and per-tile
  * normalisation (what naive tiling does) does not pass the same checks.
  */
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { generatorSpec, type GeneratorOptions } from '../core/arch/spec';
 import { tileGeometry } from '../core/arch/tileGeometry';
 import { seamScore } from '../core/metrics/seam';
-import { parseManifest, type TilingManifest } from '../core/modelManifest';
+import { readManifest, type TilingManifest } from '../core/modelManifest';
 import { buildGeneratorOnnx } from '../export/onnxBuilder';
 import { imageLikeSample, seededRandom } from '../export/verify';
 import { ortRunGraph, tensorSink, tensorSource } from '../inference/tiling/adapters';
@@ -120,7 +119,7 @@ describe('tiled translation', () => {
 
   test('seams (bundled trained model): downscaled statistics stay within 1.1 of the untiled seam score; per-tile ones do not', async () => {
     const dir = path.join(__dirname, '..', 'models', 'twemoji2noto');
-    const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
+    const man = await readManifest(dir);
     const t = man.directions.AtoB!.tiling!;
     const open = (f: string) => ort.InferenceSession.create(path.join(dir, f));
     const gl = {

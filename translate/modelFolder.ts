@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
+import { MANIFEST_FILE, readManifest, type Direction, type ModelManifest } from '../core/modelManifest';
 
 /** A problem with the command's inputs: reported as one line, exit status 1. */
 export class TranslateError extends Error {}
@@ -23,18 +23,9 @@ async function isDir(p: string): Promise<boolean> {
   return (await fs.stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
-async function readManifest(dir: string): Promise<ModelManifest> {
-  const where = `${dir}/${MANIFEST_FILE}`;
-  let json: unknown;
+async function readFolderManifest(dir: string): Promise<ModelManifest> {
   try {
-    json = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new TranslateError(`${dir} is not a model folder (no ${MANIFEST_FILE})`);
-    throw new TranslateError(`${where}: ${code ?? (e as Error).message}`);
-  }
-  try {
-    return parseManifest(json, where);
+    return await readManifest(dir, `${dir}/${MANIFEST_FILE}`);
   } catch (e) {
     throw new TranslateError((e as Error).message);
   }
@@ -64,7 +55,7 @@ async function listModels(modelsDir: string): Promise<{ folder: string; name?: s
 export async function resolveModel(model: string, modelsDir: string): Promise<ResolvedModel> {
   if (looksLikePath(model)) {
     if (!(await isDir(model))) throw new TranslateError(`model folder ${model} does not exist`);
-    return { dir: path.resolve(model), manifest: await readManifest(model) };
+    return { dir: path.resolve(model), manifest: await readFolderManifest(model) };
   }
   if (!(await isDir(modelsDir)))
     throw new TranslateError(
@@ -79,7 +70,7 @@ export async function resolveModel(model: string, modelsDir: string): Promise<Re
     );
   }
   const dir = path.resolve(modelsDir, match.folder);
-  return { dir, manifest: await readManifest(dir) };
+  return { dir, manifest: await readFolderManifest(dir) };
 }
 
 /** Fails early (before any session is opened) when the model lacks the requested direction. */
