@@ -19,7 +19,8 @@ import type { ImageSize, RawImage } from '../core/image/rawImage';
 import { Batcher, type BatchResult, type RunBatch } from './batcher';
 import { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
-import { encodeImage, fromNchw, MIME_TYPES, type OutputFormat, type PngLevel } from './postprocess';
+import { OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
+import { encodeImage, fromNchw, type PngLevel } from './postprocess';
 import {
   DEFAULT_MAX_INPUT_PIXELS,
   prepareImage,
@@ -419,7 +420,7 @@ export class Model {
     if (r.original.width * r.original.height * 3 + r.result.data.byteLength > LARGE_IMAGE_BYTES) collectSoon();
     return {
       bytes: encoded,
-      contentType: MIME_TYPES[o.format],
+      contentType: OUTPUT_ROWS[o.format].mime,
       processing: r.processing,
       original: r.original,
       batchSize: r.result.batchSize,

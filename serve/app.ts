@@ -16,7 +16,7 @@ import swaggerUi from 'swagger-ui-express';
 import YAML from 'yaml';
 import type { Direction } from '../core/modelManifest';
 import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
-import { MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../inference/postprocess';
+import { OUTPUT_FORMATS, OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 import { ImageError, parseSizeMode, type SizeMode } from '../inference/preprocess';
 import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
@@ -375,13 +375,13 @@ async function translate(
 
   let format = q.format;
   if (format === undefined) {
-    const accepted = req.accepts(OUTPUT_FORMATS.map((f) => MIME_TYPES[f]));
+    const accepted = req.accepts(OUTPUT_FORMATS.map((f) => OUTPUT_ROWS[f].mime));
     if (!accepted)
       throw new HttpProblem(
         'not-acceptable',
-        `Accept allows none of ${OUTPUT_FORMATS.map((f) => MIME_TYPES[f]).join(', ')} (or pass format=png|jpeg|webp)`,
+        `Accept allows none of ${OUTPUT_FORMATS.map((f) => OUTPUT_ROWS[f].mime).join(', ')} (or pass format=png|jpeg|webp)`,
       );
-    format = OUTPUT_FORMATS.find((f) => MIME_TYPES[f] === accepted)!;
+    format = OUTPUT_FORMATS.find((f) => OUTPUT_ROWS[f].mime === accepted)!;
   }
 
   const body = req.file?.buffer ?? (Buffer.isBuffer(req.body) ? req.body : undefined);
@@ -430,7 +430,7 @@ async function translate(
 
   const timing = (Object.entries(stages) as [Stage, number][]).map(([k, v]) => `${k};dur=${v.toFixed(1)}`).join(', ');
   res.set({
-    'Content-Type': MIME_TYPES[format],
+    'Content-Type': OUTPUT_ROWS[format].mime,
     Vary: 'Accept',
     'Cache-Control': 'no-store',
     'X-Model': model.name,

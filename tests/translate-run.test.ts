@@ -13,7 +13,7 @@ import request from 'supertest';
 import { createApp } from '../serve/app';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
-import type { OutputFormat } from '../inference/postprocess';
+import type { OutputFormat } from '../core/image/formats';
 import { parseSizeMode } from '../inference/preprocess';
 import { outputPaths } from '../translate/inputTree';
 import { TranslateError } from '../translate/modelFolder';

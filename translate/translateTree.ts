@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../core/io/atomicWrite';
 import type { Direction } from '../core/modelManifest';
 import { ImageError } from '../core/image/decode';
 import { openModel, type Fit, type Model, type Stage } from '../inference/model';
-import type { OutputFormat } from '../inference/postprocess';
+import type { OutputFormat } from '../core/image/formats';
 import type { SizeMode } from '../inference/preprocess';
 import type { ExecutionProviderName } from '../inference/providers';
 import { firstLine } from '../core/errorText';
