@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { runCommand, type CommandSpec } from '../core/cli/command';
 import { EXIT } from '../core/cli/errors';
-import { importOptionsSchema, type ImportOptions } from '../core/config/options';
+import { importOptionsSchema, type ImportOptions } from './importOptions';
 import { initBackend } from '../core/tf/backend';
 import { importPth, runGeneratorFiles } from './importPth';
 import { tfjsReference } from './tfjsReference';

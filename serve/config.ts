@@ -10,22 +10,18 @@ import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { commaSeparated } from '../core/cli/fields';
+import { toBoolean, toNumber } from '../core/config/coerce';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../inference/providers';
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => toNumber(v), z.number().int().min(min).max(max));
 
 /** A list given either as an array (config file) or a comma-separated string (environment). */
 function list<T extends z.ZodTypeAny>(item: T) {
   return z.preprocess(commaSeparated, z.array(item));
 }
 
-const bool = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  const s = v.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-  if (['0', 'false', 'no', 'off'].includes(s)) return false;
-  return v;
-}, z.boolean());
+const bool = z.preprocess(toBoolean, z.boolean());
 
 const schema = z
   .object({

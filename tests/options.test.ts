@@ -4,7 +4,7 @@ import {
   testOptionsShape,
   trainOptionsShape,
   type TrainOptions,
-} from '../core/config/options';
+} from '../train/trainOptions';
 import { HelpRequested, helpText, kebabAlias, parseCommandLine } from '../core/cli/command';
 import { testCommand, trainCommand } from '../train/commands';
 

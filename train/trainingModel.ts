@@ -7,7 +7,7 @@
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
-import type { EngineName } from '../core/config/options';
+import type { EngineName } from './trainOptions';
 import type { Losses, VisualName } from './cycleGanModel';
 import type { ImageBatch, ModelState, Shape4, TrainingModelOptions } from './modelState';
 import { LocalTrainingModel } from './localTrainingModel';
