@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { scanModelsDir } from '../inference/modelsDirScan';
 import { MANIFEST_FILE, readManifest, type Direction, type ModelManifest } from '../core/modelManifest';
 
 /** A problem with the command's inputs: reported as one line, exit status 1. */
@@ -33,13 +34,10 @@ async function readFolderManifest(dir: string): Promise<ModelManifest> {
 
 /** Model folders directly under `modelsDir` with their manifest names (unreadable manifests: name unknown). */
 async function listModels(modelsDir: string): Promise<{ folder: string; name?: string }[]> {
-  const entries = (await fs.readdir(modelsDir, { withFileTypes: true })).filter(
-    (e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()),
-  );
   const found: { folder: string; name?: string }[] = [];
-  for (const e of entries.map((x) => x.name).sort()) {
-    const file = path.join(modelsDir, e, MANIFEST_FILE);
-    const text = await fs.readFile(file, 'utf8').catch(() => null);
+  for (const { folder, dir, hasManifest } of await scanModelsDir(modelsDir)) {
+    if (!hasManifest) continue;
+    const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => null);
     if (text === null) continue;
     let name: string | undefined;
     try {
@@ -47,7 +45,7 @@ async function listModels(modelsDir: string): Promise<{ folder: string; name?: s
     } catch {
       name = undefined;
     }
-    found.push({ folder: e, name: typeof name === 'string' ? name : undefined });
+    found.push({ folder, name: typeof name === 'string' ? name : undefined });
   }
   return found;
 }
