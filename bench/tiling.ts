@@ -28,7 +28,7 @@ import { psnr } from '../core/metrics/psnr';
 import { seamScore } from '../core/metrics/seam';
 import { readManifest } from '../core/modelManifest';
 import { imageLikeSample, seededRandom } from '../export/verify';
-import { openModel } from '../inference/model';
+import { openModel } from '../inference/openModel';
 import { fromNchw } from '../inference/postprocess';
 import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';

@@ -3,8 +3,6 @@ import type { ExecutionProviderName, OrtLogLevel, SessionSettings, SkippedProvid
 
 import type { Feed, Tensor, TilingGraph } from './tiling/tiledTranslate';
 
-export type { SessionSettings, SkippedProvider };
-
 export interface WorkerInit {
   ortLogLevel: OrtLogLevel;
 }

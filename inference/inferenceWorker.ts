@@ -13,7 +13,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { openSession, type ExecutionProviderName, type SessionSettings } from './providers';
-import type { FromWorker, GraphRequest, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
+import type { FromWorker, GraphRequest, LoadRequest, ToWorker, WorkerInit } from './inferenceProtocol';
+import type { SkippedProvider } from './providers';
 import { firstLine } from '../core/errorText';
 
 const port = parentPort;

@@ -6,12 +6,11 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { MANIFEST_FILE, type Direction } from '../core/modelManifest';
-import { openModel, type Model } from '../inference/model';
+import type { Model } from '../inference/model';
+import { openModel } from '../inference/openModel';
 import { scanModelsDir, type ModelsDirEntry } from '../inference/modelsDirScan';
 import type { ExecutionProviderName } from '../inference/providers';
 import { sessionSettings, type Config } from './config';
-
-export { directionChannels, DIRECTIONS, MODEL_NAME_PATTERN } from '../inference/model';
 
 /** A model the server has loaded (the inference layer's Model, registered under its manifest name). */
 export type LoadedModel = Model;

@@ -1,17 +1,9 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { encodeImage, fromNchw, PNG_LEVELS, type PngLevel } from '../inference/postprocess';
-import {
-  decodeImage,
-  ImageError,
-  preprocessImage,
-  probeImage,
-  processingSize,
-  resizeRaw,
-  rgbToLuma,
-  toNchw,
-  type RawImage,
-} from '../inference/preprocess';
+import { ImageError, probeImage } from '../core/image/decode';
+import type { RawImage } from '../core/image/rawImage';
+import { decodeImage, preprocessImage, processingSize, resizeRaw, rgbToLuma, toNchw } from '../inference/preprocess';
 import { noiseImage } from './helpers/tinyModel';
 
 const HALF = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };

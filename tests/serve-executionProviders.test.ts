@@ -1,6 +1,6 @@
 /** serve/executionProviders: session options per provider (WebGPU's own options) and the fallback. */
 import { openSession, sessionOptions } from '../inference/providers';
-import type { SessionSettings } from '../inference/inferenceProtocol';
+import type { SessionSettings } from '../inference/providers';
 import { randomGeneratorOnnx } from './helpers/tinyModel';
 
 const BASE: SessionSettings = {
