@@ -10,11 +10,10 @@ import type { Normalization } from './preprocess';
 import { resize } from './resamplePool';
 
 /**
- * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them). sharp's default
- * (zlib level 6, no filtering) took ~5.5 ms for a 256² RGB image here and saved only 10-18 % over the
- * raw pixels: without PNG's row filters deflate finds little in photos. So `fast` stores the pixels
- * uncompressed (~0.8 ms, raw size), and `balanced` filters and deflates (~8 ms, ~40 % smaller);
- * `small` squeezes a few percent more for 2-5× the time. JPEG/WebP (format=) are far smaller still.
+ * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them, figures in
+ * bench/README.md). sharp's default (deflate without PNG's row filters) is slow and finds little in
+ * photos. So `fast` stores the pixels uncompressed, `balanced` filters and deflates, and `small`
+ * squeezes a little more for several times the time. JPEG/WebP (format=) are far smaller still.
  */
 export const PNG_LEVELS = {
   fast: { compressionLevel: 0, adaptiveFiltering: false },

@@ -1,8 +1,8 @@
 /**
  * PIL-exact bicubic resizing (core/image/resample.ts) for the serving and bulk pipelines: small
- * images inline, large ones on a small pool of worker threads so the event loop stays free
- * (a 24 MP photo takes about half a second to reduce). Threads start on first use and end after
- * a few idle seconds, so they never keep a process (or a test run) alive.
+ * images inline, large ones on a small pool of worker threads so the event loop stays free (a
+ * large photo takes a noticeable time to reduce: bench/README.md). Threads start on first use and
+ * end after a few idle seconds, so they never keep a process (or a test run) alive.
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
