@@ -14,7 +14,7 @@
  *          smaller image; `--skip memory` leaves it out (it takes minutes on 2 cores).
  */
 import { spawnSync } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSession } from '../core/onnx/ortRuntime';
@@ -26,9 +26,9 @@ import { resizeBicubic } from '../core/image/resample';
 import type { RawImage } from '../core/image/rawImage';
 import { psnr } from '../core/metrics/psnr';
 import { seamScore } from '../core/metrics/seam';
-import { parseManifest } from '../core/modelManifest';
+import { readManifest } from '../core/modelManifest';
 import { imageLikeSample, seededRandom } from '../export/verify';
-import { openModel } from '../inference/model';
+import { openModel } from '../inference/openModel';
 import { fromNchw } from '../inference/postprocess';
 import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
@@ -59,7 +59,7 @@ function planar(img: RawImage) {
 
 async function quality(tileSides: number[], workingSides: number[]) {
   const dir = path.join(ROOT, 'models', 'twemoji2noto');
-  const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
+  const man = await readManifest(dir);
   const tiling = man.directions.AtoB!.tiling!;
   const open = (f: string) => createSession(path.join(dir, f), { enableCpuMemArena: false });
   const run = ortRunGraph({

@@ -2,6 +2,8 @@
  * `model.json`: everything the server needs to serve an exported model folder.
  * Written by `npm run export`, read by `serve/` and `npm run translate`.
  */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { z } from 'zod';
 
 export const MANIFEST_FILE = 'model.json';
@@ -115,4 +117,26 @@ export function parseManifest(json: unknown, where: string): ModelManifest {
     throw new Error(`${where}: invalid model.json at '${issue.path.join('.') || '(root)'}': ${issue.message}`);
   }
   return r.data;
+}
+
+/**
+ * Reads and checks `dir`'s model.json; `where` names the file in messages (default its path).
+ * A folder without one gets "<folder> is not a model folder".
+ */
+export async function readManifest(dir: string, where = path.join(dir, MANIFEST_FILE)): Promise<ModelManifest> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`${path.dirname(where)} is not a model folder (no ${MANIFEST_FILE})`);
+    throw new Error(`${where}: ${code ?? (e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+  return parseManifest(json, where);
 }

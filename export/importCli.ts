@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import { runCommand, type CommandSpec } from '../core/cli/command';
 import { EXIT } from '../core/cli/errors';
-import { importOptionsSchema, type ImportOptions } from '../core/config/options';
+import { importOptionsSchema, type ImportOptions } from './importOptions';
 import { importPth, runGeneratorFiles } from './importPth';
 
 export const importCommand: CommandSpec<typeof importOptionsSchema> = {

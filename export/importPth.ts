@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readPthFile } from '../core/pth/readPth';
 import { fitGenerator, officialCheckpointFile } from '../core/pth/officialCheckpoint';
-import type { ImportOptions } from '../core/config/options';
+import type { ImportOptions } from './importOptions';
 import type { CheckpointOptions } from '../train/checkpoint';
 import { generatorOptions } from '../train/model/cycleGan';
 import { writeModelFolder, type ExportOptions, type ExportResult, type GeneratorSource } from './exportModel';

@@ -15,6 +15,7 @@ import {
   directionSchema,
   MANIFEST_FILE,
   parseManifest,
+  readManifest,
   type Direction,
   type ModelManifest,
   type TilingManifest,
@@ -130,7 +131,7 @@ export function weightsFromOnnx(bytes: Uint8Array, spec: NetworkSpec, where: str
  */
 export async function addTilingGraphs(dir: string, log: (line: string) => void = () => {}): Promise<ModelManifest> {
   const where = path.join(dir, MANIFEST_FILE);
-  const manifest = parseManifest(JSON.parse(await fs.readFile(where, 'utf8')), where);
+  const manifest = await readManifest(dir, where);
   const arch = manifest.architecture as
     { netG?: string; ngf?: number; norm?: string; no_dropout?: boolean } | undefined;
   if (!arch?.netG || !arch.ngf || !arch.norm)

@@ -4,8 +4,6 @@ import type { SkippedProvider } from './providers';
 
 import type { Feed, Tensor, TilingGraph } from './tiling/tiledTranslate';
 
-export type { SessionSettings, SkippedProvider };
-
 export interface WorkerInit {
   ortLogLevel: OrtLogLevel;
 }

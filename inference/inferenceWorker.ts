@@ -4,10 +4,9 @@
  * checks, uploads and decoding go on while a batch computes). Started by inferenceThread.ts.
  *
  * Memory: onnxruntime's CPU arena keeps the high-water mark of every shape it has run and never
- * gives it back (measured: a 2000x1500 request at size=original took a tiny model's server from
- * 196 MB to 594 MB RSS for good). So inputs larger than the warm-up size run on a second, lazily
- * opened session without the arena, which frees its buffers after each run; the usual sizes keep
- * the arena's speed.
+ * gives it back (one large request raises the server's RSS for good: bench/README.md). So inputs
+ * larger than the warm-up size run on a second, lazily opened session without the arena, which
+ * frees its buffers after each run; the usual sizes keep the arena's speed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import {
@@ -20,8 +19,8 @@ import {
   type SessionSettings,
 } from '../core/onnx/ortRuntime';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
-import { openSession } from './providers';
-import type { FromWorker, GraphRequest, LoadRequest, SkippedProvider, ToWorker, WorkerInit } from './inferenceProtocol';
+import { openSession, type SkippedProvider } from './providers';
+import type { FromWorker, GraphRequest, LoadRequest, ToWorker, WorkerInit } from './inferenceProtocol';
 import { firstLine } from '../core/errorText';
 
 const port = parentPort;

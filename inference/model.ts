@@ -1,67 +1,42 @@
 /**
- * One model folder (model.json + ONNX files), opened for inference: manifest checks, sessions on a
- * worker thread with execution-provider fallback and warm-up, a batcher, and the image pipeline
- * around them. `openModel(folder, settings).translate(bytes, options)` is what POST /translate,
+ * One model folder opened for inference (openModel.ts): its sessions on a worker thread, a
+ * batcher, and the image pipeline around them. `translate(bytes, options)` is what POST /translate,
  * `npm run translate` and tools/evaluate_model.ts all call, so they give the same bytes for the
- * same input and options.
+ * same input and options. Each request is planned once from the image header (requestPlan.ts),
+ * then decoded once, and runs either through the batch queue or tile by tile.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
-import * as path from 'node:path';
-import {
-  MANIFEST_FILE,
-  parseManifest,
-  type Direction,
-  type ModelManifest,
-  type TilingManifest,
-} from '../core/modelManifest';
+import type { Direction, ModelManifest, TilingManifest } from '../core/modelManifest';
+import { OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
-import { Batcher, type BatchResult, type RunBatch } from './batcher';
-import { InferenceThread } from './inferenceThread';
+import { Batcher, CancelledError, type BatchResult, type RunBatch } from './batcher';
+import type { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
-import { encodeImage, fromNchw, MIME_TYPES, type OutputFormat, type PngLevel } from './postprocess';
+import { directionChannels } from './modelFiles';
+import { encodeImage, fromNchw, type PngLevel } from './postprocess';
 import {
   DEFAULT_MAX_INPUT_PIXELS,
   prepareImage,
-  preprocessImage,
-  probeImage,
-  processingSize,
   toNchw,
   type PixelLimits,
+  type PreprocessOptions,
   type SizeMode,
 } from './preprocess';
-import { BatchTimeoutError, CancelledError } from './batcher';
-import type { LoadRequest } from './inferenceProtocol';
+import type { ExecutionProviderName, OrtLogLevel, SessionSettings } from '../core/onnx/ortRuntime';
+import type { SkippedProvider } from './providers';
+import { planRequest, type RequestPlan } from './requestPlan';
 import { resize } from './resamplePool';
+import { TileQueue } from './tileQueue';
 import { rawImageSink, rawImageSource } from './tiling/adapters';
-import { coreSide } from './tiling/tilePlan';
 import {
   DEFAULT_TILING,
-  tileFeather,
-  TilingError,
   translateTiled,
   workingSize,
   type TileChoice,
   type TilingSettings,
 } from './tiling/tiledTranslate';
-import { DEFAULT_SESSION_SETTINGS, GPU_PROVIDERS, type SkippedProvider } from './providers';
-import { type ExecutionProviderName, type OrtLogLevel, type SessionSettings } from '../core/onnx/ortRuntime';
-
-export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const DIRECTIONS: readonly Direction[] = ['AtoB', 'BtoA'];
 
 export const FITS = ['original', 'model'] as const;
 export type Fit = (typeof FITS)[number];
-
-/**
- * Channels the `direction` generator takes in and gives out: the direction entry's own
- * inputNc/outputNc when the manifest states them, else A has inputNc and B outputNc.
- */
-export function directionChannels(m: ModelManifest, d: Direction): { in: 1 | 3; out: 1 | 3 } {
-  const e = m.directions[d];
-  const [a, b] = d === 'AtoB' ? [m.inputNc, m.outputNc] : [m.outputNc, m.inputNc];
-  return { in: e?.inputNc ?? a, out: e?.outputNc ?? b };
-}
 
 export interface ModelSettings {
   /** Tried in order; the first that opens the model is used. */
@@ -116,51 +91,15 @@ export interface Translation {
   tiles: number;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export type RunOptions = Omit<TranslateOptions, 'format' | 'fit' | 'quality'>;
 
-/** Reads and checks a model folder's manifest (name, requested directions, files, checksums). */
-export async function readModelFolder(
-  dir: string,
-  label: string,
-  only?: readonly Direction[],
-): Promise<{ manifest: ModelManifest; directions: Direction[]; files: Record<string, string> }> {
-  const where = `${label}/${MANIFEST_FILE}`;
-  let json: unknown;
-  try {
-    json = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8'));
-  } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`);
-  }
-  const manifest = parseManifest(json, where);
-  if (!MODEL_NAME_PATTERN.test(manifest.name))
-    throw new Error(`${where}: name '${manifest.name}' must match ${MODEL_NAME_PATTERN.source}`);
-  const directions = DIRECTIONS.filter((d) => manifest.directions[d] && (!only || only.includes(d)));
-  if (directions.length === 0)
-    throw new Error(
-      `${where}: no ${only!.join('/')} generator (directions: ${DIRECTIONS.filter((d) => manifest.directions[d]).join(', ')})`,
-    );
-  const files: Record<string, string> = {};
-  for (const d of directions) {
-    const entry = manifest.directions[d]!;
-    const file = path.join(dir, entry.file);
-    const st = await fs.stat(file).catch(() => null);
-    if (!st?.isFile()) throw new Error(`${where}: ${d} file ${entry.file} is missing`);
-    if (entry.sha256 && (await sha256File(file)) !== entry.sha256)
-      throw new Error(`${where}: ${d} file ${entry.file} does not match its sha256 (corrupt or replaced)`);
-    files[d] = file;
-    for (const g of [entry.tiling?.statistics, entry.tiling?.apply]) {
-      if (!g) continue;
-      const st = await fs.stat(path.join(dir, g.file)).catch(() => null);
-      if (!st?.isFile()) throw new Error(`${where}: ${d} tiling graph ${g.file} is missing`);
-      if ((await sha256File(path.join(dir, g.file))) !== g.sha256)
-        throw new Error(`${where}: ${d} tiling graph ${g.file} does not match its sha256 (corrupt or replaced)`);
-    }
-  }
-  return { manifest, directions, files };
+export interface RunResult {
+  output: RawImage;
+  alpha: RawImage | null;
+  original: ImageSize;
+  processing: ImageSize;
+  result: BatchResult;
+  tiles: number;
 }
 
 export class Model {
@@ -169,6 +108,7 @@ export class Model {
   readonly batcher: Batcher;
   /** Runs one batch on the worker; the batcher calls through this field, so tests may wrap it. */
   infer: RunBatch;
+  private readonly tiles = new TileQueue();
 
   constructor(
     readonly name: string,
@@ -209,36 +149,52 @@ export class Model {
     return Math.max(m.sizeMultiple, Math.round(m.preferredSize / m.sizeMultiple) * m.sizeMultiple);
   }
 
-  /** Bytes → the exact NCHW input, its batch result and the decoded output pixels (before encoding). */
-  async run(
-    bytes: Uint8Array,
-    o: Omit<TranslateOptions, 'format' | 'fit' | 'quality'>,
-  ): Promise<{
-    output: RawImage;
-    alpha: RawImage | null;
-    original: ImageSize;
-    processing: ImageSize;
-    result: BatchResult;
-    tiles: number;
-  }> {
+  /** Bytes → the decoded output pixels (before encoding), with what `translate` reports. */
+  async run(bytes: Uint8Array, o: RunOptions): Promise<RunResult> {
     if (!this.directions.includes(o.direction))
       throw new Error(
         `model '${this.name}' has no ${o.direction} generator (directions: ${this.directions.join(', ')})`,
       );
+    const t0 = performance.now();
+    const plan = await planRequest(bytes, this.planContext, o);
+    return plan.kind === 'tiled' ? this.runTiled(bytes, o, plan) : this.runBatched(bytes, o, plan.processing, t0);
+  }
+
+  /** The direction's tiling entry (core/arch/tileGeometry.ts), or undefined for folders exported before tiling. */
+  tiling(direction: Direction): TilingManifest | undefined {
+    return this.manifest.directions[direction]?.tiling;
+  }
+
+  private get planContext() {
+    return {
+      name: this.name,
+      manifest: this.manifest,
+      limits: this.settings.limits,
+      tiling: { ...DEFAULT_TILING, ...this.settings.tiling },
+    };
+  }
+
+  private imageOptions(o: RunOptions): Omit<PreprocessOptions, 'maxPixels' | 'maxInputPixels'> {
     const man = this.manifest;
-    const tiled = await this.runTiled(bytes, o);
-    if (tiled) return tiled;
-    const pre = await preprocessImage(bytes, {
+    return {
       channels: directionChannels(man, o.direction).in,
       size: o.size,
       preferredSize: man.preferredSize,
       sizeMultiple: man.sizeMultiple,
       mean: man.normalization.mean,
       std: man.normalization.std,
-      ...this.settings.limits,
-      onStage: o.onStage,
-    });
-    const result = await this.batcher.submit(o.direction, pre.input.data, pre.input.dims, {
+    };
+  }
+
+  /** The whole image as one NCHW tensor through the batch queue. */
+  private async runBatched(bytes: Uint8Array, o: RunOptions, processing: ImageSize, t0: number): Promise<RunResult> {
+    const man = this.manifest;
+    const pre = await prepareImage(bytes, { ...this.imageOptions(o), ...this.settings.limits }, processing);
+    const t1 = performance.now();
+    o.onStage?.('decode', t1 - t0);
+    const input = toNchw(pre.image, man.normalization);
+    o.onStage?.('preprocess', performance.now() - t1);
+    const result = await this.batcher.submit(o.direction, input.data, input.dims, {
       deadline: o.deadline,
       signal: o.signal,
     });
@@ -254,78 +210,38 @@ export class Model {
     };
   }
 
-  /** The direction's tiling entry (core/arch/tileGeometry.ts), or undefined for folders exported before tiling. */
-  tiling(direction: Direction): TilingManifest | undefined {
-    return this.manifest.directions[direction]?.tiling;
-  }
-
-  /** Tile side for this processing size and choice, or null to run untiled. */
-  tileSide(direction: Direction, size: ImageSize, choice: TileChoice = 'auto'): number | null {
-    const t = { ...DEFAULT_TILING, ...this.settings.tiling };
-    const entry = this.tiling(direction);
-    if (choice === 'off') return null;
-    if (!entry) {
-      if (choice === 'auto') return null;
-      throw new TilingError(
-        `model '${this.name}' cannot tile: its folder predates tiled execution (re-export it, or run tools/add_tiling_graphs.ts on it)`,
-      );
-    }
-    if (choice === 'auto' && size.width * size.height <= t.tilePixels) return null;
-    const feather = tileFeather(entry);
-    // `auto` never picks a tile too small for the model's halo; an explicit N is checked instead.
-    const smallest = 2 * (entry.halo + feather) + Math.max(entry.multiple, 2 * feather);
-    const side = choice === 'auto' ? Math.max(Math.floor(Math.sqrt(t.tilePixels)), smallest) : choice;
-    try {
-      coreSide(side, entry.halo + feather, entry.multiple, feather);
-    } catch (e) {
-      throw new TilingError((e as Error).message);
-    }
-    return side;
-  }
-
   /**
-   * The tiled path (null when this image runs untiled): the 8-bit image at the processing size is
-   * read a tile at a time and the output written as 8-bit rows, so memory is the two images plus
-   * one tile's activations. One tiled image at a time per model; waiting for the turn honours the
-   * deadline and the abort signal like the batch queue does.
+   * Tile by tile: the 8-bit image at the processing size is read a tile at a time and the output
+   * written as 8-bit rows, so memory is the two images plus one tile's activations. One tiled image
+   * at a time per model (tileQueue.ts), decoded only once its turn comes.
    */
   private async runTiled(
     bytes: Uint8Array,
-    o: Omit<TranslateOptions, 'format' | 'fit' | 'quality'>,
-  ): Promise<Awaited<ReturnType<Model['run']>> | null> {
+    o: RunOptions,
+    plan: Extract<RequestPlan, { kind: 'tiled' }>,
+  ): Promise<RunResult> {
     const man = this.manifest;
-    const limits = this.settings.limits;
-    const maxInput = limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-    const size = processingSize(o.size, await probeImage(bytes, maxInput), man);
-    const side = this.tileSide(o.direction, size, o.tile);
-    if (side === null) return null;
-    const tiling = this.tiling(o.direction)!;
     const t = { ...DEFAULT_TILING, ...this.settings.tiling };
     const channels = directionChannels(man, o.direction);
     const norm = man.normalization;
-    // One tiled image at a time, decoded only once its turn comes: memory is one image pair and one tile.
     const queued = performance.now();
-    const release = await this.tileTurn(o.deadline, o.signal);
+    const release = await this.tiles.turn(o.deadline, o.signal);
     const queueMs = performance.now() - queued;
     o.onStage?.('queue', queueMs);
     try {
       let t0 = performance.now();
       // Tiled, the network never holds more than a tile: the input limit bounds the image instead.
-      const pre = await prepareImage(bytes, {
-        channels: channels.in,
-        size: o.size,
-        preferredSize: man.preferredSize,
-        sizeMultiple: man.sizeMultiple,
-        mean: norm.mean,
-        std: norm.std,
-        maxPixels: maxInput,
-        maxInputPixels: maxInput,
-      });
+      const maxInput = this.settings.limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+      const pre = await prepareImage(
+        bytes,
+        { ...this.imageOptions(o), maxPixels: maxInput, maxInputPixels: maxInput },
+        plan.processing,
+      );
       o.onStage?.('decode', performance.now() - t0);
       t0 = performance.now();
       const { width, height } = pre.processing;
       const statsInput =
-        tiling.norm === 'instance'
+        plan.tiling.norm === 'instance'
           ? toNchw(await resize(pre.image, workingSize(pre.processing, t, man.sizeMultiple)), norm)
           : undefined;
       o.onStage?.('preprocess', performance.now() - t0);
@@ -341,9 +257,9 @@ export class Model {
         rawImageSink(output, norm),
         (graph, feeds, fetch) => this.thread.runGraph(o.direction, graph, feeds, fetch),
         {
-          tiling,
+          tiling: plan.tiling,
           outputChannels: channels.out,
-          tileSide: side,
+          tileSide: plan.side,
           stats: t.stats,
           statsInput,
           onTile: () => {
@@ -366,43 +282,6 @@ export class Model {
     }
   }
 
-  private tileQueue: Promise<void> = Promise.resolve();
-
-  /** Waits for this model's previous tiled image; resolves with the function that ends our turn. */
-  private async tileTurn(deadline?: number, signal?: AbortSignal): Promise<() => void> {
-    let release!: () => void;
-    const previous = this.tileQueue;
-    const mine = new Promise<void>((r) => (release = r));
-    this.tileQueue = previous.then(() => mine);
-    const waits: Promise<unknown>[] = [previous];
-    let timer: NodeJS.Timeout | undefined;
-    if (deadline !== undefined)
-      waits.push(
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new BatchTimeoutError('waited too long for the tiled image ahead')),
-            Math.max(0, deadline - Date.now()),
-          );
-        }),
-      );
-    if (signal)
-      waits.push(
-        new Promise((_, reject) =>
-          signal.addEventListener('abort', () => reject(new CancelledError('aborted')), { once: true }),
-        ),
-      );
-    try {
-      await Promise.race(waits);
-    } catch (e) {
-      // Our place still has to pass its turn on once the image ahead finishes.
-      release();
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-    return release;
-  }
-
   /** Encoded image bytes → translated, encoded image bytes (what POST /translate answers). */
   async translate(bytes: Uint8Array, o: TranslateOptions): Promise<Translation> {
     const r = await this.run(bytes, o);
@@ -419,7 +298,7 @@ export class Model {
     if (r.original.width * r.original.height * 3 + r.result.data.byteLength > LARGE_IMAGE_BYTES) collectSoon();
     return {
       bytes: encoded,
-      contentType: MIME_TYPES[o.format],
+      contentType: OUTPUT_ROWS[o.format].mime,
       processing: r.processing,
       original: r.original,
       batchSize: r.result.batchSize,
@@ -434,67 +313,4 @@ export class Model {
     await this.batcher.idle();
     await this.thread.close();
   }
-}
-
-/** Absolute paths of each direction's tiling graphs (checked against their sha256 when first opened). */
-function tilingFiles(dir: string, m: ModelManifest, directions: Direction[]): LoadRequest['tilingFiles'] {
-  const files: NonNullable<LoadRequest['tilingFiles']> = {};
-  for (const d of directions) {
-    const t = m.directions[d]?.tiling;
-    if (t?.statistics && t.apply)
-      files[d] = { statistics: path.join(dir, t.statistics.file), apply: path.join(dir, t.apply.file) };
-  }
-  return files;
-}
-
-/** Opens a model folder: checks the manifest and files, opens and warms up the sessions. */
-export async function openModel(dir: string, settings: ModelSettings): Promise<Model> {
-  const label = settings.label ?? path.basename(dir);
-  const { manifest, directions, files } = await readModelFolder(dir, label, settings.directions);
-  const side = Math.max(
-    manifest.sizeMultiple,
-    Math.round(manifest.preferredSize / manifest.sizeMultiple) * manifest.sizeMultiple,
-  );
-  const warmup: Record<string, number[]> = {};
-  for (const d of directions) warmup[d] = [1, directionChannels(manifest, d).in, side, side];
-
-  const unavailable = settings.unavailable ?? new Set<ExecutionProviderName>();
-  const thread = new InferenceThread({ ortLogLevel: settings.ortLogLevel ?? 'fatal' });
-  const providers = settings.providers.filter((p) => !unavailable.has(p));
-  let loaded;
-  try {
-    if (providers.length === 0) throw new Error('every configured execution provider is unavailable');
-    loaded = await thread.load({
-      files,
-      inputName: manifest.io.input,
-      outputName: manifest.io.output,
-      providers,
-      settings: { ...DEFAULT_SESSION_SETTINGS, ...settings.session },
-      warmup,
-      tilingFiles: tilingFiles(dir, manifest, directions),
-    });
-  } catch (e) {
-    await thread.terminate();
-    throw e;
-  }
-  const skipped = loaded.skipped.filter((s) => !unavailable.has(s.provider));
-  for (const s of skipped) unavailable.add(s.provider);
-
-  // A graph exported with a fixed batch dimension caps the batch size.
-  const onGpu = Object.values(loaded.providers).some((p) => GPU_PROVIDERS.includes(p));
-  let maxBatch = onGpu ? (settings.gpuMaxBatch ?? settings.maxBatch) : settings.maxBatch;
-  for (const b of Object.values(loaded.batchDim)) if (typeof b === 'number') maxBatch = Math.min(maxBatch, b);
-
-  return new Model(
-    manifest.name,
-    label,
-    manifest,
-    directions,
-    loaded.providers as Model['providers'],
-    maxBatch,
-    thread,
-    skipped,
-    loaded.warmupMs,
-    settings,
-  );
 }

@@ -4,25 +4,16 @@
  * input side), re-attach the input's alpha where the format keeps it, encode.
  */
 import sharp from 'sharp';
+import { OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
 import type { Normalization } from './preprocess';
 import { resize } from './resamplePool';
 
-export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-
-export const MIME_TYPES: Record<OutputFormat, string> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-};
-
 /**
- * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them). sharp's default
- * (zlib level 6, no filtering) took ~5.5 ms for a 256² RGB image here and saved only 10-18 % over the
- * raw pixels: without PNG's row filters deflate finds little in photos. So `fast` stores the pixels
- * uncompressed (~0.8 ms, raw size), and `balanced` filters and deflates (~8 ms, ~40 % smaller);
- * `small` squeezes a few percent more for 2-5× the time. JPEG/WebP (format=) are far smaller still.
+ * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them, figures in
+ * bench/README.md). sharp's default (deflate without PNG's row filters) is slow and finds little in
+ * photos. So `fast` stores the pixels uncompressed, `balanced` filters and deflates, and `small`
+ * squeezes a little more for several times the time. JPEG/WebP (format=) are far smaller still.
  */
 export const PNG_LEVELS = {
   fast: { compressionLevel: 0, adaptiveFiltering: false },
@@ -30,9 +21,6 @@ export const PNG_LEVELS = {
   small: { compressionLevel: 9, adaptiveFiltering: true },
 } as const satisfies Record<string, sharp.PngOptions>;
 export type PngLevel = keyof typeof PNG_LEVELS;
-
-/** Formats that carry an alpha channel. */
-const WITH_ALPHA: ReadonlySet<OutputFormat> = new Set(['png', 'webp']);
 
 /** NCHW float32 of one sample (N = 1 or the sample already sliced out) → HWC uint8. */
 export function fromNchw(data: Float32Array, dims: readonly number[], norm: Normalization): RawImage {
@@ -81,7 +69,7 @@ function withAlpha(img: RawImage, alpha: RawImage): { data: Buffer; channels: 2 
 export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
   const src = o.size ? await resize(img, o.size) : img;
   let raw: { data: Uint8Array; channels: 1 | 2 | 3 | 4 } = src;
-  if (o.alpha && WITH_ALPHA.has(o.format)) raw = withAlpha(src, await resize(o.alpha, src));
+  if (o.alpha && OUTPUT_ROWS[o.format].alpha) raw = withAlpha(src, await resize(o.alpha, src));
   const s = sharp(raw.data, { raw: { width: src.width, height: src.height, channels: raw.channels } }).toColourspace(
     src.channels === 1 ? 'b-w' : 'srgb',
   );

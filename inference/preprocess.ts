@@ -12,9 +12,6 @@ import { toGrayscale, type ImageSize, type RawImage } from '../core/image/rawIma
 import { resizeBicubic } from '../core/image/resample';
 import { resize } from './resamplePool';
 
-export { ImageError, probeImage, type ImageSize, type RawImage };
-export { INPUT_FORMATS } from '../core/image/formats';
-
 /** Default largest decoded input (width × height): 100 MP, about 300 MB of RGB while it is resized. */
 export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
 /** Default largest processing size (what the network runs at). */
@@ -150,27 +147,36 @@ export interface Prepared {
   alpha: RawImage | null;
 }
 
+/** The header's (oriented) size, with the input limit checked on it, and the size the generator runs at. */
+export async function measureImage(
+  buf: Uint8Array,
+  o: ModelGeometry & { size: SizeMode; maxInputPixels?: number },
+): Promise<{ header: ImageSize; processing: ImageSize }> {
+  const header = await probeImage(buf, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
+  return { header, processing: processingSize(o.size, header, o) };
+}
+
 /**
- * Bytes → the 8-bit image at the processing size. The input limit is checked on the header, the
- * processing limit (`maxPixels`) on what the network will actually run at, both before any pixel
- * is decoded.
+ * Bytes → the 8-bit image at `processing` (from measureImage). The processing limit (`maxPixels`)
+ * is checked before any pixel is decoded.
  */
-export async function prepareImage(buf: Uint8Array, o: PreprocessOptions): Promise<Prepared> {
-  const maxInput = o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  const probed = await probeImage(buf, maxInput);
-  const size = processingSize(o.size, probed, o);
+export async function prepareImage(buf: Uint8Array, o: PreprocessOptions, processing: ImageSize): Promise<Prepared> {
+  const size = processing;
   if (size.width * size.height > o.maxPixels)
     throw new ImageError(
       'too-many-pixels',
       `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${o.maxPixels}`,
       'processing',
     );
-  const { alpha, ...decoded } = await decodeImage(buf, o.channels, maxInput);
+  const { alpha, ...decoded } = await decodeImage(buf, o.channels, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
   const original = { width: decoded.width, height: decoded.height };
   return { image: await resize(decoded, size, true), original, processing: size, alpha };
 }
 
-/** The whole pipeline in one call: the exact NCHW tensor the server feeds to onnxruntime for these bytes and options. */
+/**
+ * The whole pipeline in one call: the exact NCHW tensor the server feeds to onnxruntime for these
+ * bytes and options (inference/model.ts runs the same steps, deciding its plan in between).
+ */
 export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Promise<Preprocessed> {
   let t = performance.now();
   const lap = (stage: PreprocessStage) => {
@@ -178,7 +184,8 @@ export async function preprocessImage(buf: Uint8Array, o: PreprocessOptions): Pr
     o.onStage?.(stage, now - t);
     t = now;
   };
-  const p = await prepareImage(buf, o);
+  const { processing } = await measureImage(buf, o);
+  const p = await prepareImage(buf, o, processing);
   lap('decode');
   const input = toNchw(p.image, o);
   lap('preprocess');

@@ -10,22 +10,18 @@ import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { commaSeparated } from '../core/cli/fields';
+import { toBoolean, toNumber } from '../core/config/coerce';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../core/onnx/ortRuntime';
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => toNumber(v), z.number().int().min(min).max(max));
 
 /** A list given either as an array (config file) or a comma-separated string (environment). */
 function list<T extends z.ZodTypeAny>(item: T) {
   return z.preprocess(commaSeparated, z.array(item));
 }
 
-const bool = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  const s = v.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-  if (['0', 'false', 'no', 'off'].includes(s)) return false;
-  return v;
-}, z.boolean());
+const bool = z.preprocess(toBoolean, z.boolean());
 
 const schema = z
   .object({
@@ -52,7 +48,7 @@ const schema = z
     TILE_STATS: z.enum(STATS_MODES).default(DEFAULT_TILING.stats),
     TILE_STATS_SIDE: int(16).default(DEFAULT_TILING.statsSide),
     MAX_BATCH: int(1, 256).default(4),
-    /** MAX_BATCH for a model that runs on a GPU provider: batch 8 ran 1.6× batch 1's images/s on WebGPU (H200). */
+    /** MAX_BATCH for a model that runs on a GPU provider (larger batches pay off there: bench/README.md). */
     GPU_MAX_BATCH: int(1, 256).default(8),
     MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
     /**
@@ -76,7 +72,7 @@ const schema = z
     ORT_WEBGPU_LAYOUT: z.enum(['NCHW', 'NHWC']).default('NCHW'),
     /** WebGPU graph capture: replays recorded GPU work; only for fixed input shapes (MAX_BATCH 1, one size). */
     ORT_WEBGPU_GRAPH_CAPTURE: bool.default(false),
-    /** PNG responses: fast (stored, ~1 ms at 256²), balanced (filtered deflate, ~40 % smaller, ~8 ms), small. */
+    /** PNG responses: fast (stored), balanced (filtered deflate, smaller, slower), small (bench/README.md). */
     PNG_COMPRESSION: z.enum(['fast', 'balanced', 'small']).default('fast'),
     /** onnxruntime's own (native) log level; `error` and below print provider-loading noise. */
     ORT_LOG_LEVEL: z.enum(['verbose', 'info', 'warning', 'error', 'fatal']).default('fatal'),

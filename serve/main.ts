@@ -4,7 +4,8 @@
  * let in-flight requests finish, release the sessions, exit 0.
  */
 import pino from 'pino';
-import { createApp, type Lifecycle } from './app';
+import { createApp } from './app';
+import type { Lifecycle } from './serveContext';
 import { ConfigError, loadConfig, type Config } from './config';
 import { ModelRepository } from './modelRepository';
 

@@ -3,15 +3,14 @@
  * inference workers and warmed up. Requests name models only by the manifest name, looked up in
  * this in-memory registry, so nothing a client sends ever becomes a file path.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { MANIFEST_FILE, type Direction } from '../core/modelManifest';
-import { openModel, type Model } from '../inference/model';
+import type { Model } from '../inference/model';
+import { openModel } from '../inference/openModel';
+import { scanModelsDir, type ModelsDirEntry } from '../inference/modelsDirScan';
 import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { sessionSettings, type Config } from './config';
-
-export { directionChannels, DIRECTIONS, MODEL_NAME_PATTERN } from '../inference/model';
 
 /** A model the server has loaded (the inference layer's Model, registered under its manifest name). */
 export type LoadedModel = Model;
@@ -38,20 +37,17 @@ export class ModelRepository {
   /** Loads every model folder; never throws (failures are recorded, logged and make /readyz 503). */
   async load(): Promise<void> {
     const root = path.resolve(this.config.MODELS_DIR);
-    let entries: string[];
+    let entries: ModelsDirEntry[];
     try {
-      entries = (await fs.readdir(root)).filter((e) => !e.startsWith('.')).sort();
+      entries = await scanModelsDir(root);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       this.log.warn(`models directory ${root} cannot be read (${code ?? String(e)}): no models loaded`);
       entries = [];
     }
-    for (const folder of entries) {
+    for (const { folder, dir, hasManifest } of entries) {
       if (this.state !== 'loading') break;
-      const dir = path.join(root, folder);
-      const stat = await fs.stat(dir).catch(() => null);
-      if (!stat?.isDirectory()) continue;
-      if (!(await fs.stat(path.join(dir, MANIFEST_FILE)).catch(() => null))) {
+      if (!hasManifest) {
         this.log.warn(`models directory: ${folder}/ has no ${MANIFEST_FILE}, ignored`);
         continue;
       }

@@ -5,6 +5,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 
+/** How to send an image to POST /translate (said when none came, or in the wrong way). */
+export const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
+
 export type ProblemKind =
   | 'invalid-request'
   | 'unauthorized'

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import pino from 'pino';
 import sharp from 'sharp';
 import request from 'supertest';
-import { parseTrainOptions } from '../core/config/options';
+import { parseTrainOptions } from '../train/trainOptions';
 import { generatorSpec } from '../core/arch/spec';
 import { initBackend } from '../core/tf/backend';
 import { makeShapesDataset } from '../tools/make_shapes_dataset';

@@ -25,9 +25,12 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
-import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
-import { directionChannels, openModel, type Model } from '../inference/model';
-import { decodeImage, resizeRaw, type ImageSize, type RawImage } from '../inference/preprocess';
+import { MANIFEST_FILE, parseManifest, readManifest, type Direction } from '../core/modelManifest';
+import type { ImageSize, RawImage } from '../core/image/rawImage';
+import type { Model } from '../inference/model';
+import { directionChannels } from '../inference/modelFiles';
+import { openModel } from '../inference/openModel';
+import { decodeImage, resizeRaw } from '../inference/preprocess';
 import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { listImages } from '../train/data/imageFolder';
 import { runCommand } from '../core/cli/command';
@@ -215,15 +218,7 @@ export async function writeManifestMetrics(dir: string, key: string, value: Data
 export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResult> {
   const dir = path.resolve(o.model);
   const manifestFile = path.join(dir, MANIFEST_FILE);
-  let manifest: ModelManifest;
-  try {
-    manifest = parseManifest(JSON.parse(await fs.readFile(manifestFile, 'utf8')), manifestFile);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(
-      code === 'ENOENT' ? `${o.model} is not a model folder (no ${MANIFEST_FILE})` : (e as Error).message,
-    );
-  }
+  const manifest = await readManifest(dir, manifestFile);
   const dataroot = path.resolve(o.dataroot);
   const { ids, files, unmatched } = await pairedTestImages(dataroot);
   const log = o.logger ?? pino({ level: 'silent' });

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference PSNR/SSIM values from scikit-image for tests/metrics.test.ts.
+"""Reference PSNR/SSIM values from scikit-image for tests/core/metrics/metrics.test.ts.
 
     /usr/bin/python3 tools/make_metric_fixtures.py   (Debian: python3-skimage; not run by CI)
 

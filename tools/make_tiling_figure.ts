@@ -5,7 +5,6 @@
  * statistics (what tiling by hand does: cut hard at the core borders); right, statistics shared
  * across tiles (inference/tiling, downscaled to 512 px). The crop is centred on a tile corner.
  */
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createSession } from '../core/onnx/ortRuntime';
 import sharp from 'sharp';
@@ -14,7 +13,7 @@ import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import type { RawImage } from '../core/image/rawImage';
 import { resizeBicubic } from '../core/image/resample';
-import { parseManifest } from '../core/modelManifest';
+import { readManifest } from '../core/modelManifest';
 import { imageLikeSample, seededRandom } from '../export/verify';
 import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
@@ -31,7 +30,7 @@ const schema = z
 
 async function main({ out }: z.output<typeof schema>): Promise<void> {
   const dir = path.join(ROOT, 'models', 'twemoji2noto');
-  const man = parseManifest(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
+  const man = await readManifest(dir);
   const tiling = man.directions.AtoB!.tiling!;
   const open = (f: string) => createSession(path.join(dir, f));
   const run = ortRunGraph({

@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { parseTrainOptions, type TrainOptions } from '../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../train/trainOptions';
 import { generatorSpec } from '../core/arch/spec';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';

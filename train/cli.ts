@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { EXIT } from '../core/cli/errors';
 import { runCommand } from '../core/cli/command';
-import type { TrainOptions } from '../core/config/options';
+import type { TrainOptions } from './trainOptions';
 import { initBackend, releaseBackend } from '../core/tf/backend';
 import { openTrainData } from './data/trainDataset';
 import { Trainer } from './trainer';

@@ -1,6 +1,6 @@
 /** The trainer's two command lines, declared through the project's CLI layer (core/cli). */
 import type { CommandSpec } from '../core/cli/command';
-import { testOptionsSchema, trainOptionsSchema } from '../core/config/options';
+import { testOptionsSchema, trainOptionsSchema } from './trainOptions';
 
 export const trainCommand: CommandSpec<typeof trainOptionsSchema> = {
   name: 'train',

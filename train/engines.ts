@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
-import type { EngineName } from '../core/config/options';
+import type { EngineName } from './trainOptions';
 import type { TrainingModel } from './model/trainingModel';
 import type { ModelState, TrainingModelOptions } from './model/modelState';
 import { LocalTrainingModel } from './tfjs/localTrainingModel';

@@ -15,7 +15,7 @@
  * step and cosine are computed with PyTorch's recursive update so values match it to the last bits;
  * tests compare against tables produced by PyTorch's own schedulers.
  */
-import type { TrainOptions } from '../core/config/options';
+import type { TrainOptions } from './trainOptions';
 
 export type LrOptions = Pick<
   TrainOptions,

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainOptions } from '../core/config/options';
+import type { TrainOptions } from './trainOptions';
 import { Rng, randomSeed } from '../core/rng';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import { LOSS_NAMES, VISUAL_NAMES, type Losses } from './model/trainingModel';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { TestOptions } from '../core/config/options';
+import type { TestOptions } from './trainOptions';
 import { Rng } from '../core/rng';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import { generatorSpec } from '../core/arch/spec';

@@ -15,7 +15,7 @@ import { field } from '../core/cli/fields';
 import { firstLine } from '../core/errorText';
 import { directionSchema } from '../core/modelManifest';
 import { FITS } from '../inference/model';
-import { OUTPUT_FORMATS } from '../inference/postprocess';
+import { OUTPUT_FORMATS } from '../core/image/formats';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS, parseSizeMode } from '../inference/preprocess';
 import { EXECUTION_PROVIDERS } from '../core/onnx/ortRuntime';
 import { DEFAULT_TILING, parseTileChoice, STATS_MODES } from '../inference/tiling/tiledTranslate';

@@ -6,10 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { IMAGE_EXTENSIONS } from '../core/image/formats';
-import type { OutputFormat } from '../inference/postprocess';
-
-export const OUTPUT_EXTENSIONS: Record<OutputFormat, string> = { png: '.png', jpeg: '.jpg', webp: '.webp' };
+import { IMAGE_EXTENSIONS, OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 
 export interface InputListing {
   /** Image files, relative to the input folder, POSIX separators, sorted. */
@@ -58,7 +55,7 @@ export async function listInputs(root: string, exclude?: string): Promise<InputL
  * of them keeps its whole name instead (`x.jpg.png`, `x.png.png`); repeated until no two collide.
  */
 export function outputPaths(inputs: readonly string[], format: OutputFormat): Map<string, string> {
-  const ext = OUTPUT_EXTENSIONS[format];
+  const ext = OUTPUT_ROWS[format].extension;
   const short = (rel: string) => {
     const e = path.posix.extname(rel);
     return rel.slice(0, rel.length - e.length) + ext;

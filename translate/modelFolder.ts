@@ -4,7 +4,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FILE, parseManifest, type Direction, type ModelManifest } from '../core/modelManifest';
+import { scanModelsDir } from '../inference/modelsDirScan';
+import { MANIFEST_FILE, readManifest, type Direction, type ModelManifest } from '../core/modelManifest';
 
 /** A problem with the command's inputs: reported as one line, exit status 1. */
 export class TranslateError extends Error {}
@@ -23,18 +24,9 @@ async function isDir(p: string): Promise<boolean> {
   return (await fs.stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
-async function readManifest(dir: string): Promise<ModelManifest> {
-  const where = `${dir}/${MANIFEST_FILE}`;
-  let json: unknown;
+async function readFolderManifest(dir: string): Promise<ModelManifest> {
   try {
-    json = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new TranslateError(`${dir} is not a model folder (no ${MANIFEST_FILE})`);
-    throw new TranslateError(`${where}: ${code ?? (e as Error).message}`);
-  }
-  try {
-    return parseManifest(json, where);
+    return await readManifest(dir, `${dir}/${MANIFEST_FILE}`);
   } catch (e) {
     throw new TranslateError((e as Error).message);
   }
@@ -42,13 +34,10 @@ async function readManifest(dir: string): Promise<ModelManifest> {
 
 /** Model folders directly under `modelsDir` with their manifest names (unreadable manifests: name unknown). */
 async function listModels(modelsDir: string): Promise<{ folder: string; name?: string }[]> {
-  const entries = (await fs.readdir(modelsDir, { withFileTypes: true })).filter(
-    (e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()),
-  );
   const found: { folder: string; name?: string }[] = [];
-  for (const e of entries.map((x) => x.name).sort()) {
-    const file = path.join(modelsDir, e, MANIFEST_FILE);
-    const text = await fs.readFile(file, 'utf8').catch(() => null);
+  for (const { folder, dir, hasManifest } of await scanModelsDir(modelsDir)) {
+    if (!hasManifest) continue;
+    const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => null);
     if (text === null) continue;
     let name: string | undefined;
     try {
@@ -56,7 +45,7 @@ async function listModels(modelsDir: string): Promise<{ folder: string; name?: s
     } catch {
       name = undefined;
     }
-    found.push({ folder: e, name: typeof name === 'string' ? name : undefined });
+    found.push({ folder, name: typeof name === 'string' ? name : undefined });
   }
   return found;
 }
@@ -64,7 +53,7 @@ async function listModels(modelsDir: string): Promise<{ folder: string; name?: s
 export async function resolveModel(model: string, modelsDir: string): Promise<ResolvedModel> {
   if (looksLikePath(model)) {
     if (!(await isDir(model))) throw new TranslateError(`model folder ${model} does not exist`);
-    return { dir: path.resolve(model), manifest: await readManifest(model) };
+    return { dir: path.resolve(model), manifest: await readFolderManifest(model) };
   }
   if (!(await isDir(modelsDir)))
     throw new TranslateError(
@@ -79,7 +68,7 @@ export async function resolveModel(model: string, modelsDir: string): Promise<Re
     );
   }
   const dir = path.resolve(modelsDir, match.folder);
-  return { dir, manifest: await readManifest(dir) };
+  return { dir, manifest: await readFolderManifest(dir) };
 }
 
 /** Fails early (before any session is opened) when the model lacks the requested direction. */

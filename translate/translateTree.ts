@@ -13,16 +13,15 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../core/io/atomicWrite';
 import type { Direction } from '../core/modelManifest';
 import { ImageError } from '../core/image/decode';
-import { openModel, type Fit, type Model, type Stage } from '../inference/model';
-import type { OutputFormat } from '../inference/postprocess';
+import type { Fit, Model, Stage } from '../inference/model';
+import { openModel } from '../inference/openModel';
+import type { OutputFormat } from '../core/image/formats';
 import type { SizeMode } from '../inference/preprocess';
 import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { firstLine } from '../core/errorText';
 import { listInputs, outputPaths } from './inputTree';
 import { checkDirection, resolveModel, TranslateError } from './modelFolder';
 import { checkShard, selectShard, type Shard } from './shard';
-
-export { FITS, type Fit } from '../inference/model';
 
 /** How long the first image of a batch waits for companions when the model is idle. */
 export const DEFAULT_BATCH_DELAY_MS = 20;

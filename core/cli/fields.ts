@@ -1,16 +1,17 @@
 /**
- * Field types for command-line schemas: the training options' builders (same coercion from
- * strings, same "must be ..." messages that core/cli/errors.ts turns into one-line errors) plus
+ * Field types for command-line schemas: core/config's builders (same coercion from strings,
+ * same "must be ..." messages that core/cli/errors.ts turns into one-line errors) plus
  * the few shapes other commands need.
  */
 import { z } from 'zod';
+import { toNumber } from '../config/coerce';
 import { optionField } from '../config/options';
 
 /** An integer in [min, max], given as a string on the command line or a number in JSON. */
 function intRange(min: number, max: number) {
   const msg = `must be an integer from ${min} to ${max}`;
   return z.preprocess(
-    (v) => (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : v),
+    (v) => toNumber(v),
     z.number({ invalid_type_error: msg }).refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, msg),
   );
 }
@@ -38,7 +39,7 @@ function list<const T extends readonly [string, ...string[]]>(values: T) {
 function intList(min: 0 | 1) {
   const msg = `must be a comma-separated list of integers >= ${min}`;
   return z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : s)) : v),
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => toNumber(s)) : v),
     z.array(z.number({ invalid_type_error: msg }).int(msg).min(min, msg), { invalid_type_error: msg }).min(1, msg),
   );
 }

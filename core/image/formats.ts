@@ -3,7 +3,9 @@
  * translation alike. `decoder` says who reads it: sharp (libvips) for most, our own BMP decoder
  * where libvips (built without ImageMagick) cannot. `training` marks the extensions the official
  * image folder (`IMG_EXTENSIONS` of data/image_folder.py) takes; the server and `npm run translate`
- * accept every row, so whatever the trainer reads can be served.
+ * accept every row, so whatever the trainer reads can be served. `output` marks the formats the
+ * server and `npm run translate` write: their response type is the first `mime`, their file
+ * extension the first of `extensions`.
  */
 export interface ImageFormat {
   /** sharp's container name (`metadata().format`), or `bmp`. */
@@ -12,12 +14,35 @@ export interface ImageFormat {
   mime: readonly string[];
   decoder: 'sharp' | 'bmp';
   training: boolean;
+  /** Written as output; `alpha`: the format keeps an alpha channel (the input's is re-attached). */
+  output?: { alpha: boolean };
 }
 
 export const IMAGE_FORMATS: readonly ImageFormat[] = [
-  { name: 'jpeg', extensions: ['.jpg', '.jpeg', '.jpe'], mime: ['image/jpeg'], decoder: 'sharp', training: true },
-  { name: 'png', extensions: ['.png'], mime: ['image/png'], decoder: 'sharp', training: true },
-  { name: 'webp', extensions: ['.webp'], mime: ['image/webp'], decoder: 'sharp', training: true },
+  {
+    name: 'jpeg',
+    extensions: ['.jpg', '.jpeg', '.jpe'],
+    mime: ['image/jpeg'],
+    decoder: 'sharp',
+    training: true,
+    output: { alpha: false },
+  },
+  {
+    name: 'png',
+    extensions: ['.png'],
+    mime: ['image/png'],
+    decoder: 'sharp',
+    training: true,
+    output: { alpha: true },
+  },
+  {
+    name: 'webp',
+    extensions: ['.webp'],
+    mime: ['image/webp'],
+    decoder: 'sharp',
+    training: true,
+    output: { alpha: true },
+  },
   { name: 'bmp', extensions: ['.bmp'], mime: ['image/bmp'], decoder: 'bmp', training: true },
   { name: 'tiff', extensions: ['.tif', '.tiff'], mime: ['image/tiff'], decoder: 'sharp', training: true },
   { name: 'gif', extensions: ['.gif'], mime: ['image/gif'], decoder: 'sharp', training: false },
@@ -30,6 +55,28 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = [
     training: false,
   },
 ];
+
+/** The formats written (rows with `output`), in the order content negotiation prefers them (PNG first). */
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** What writing an output format needs from its row. */
+export interface OutputRow {
+  mime: string;
+  extension: string;
+  alpha: boolean;
+}
+
+function outputRowOf(format: OutputFormat): OutputRow {
+  const row = IMAGE_FORMATS.find((f) => f.name === format && f.output);
+  if (!row?.output) throw new Error(`image format table: no output row for ${format}`);
+  return { mime: row.mime[0], extension: row.extensions[0], alpha: row.output.alpha };
+}
+
+/** Each output format's row: response type, file extension, alpha kept. */
+export const OUTPUT_ROWS: Readonly<Record<OutputFormat, OutputRow>> = Object.fromEntries(
+  OUTPUT_FORMATS.map((f) => [f, outputRowOf(f)]),
+) as Record<OutputFormat, OutputRow>;
 
 /** Container names accepted as input (sharp's names, plus `bmp`). */
 export const INPUT_FORMATS: ReadonlySet<string> = new Set(IMAGE_FORMATS.map((f) => f.name));

@@ -14,7 +14,7 @@
  * The thread count is setThreadsCount(n) before the backend starts; tfjs's C++ init caps it at half
  * the logical cores (os.cpus().length / 2) — which is what a two-worker trainer wants per worker.
  * XNNPACK splits a convolution or matMul by output tiles and never splits a reduction, so results do
- * not depend on the thread count (tests/tf-backend.test.ts checks bit-identity).
+ * not depend on the thread count (tests/core/tf/backend.test.ts checks bit-identity).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';

@@ -101,9 +101,9 @@ export interface TilingSettings {
 }
 
 /**
- * Defaults measured by `npm run bench -- --only tiling` (bench/tiling.ts): 640² tiles keep a
- * ResNet-9 ngf 64 generator's tile under ~0.6 GB; statistics at a long side of 1024 (capped by the
- * tile budget) are within the 35 dB target of exact ones at a fraction of their K-pass cost.
+ * Defaults chosen with `npm run bench -- --only tiling` (bench/tiling.ts; figures in bench/README.md):
+ * the tile budget bounds a ResNet-9 ngf 64 generator's tile memory; statistics at a long side of 1024
+ * (capped by the tile budget) meet the 35 dB target against exact ones at a fraction of their cost.
  */
 export const DEFAULT_TILING: TilingSettings = { tilePixels: 640 * 640, stats: 'downscaled', statsSide: 1024 };
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MANIFEST_FILE, parseManifest, type ModelManifest } from '../../core/modelManifest';
+import { readManifest } from '../../core/modelManifest';
 import { referenceGenerator } from '../../export/referenceForward';
 import { compareOutputs, runOnnx, seededRandom } from '../../export/verify';
 import { checkpointNet, checkpointOptions, loadCheckpoint } from '../../train/checkpoint';
@@ -36,10 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
-
-async function readManifest(dir: string): Promise<ModelManifest> {
-  return parseManifest(JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8')), dir);
-}
 
 async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then(

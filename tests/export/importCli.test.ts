@@ -14,7 +14,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import request from 'supertest';
 import { generatorSpec } from '../../core/arch/spec';
-import { MANIFEST_FILE, parseManifest, type ModelManifest } from '../../core/modelManifest';
+import { readManifest } from '../../core/modelManifest';
 import { referenceGenerator } from '../../export/referenceForward';
 import { compareOutputs, runOnnx } from '../../export/verify';
 import { createApp } from '../../serve/app';
@@ -48,10 +48,6 @@ function runImport(args: string[]): CliRun {
 /** The fixture's official options as command-line flags. */
 function flags(official: Record<string, unknown>): string[] {
   return Object.entries(official).flatMap(([k, v]) => (k === 'netD' || k === 'ndf' ? [] : [`--${k}`, String(v)]));
-}
-
-async function readManifest(dir: string): Promise<ModelManifest> {
-  return parseManifest(JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8')), dir);
 }
 
 const CASES = ['resnet_zip', 'resnet_legacy', 'resnet_fp16', 'unet_dataparallel'];

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSession, float32Tensor } from '../../core/onnx/ortRuntime';
 import { generatorSpec } from '../../core/arch/spec';
-import { MANIFEST_FILE, parseManifest } from '../../core/modelManifest';
+import { MANIFEST_FILE, readManifest } from '../../core/modelManifest';
 import { buildGeneratorOnnx } from '../../export/onnxBuilder';
 import { compareOutputs } from '../../export/verify';
 import { loadOnnxFixture, ONNX_FIXTURE_DIR } from '../helpers/exportFixtures';
@@ -49,7 +49,7 @@ async function wrap(): Promise<string> {
 
 /** What a loader does with a model folder: validate model.json, check the hash, open the session. */
 async function load(folder: string) {
-  const manifest = parseManifest(JSON.parse(await fs.readFile(path.join(folder, MANIFEST_FILE), 'utf8')), folder);
+  const manifest = await readManifest(folder);
   const entry = manifest.directions.AtoB!;
   const bytes = await fs.readFile(path.join(folder, entry.file));
   expect(createHash('sha256').update(bytes).digest('hex')).toBe(entry.sha256);

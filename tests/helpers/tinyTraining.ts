@@ -1,5 +1,5 @@
 /** The smallest training setup the tests use, and a quiet way to run the real trainer on it. */
-import type { TrainOptions } from '../../core/config/options';
+import type { TrainOptions } from '../../train/trainOptions';
 import { openTrainData } from '../../train/data/trainDataset';
 import { Trainer, type TrainResult } from '../../train/trainer';
 

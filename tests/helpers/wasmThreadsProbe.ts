@@ -1,5 +1,5 @@
 /**
- * Child-process probe for tests/tf-backend.test.ts: starts the wasm backend with `threads` XNNPACK
+ * Child-process probe for tests/core/tf/backend.test.ts: starts the wasm backend with `threads` XNNPACK
  * threads, runs a small ResNet generator forward and backward, and prints one JSON line with the thread
  * count tfjs reports and a hash of the output and every parameter gradient; then exits (a live pthreads
  * pool keeps a process alive). `fakeCores` > 0 makes os.cpus() report that many cores, so that tfjs's

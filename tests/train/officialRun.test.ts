@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../../train/trainOptions';
 import { initBackend } from '../../core/tf/backend';
 import { makeShapesDataset } from '../../tools/make_shapes_dataset';
 import { checkpointModelState, checkpointPath, loadCheckpoint } from '../../train/checkpoint';

@@ -9,7 +9,7 @@
 import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../../train/trainOptions';
 import { initBackend } from '../../core/tf/backend';
 import { readTensorFile, writeTensorFile } from '../../core/io/tensorFile';
 import { makeShapesDataset } from '../../tools/make_shapes_dataset';

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { parseTestOptions, parseTrainOptions } from '../../core/config/options';
+import { parseTestOptions, parseTrainOptions } from '../../train/trainOptions';
 import { initBackend } from '../../core/tf/backend';
 import { makeShapesDataset } from '../../tools/make_shapes_dataset';
 import { translateTestSet } from '../../train/translateTestSet';

@@ -9,7 +9,7 @@
  * over, so a resume position must be `iter + 1` of the last batch trained on, not a count of
  * batches received.
  */
-import type { TrainOptions } from '../../core/config/options';
+import type { TrainOptions } from '../trainOptions';
 import type { TrainBatch, TrainData } from '../trainData';
 import { Prefetcher } from './prefetcher';
 import { UnalignedDataset, type Batch, type DataPosition } from './unalignedDataset';

@@ -8,7 +8,7 @@
  * Resampling is PIL-exact bicubic (core/image/resample.ts explains why not sharp's cubic kernel); sharp
  * only decodes.
  */
-import type { TrainOptions } from '../../core/config/options';
+import type { TrainOptions } from '../trainOptions';
 import type { Rng } from '../../core/rng';
 import { UnusableImageError } from '../../core/image/decode';
 import { toGrayscale, type RawImage } from '../../core/image/rawImage';

@@ -10,7 +10,7 @@
  *
  * Unreadable files are skipped (one warning per file): their samples drop out of the batch.
  */
-import type { TrainOptions } from '../../core/config/options';
+import type { TrainOptions } from '../trainOptions';
 import { Rng } from '../../core/rng';
 import { decodeRgb, UnusableImageError } from '../../core/image/decode';
 import { listUnalignedFolders } from './imageFolder';

@@ -16,8 +16,8 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../../core/threads/tsWorker';
+import { WorkerRpc } from '../../core/threads/workerRpc';
 import { LOSS_NAMES, VISUAL_NAMES, type Losses, type VisualName } from '../model/trainingModel';
 import { SIDES, type Side } from '../model/cycleGan';
 import {
@@ -62,57 +62,39 @@ export function tfjsSides(backend: string, wasmThreads = threadsPerWorker()): Si
 
 /** Main-thread handle on one side worker: numbered requests, one answer each. */
 class SideThread {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private nextId = 1;
-  private dead: Error | null = null;
+  private readonly rpc: WorkerRpc<FromSideWorker>;
 
   constructor(
     readonly side: Side,
     data: SideWorkerData,
-    private readonly log: (msg: string) => void,
+    log: (msg: string) => void,
   ) {
-    this.worker = startTsWorker(WORKER_FILES[data.engine.engine], { workerData: data });
-    // Referenced only while a request is out: an idle, forgotten model never keeps the process alive.
-    this.worker.unref();
-    this.worker.on('message', (m: FromSideWorker) => this.receive(m));
-    this.worker.on('error', (e) => this.die(new Error(`training worker ${side} crashed: ${e.message}`)));
-    this.worker.on('exit', (code) => this.die(new Error(`training worker ${side} exited (code ${code})`)));
-  }
-
-  call<K extends RequestName>(type: K, args: SideRequests[K]['args']): Promise<SideRequests[K]['result']> {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
-    if (this.pending.size === 0) this.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, type, args });
+    const worker = startTsWorker(WORKER_FILES[data.engine.engine], { workerData: data });
+    this.rpc = new WorkerRpc<FromSideWorker>(worker, {
+      what: `training worker ${side}`,
+      reply: (m) =>
+        'log' in m
+          ? null
+          : m.ok
+            ? { id: m.id, value: m.value }
+            : { id: m.id, error: new Error(`training worker ${side}: ${m.error}`) },
+      onOther: (m) => {
+        if ('log' in m) log(m.log);
+      },
+      // Referenced only while a request is out: an idle, forgotten model never keeps the process alive.
+      refWhileBusy: true,
     });
   }
 
-  private receive(m: FromSideWorker): void {
-    if ('log' in m) return this.log(m.log);
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    if (this.pending.size === 0) this.worker.unref();
-    if (m.ok) p.resolve(m.value);
-    else p.reject(new Error(`training worker ${this.side}: ${m.error}`));
-  }
-
-  private die(e: Error): void {
-    if (this.dead) return;
-    this.dead = e;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-    this.worker.unref();
+  call<K extends RequestName>(type: K, args: SideRequests[K]['args']): Promise<SideRequests[K]['result']> {
+    return this.rpc.request((id) => this.rpc.worker.postMessage({ id, type, args }));
   }
 
   /** Frees the worker's tensors and ends the thread. */
   async close(): Promise<void> {
-    if (!this.dead) await this.call('close', {}).catch(() => undefined);
-    this.dead ??= new Error(`training worker ${this.side} closed`);
-    await this.worker.terminate();
+    if (this.rpc.alive) await this.call('close', {}).catch(() => undefined);
+    this.rpc.end(new Error(`training worker ${this.side} closed`));
+    await this.rpc.worker.terminate();
   }
 }
 

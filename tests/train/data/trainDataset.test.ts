@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { parseTrainOptions, type TrainOptions } from '../../../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../../../train/trainOptions';
 import { openTrainData, type FolderTrainBatch } from '../../../train/data/trainDataset';
 
 let root: string;

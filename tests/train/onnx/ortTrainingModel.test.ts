@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { generatorSpec, discriminatorSpec } from '../../../core/arch/spec';
-import { parseTrainOptions, type TrainOptions } from '../../../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../../../train/trainOptions';
 import { readTensorFile } from '../../../core/io/tensorFile';
 import { Rng } from '../../../core/rng';
 import { initBackend } from '../../../core/tf/backend';

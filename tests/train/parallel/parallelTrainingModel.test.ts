@@ -10,7 +10,7 @@
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../../../core/config/options';
+import { parseTrainOptions, type TrainOptions } from '../../../train/trainOptions';
 import { initBackend } from '../../../core/tf/backend';
 import { readTensorFile } from '../../../core/io/tensorFile';
 import { makeShapesDataset } from '../../../tools/make_shapes_dataset';
