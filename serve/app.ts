@@ -22,6 +22,7 @@ import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
 import type { LoadedModel, ModelRepository } from './modelRepository';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE } from './problem';
+import { createOipRouter, isOipPath, OIP_INFER_PATHS, oipRouteLabel, readOipBody, sendOipError } from './oip/router';
 
 const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
 const NO_IMAGE = "no image: send multipart/form-data with field 'image', or the image as the body";
@@ -47,6 +48,7 @@ function routeLabel(req: Request): string {
   const p = req.path;
   if (['/translate', '/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.yaml'].includes(p)) return p;
   if (p.startsWith('/v1/models/')) return '/v1/models/{name}';
+  if (isOipPath(p)) return oipRouteLabel(p);
   if (p === '/docs' || p.startsWith('/docs/')) return '/docs';
   if (p === '/' || /^\/(index\.html|app\.js|style\.css)$/.test(p)) return '/ (page)';
   return 'other';
@@ -145,6 +147,10 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
   // Access log + request metrics, recorded when the response is done.
   app.use((req, res, next) => {
     const start = process.hrtime.bigint();
+    if (req.method === 'POST' && /^\/translate$|^\/v2\/.*\/infer$/.test(req.path)) {
+      metrics.inferenceInFlight.inc();
+      res.on('close', () => metrics.inferenceInFlight.dec());
+    }
     res.on('finish', () => {
       const s = Number(process.hrtime.bigint() - start) / 1e9;
       const labels = { route: routeLabel(req), method: req.method, status: String(res.statusCode) };
@@ -214,8 +220,8 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
     type: (req) => !req.headers['content-type']?.startsWith('multipart/'),
     limit: config.MAX_UPLOAD_BYTES,
   });
-  app.post(
-    '/translate',
+  // Inference routes (/translate, OIP infer) refuse early: no key, draining, a declared body over the limit.
+  const admit: express.RequestHandler[] = [
     (req, res, next) => {
       if (config.API_KEY) {
         const ok = tokenMatches(req.headers.authorization, config.API_KEY);
@@ -244,6 +250,11 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
         );
       next();
     },
+  ];
+  app.post(OIP_INFER_PATHS, ...admit, ...readOipBody(config));
+  app.post(
+    '/translate',
+    ...admit,
     (req, res, next) =>
       req.headers['content-type']?.startsWith('multipart/') ? upload(req, res, next) : rawBody(req, res, next),
     (req, _res, next) => {
@@ -309,9 +320,11 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
     translate(req, res, config, repo, metrics, log).catch(next);
   });
 
+  app.use(createOipRouter({ config, repo, metrics, lifecycle, log }));
+
   app.use((req, _res, next) => next(new HttpProblem('not-found', `no route for ${req.method} ${req.path}`)));
 
-  // Everything becomes problem+json; internals go to the log only.
+  // Everything becomes problem+json ({"error"} under /v2); internals go to the log only.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const problem = toProblem(err);
     if (problem.status >= 500 && problem.kind === 'internal')
@@ -320,6 +333,7 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
     for (const [k, v] of Object.entries(problem.headers)) res.setHeader(k, v);
     // Refused before the upload was read (401, 413, draining): don't keep reading it just to reuse the connection.
     if (!req.complete) res.setHeader('Connection', 'close');
+    if (isOipPath(req.path)) return sendOipError(res, problem);
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body()));
   });
 
