@@ -15,13 +15,12 @@ import pino, { type Logger } from 'pino';
 import swaggerUi from 'swagger-ui-express';
 import YAML from 'yaml';
 import type { Direction } from '../core/modelManifest';
-import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
 import { MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../inference/postprocess';
 import { ImageError, parseSizeMode, type SizeMode } from '../inference/preprocess';
 import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
 import type { LoadedModel, ModelRepository } from './modelRepository';
-import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE } from './problem';
+import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE, waitProblem } from './problem';
 import { createOipRouter, isOipPath, OIP_INFER_PATHS, oipRouteLabel, readOipBody, sendOipError } from './oip/router';
 
 const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
@@ -426,20 +425,10 @@ async function translate(
       onStage: observe,
     });
   } catch (e) {
-    const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
-    if (e instanceof QueueFullError)
-      throw new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, retry);
-    if (e instanceof BatchTimeoutError)
-      throw new HttpProblem(
-        'timeout',
-        `request timed out (REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}): ${e.message}`,
-        retry,
-      );
-    if (e instanceof CancelledError) {
-      log.debug({ url: req.originalUrl }, 'client went away while queued');
-      return;
-    }
-    throw e;
+    const problem = waitProblem(e, model, config.REQUEST_TIMEOUT_MS);
+    if (problem) throw problem;
+    log.debug({ url: req.originalUrl }, 'client went away while queued');
+    return;
   }
 
   const timing = (Object.entries(stages) as [Stage, number][]).map(([k, v]) => `${k};dur=${v.toFixed(1)}`).join(', ');

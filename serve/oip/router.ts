@@ -22,7 +22,7 @@ import type { Lifecycle } from '../app';
 import type { Config } from '../config';
 import type { Metrics, Stage } from '../metrics';
 import type { LoadedModel, ModelRepository } from '../modelRepository';
-import { HttpProblem } from '../problem';
+import { HttpProblem, waitProblem } from '../problem';
 import {
   decodeInputs,
   encodeResponse,
@@ -177,21 +177,6 @@ function imageOptions(p: Record<string, unknown>) {
   };
 }
 
-/** A failed wait for the batcher, as /translate answers it; null when the client went away. */
-function inferenceProblem(e: unknown, model: LoadedModel, config: Config): HttpProblem | null {
-  const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
-  if (e instanceof QueueFullError)
-    return new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, retry);
-  if (e instanceof BatchTimeoutError)
-    return new HttpProblem(
-      'timeout',
-      `request timed out (REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}): ${e.message}`,
-      retry,
-    );
-  if (e instanceof CancelledError) return null;
-  throw e;
-}
-
 async function runImages(
   m: OipModel,
   input: Extract<Tensor, { datatype: 'BYTES' }>,
@@ -301,7 +286,7 @@ async function infer(req: Request, res: Response, deps: OipDeps): Promise<void> 
       input.datatype === 'BYTES' ? await runImages(m, input, header, deps, run) : await runTensor(m, input, deps, run);
   } catch (e) {
     abort.abort(); // the other images/samples of this request give up their places too
-    const problem = inferenceProblem(e, m.model, config);
+    const problem = waitProblem(e, m.model, config.REQUEST_TIMEOUT_MS);
     if (problem) throw problem;
     log.debug({ url: req.originalUrl }, 'client went away while queued');
     return;
