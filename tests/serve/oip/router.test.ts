@@ -199,7 +199,9 @@ describe('server and model metadata', () => {
     const res = await request(lifecycleApp).get('/v2/health/ready');
     expect([res.status, res.body]).toEqual([503, { ready: false, error: 'the server is shutting down' }]);
     note('get', '/v2/health/ready', res.status, null);
-    expect((await request(lifecycleApp).get('/v2/models/tiny_AtoB/ready')).status).toBe(503);
+    const model = await request(lifecycleApp).get('/v2/models/tiny_AtoB/ready');
+    expect([model.status, model.body]).toEqual([503, { name: 'tiny_AtoB', ready: false }]);
+    note('get', '/v2/models/tiny_AtoB/ready', model.status, null);
   });
 });
 
