@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import pino from 'pino';
 import sharp from 'sharp';
 import request from 'supertest';
@@ -247,6 +248,17 @@ describe('the image form', () => {
     });
     expect(mixed.headers['inference-header-content-length']).toBeDefined();
     expect((parseTritonResult(mixed).outputs[0].values as Buffer[])[0].equals(a)).toBe(true);
+  });
+
+  it('a gzip-compressed request (tritonclient request_compression_algorithm) is inflated', async () => {
+    const { body, headers } = buildTritonRequest({ inputs: [image([photo], true)] });
+    const res = await post(main, '/v2/models/tiny_AtoB/infer', gzipSync(body), {
+      ...headers,
+      'Content-Encoding': 'gzip',
+    });
+    expect(res.status).toBe(200);
+    const expected = await translate(main, 'tiny', 'AtoB', photo);
+    expect((parseTritonResult(res).outputs[0].values as Buffer[])[0].equals(expected)).toBe(true);
   });
 
   it('Content-Type application/octet-stream and application/json are taken too', async () => {
