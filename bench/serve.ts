@@ -12,6 +12,10 @@
  *   4. backpressure: --overload_connections (default 64) clients posting 32×32 PNGs at
  *      size=original with the default MAX_QUEUE and REQUEST_TIMEOUT_MS, and reports the share of
  *      503 answers (refused only when the expected wait would pass the timeout) and the latency.
+ * With --protocol v2, each concurrency level also drives the Open Inference Protocol's binary form
+ * (POST /v2/models/bench_AtoB/infer with the PNG as a BYTES element after the JSON header and the
+ * output asked in binary, the request tritonclient.http sends) right after /translate, and reports
+ * both side by side (`oip`, `v2OverTranslate`).
  * Everything runs on the CPU provider unless --providers says otherwise. autocannon counts only
  * responses that arrive within the duration, so it must be several times the latency at the
  * highest concurrency (about 16 × one inference) for the numbers to mean anything.
@@ -27,6 +31,7 @@ import { field } from '../core/cli/fields';
 import { float32Tensor } from '../core/onnx/ortRuntime';
 import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { openSession } from '../inference/providers';
+import { serializeBytes } from '../serve/oip/wire';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
 
 interface AutocannonResult {
@@ -63,6 +68,10 @@ const benchServeSchema = z
     providers: field.list(EXECUTION_PROVIDERS).default(['cpu']).describe('EXECUTION_PROVIDERS for both measurements'),
     skip_bare: field.boolean().default(false).describe('skip the bare onnxruntime measurement'),
     overload_connections: field.int(1).default(64).describe('clients for the backpressure phase (32×32 PNGs)'),
+    protocol: field
+      .enum(['translate', 'v2'])
+      .default('translate')
+      .describe('v2: also the OIP binary form (/v2/models/{model}/infer) beside /translate at each concurrency'),
     overload_duration: field
       .number((n) => n > 0, 'must be a number > 0')
       .default(10)
@@ -149,6 +158,7 @@ async function waitIdle(base: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = os.loadavg();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-serve-'));
   const server = { kill: (): void => undefined };
   try {
@@ -200,11 +210,45 @@ async function main(): Promise<void> {
     log('warm-up');
     await autocannon({ ...request, connections: 1, amount: 2 });
 
+    // The OIP binary form of the same image, as tritonclient.http builds it (no Content-Type).
+    const tensor = serializeBytes([image]);
+    const oipHeader = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: tensor.length } }],
+        outputs: [{ name: 'image', parameters: { binary_data: true } }],
+      }),
+    );
+    const oipRequest = {
+      url: `${base}/v2/models/bench_AtoB/infer`,
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(oipHeader.length) },
+      body: Buffer.concat([oipHeader, tensor]),
+      timeout: 120,
+    };
+    if (o.protocol === 'v2') await autocannon({ ...oipRequest, connections: 1, amount: 2 });
+
     const http = [];
+    const oip = [];
     for (const connections of levels) {
-      log(`autocannon: ${connections} connection(s), ${duration}s`);
+      log(`autocannon: ${connections} connection(s), ${duration}s, /translate`);
+      http.push(await measure(request, connections));
+      if (o.protocol !== 'v2') continue;
+      log(`autocannon: ${connections} connection(s), ${duration}s, OIP binary`);
+      const v2 = await measure(oipRequest, connections);
+      const t = http[http.length - 1];
+      oip.push({
+        ...v2,
+        v2OverTranslate: {
+          imagesPerSecond: +(v2.imagesPerSecond / t.imagesPerSecond).toFixed(3),
+          latencyP50: +(v2.latencyMsP50 / t.latencyMsP50).toFixed(3),
+          latencyP99: +(v2.latencyMsP99 / t.latencyMsP99).toFixed(3),
+        },
+      });
+    }
+
+    async function measure(req: Record<string, unknown>, connections: number) {
       const before = await scrape(base);
-      const r = await autocannon({ ...request, connections, duration });
+      const r = await autocannon({ ...req, connections, duration });
       await waitIdle(base);
       const after = await scrape(base);
       const n = after.stages.inference.count - before.stages.inference.count;
@@ -212,7 +256,7 @@ async function main(): Promise<void> {
         STAGES.map((s) => [s, n > 0 ? +(((after.stages[s].sum - before.stages[s].sum) / n) * 1000).toFixed(1) : null]),
       );
       const batches = after.batchCount - before.batchCount;
-      http.push({
+      return {
         connections,
         requests: r['2xx'],
         failures: r.non2xx + r.errors + r.timeouts,
@@ -221,7 +265,7 @@ async function main(): Promise<void> {
         latencyMsP99: r.latency.p99,
         meanMsPerRequest: stageMs,
         meanBatchSize: batches > 0 ? +((after.batchSum - before.batchSum) / batches).toFixed(2) : null,
-      });
+      };
     }
 
     log(`backpressure: ${o.overload_connections} connections posting 32x32 PNGs, ${o.overload_duration}s`);
@@ -257,9 +301,13 @@ async function main(): Promise<void> {
         durationSeconds: duration,
         maxBatch: o.max_batch,
         maxBatchDelayMs: o.batch_delay,
+        protocol: o.protocol,
+        // 1/5/15-minute load averages of the host (shared with other work) before and after the run.
+        loadAverage: { start: loadAtStart.map((l) => +l.toFixed(2)), end: os.loadavg().map((l) => +l.toFixed(2)) },
       },
       bareOnnxruntime: bare,
       http,
+      ...(o.protocol === 'v2' && { oip }),
       backpressure,
       notes: [
         'meanMsPerRequest.inference is the run time of the batch the request was in (shared by meanBatchSize requests)',

@@ -20,7 +20,8 @@ import { HttpProblem } from './problem';
 import { docsRouter } from './routes/docs';
 import { healthRouter } from './routes/health';
 import { modelsRouter } from './routes/models';
-import { translateIntake, translateRouter } from './routes/translate';
+import { admitInference, translateIntake, translateRouter } from './routes/translate';
+import { createOipRouter, OIP_INFER_PATHS, readOipBody } from './oip/router';
 import type { Lifecycle, ServeContext } from './serveContext';
 
 export const OPENAPI_FILE = path.join(__dirname, '..', 'openapi.yaml');
@@ -61,6 +62,7 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
   // Static and refused-early parts first: they are outside request validation.
   app.use(docsRouter(specText));
   app.use(translateIntake(ctx));
+  app.post(OIP_INFER_PATHS, ...admitInference(ctx), ...readOipBody(config));
 
   app.use(
     OpenApiValidator.middleware({
@@ -76,6 +78,7 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
   app.use(healthRouter(ctx));
   app.use(modelsRouter(ctx));
   app.use(translateRouter(ctx));
+  app.use(createOipRouter(ctx));
 
   app.use((req, _res, next) => next(new HttpProblem('not-found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(log));

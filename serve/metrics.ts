@@ -12,6 +12,8 @@ export interface Metrics {
   requestDuration: client.Histogram<'route' | 'method' | 'status'>;
   stageDuration: client.Histogram<'stage' | 'model'>;
   batchSize: client.Histogram<'model' | 'direction'>;
+  /** Inference requests (/translate, OIP infer) accepted and not yet answered: the autoscaling signal. */
+  inferenceInFlight: client.Gauge;
 }
 
 export function createMetrics(maxBatch: number): Metrics {
@@ -47,7 +49,12 @@ export function createMetrics(maxBatch: number): Metrics {
     buckets: sizes,
     registers: [registry],
   });
-  return { registry, requests, requestDuration, stageDuration, batchSize };
+  const inferenceInFlight = new client.Gauge({
+    name: 'inference_requests_in_flight',
+    help: 'Inference requests (POST /translate and /v2/models/{model}/infer) being served: read, queued, running or encoding',
+    registers: [registry],
+  });
+  return { registry, requests, requestDuration, stageDuration, batchSize, inferenceInFlight };
 }
 
 /** Gauges read from the repository at scrape time. */

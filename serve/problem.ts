@@ -4,6 +4,7 @@
  * file paths) stay in the log.
  */
 import { STATUS_CODES } from 'node:http';
+import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
 
 /** How to send an image to POST /translate (said when none came, or in the wrong way). */
 export const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
@@ -99,4 +100,22 @@ export function kindForStatus(status: number): ProblemKind {
     default:
       return status >= 400 && status < 500 ? 'invalid-request' : 'internal';
   }
+}
+
+/**
+ * A failed wait for inference (POST /translate, OIP infer): a full queue or a timeout is a 503
+ * with Retry-After; null when the client went away (nothing to answer); anything else is rethrown.
+ */
+export function waitProblem(
+  e: unknown,
+  model: { name: string; batcher: { retryAfterSeconds(): number } },
+  timeoutMs: number,
+): HttpProblem | null {
+  const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
+  if (e instanceof QueueFullError)
+    return new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, retry);
+  if (e instanceof BatchTimeoutError)
+    return new HttpProblem('timeout', `request timed out (REQUEST_TIMEOUT_MS=${timeoutMs}): ${e.message}`, retry);
+  if (e instanceof CancelledError) return null;
+  throw e;
 }

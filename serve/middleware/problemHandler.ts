@@ -1,9 +1,10 @@
-/** Everything thrown becomes problem+json; internals go to the log only. */
+/** Everything thrown becomes problem+json ({"error"} under /v2); internals go to the log only. */
 import type { NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
 import { ImageError } from '../../core/image/decode';
 import { TilingError } from '../../inference/tiling/tiledTranslate';
+import { isOipPath, sendOipError } from '../oip/router';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE, SEND_AN_IMAGE } from '../problem';
 
 /** Converts anything thrown by us or by middleware into an HttpProblem. */
@@ -45,6 +46,7 @@ export function problemHandler(log: Logger) {
     for (const [k, v] of Object.entries(problem.headers)) res.setHeader(k, v);
     // Refused before the upload was read (401, 413, draining): don't keep reading it just to reuse the connection.
     if (!req.complete) res.setHeader('Connection', 'close');
+    if (isOipPath(req.path)) return sendOipError(res, problem);
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body()));
   };
 }

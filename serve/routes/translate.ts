@@ -8,11 +8,10 @@ import express, { type Request, type Response } from 'express';
 import multer from 'multer';
 import { OUTPUT_FORMATS, OUTPUT_ROWS, type OutputFormat } from '../../core/image/formats';
 import type { Direction } from '../../core/modelManifest';
-import { BatchTimeoutError, CancelledError, QueueFullError } from '../../inference/batcher';
 import { parseSizeMode, type SizeMode } from '../../inference/preprocess';
 import { parseTileChoice } from '../../inference/tiling/tiledTranslate';
 import type { Stage } from '../metrics';
-import { HttpProblem, SEND_AN_IMAGE } from '../problem';
+import { HttpProblem, SEND_AN_IMAGE, waitProblem } from '../problem';
 import { NOT_READY_RETRY_S, type ServeContext } from '../serveContext';
 import { unknownModel } from './models';
 
@@ -31,19 +30,15 @@ function tokenMatches(header: string | undefined, key: string): boolean | 'missi
   return timingSafeEqual(a, b);
 }
 
-/** Before request validation: the API key, draining, the body's size, then reading it. */
-export function translateIntake({ config, lifecycle }: ServeContext): express.Router {
-  const router = express.Router();
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: config.MAX_UPLOAD_BYTES, files: 1, fields: 0, parts: 1 },
-  }).single('image');
-  const rawBody = express.raw({
-    type: (req) => !req.headers['content-type']?.startsWith('multipart/'),
-    limit: config.MAX_UPLOAD_BYTES,
-  });
-  router.post(
-    '/translate',
+/**
+ * Inference routes (/translate, OIP infer) refuse early, before reading the body: no key,
+ * draining, a declared body over the limit.
+ */
+export function admitInference({
+  config,
+  lifecycle,
+}: Pick<ServeContext, 'config' | 'lifecycle'>): express.RequestHandler[] {
+  return [
     (req, res, next) => {
       if (config.API_KEY) {
         const ok = tokenMatches(req.headers.authorization, config.API_KEY);
@@ -72,6 +67,23 @@ export function translateIntake({ config, lifecycle }: ServeContext): express.Ro
         );
       next();
     },
+  ];
+}
+
+/** Before request validation: the API key, draining, the body's size, then reading it. */
+export function translateIntake({ config, lifecycle }: ServeContext): express.Router {
+  const router = express.Router();
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: config.MAX_UPLOAD_BYTES, files: 1, fields: 0, parts: 1 },
+  }).single('image');
+  const rawBody = express.raw({
+    type: (req) => !req.headers['content-type']?.startsWith('multipart/'),
+    limit: config.MAX_UPLOAD_BYTES,
+  });
+  router.post(
+    '/translate',
+    ...admitInference({ config, lifecycle }),
     (req, res, next) =>
       req.headers['content-type']?.startsWith('multipart/') ? upload(req, res, next) : rawBody(req, res, next),
     (req, _res, next) => {
@@ -171,20 +183,10 @@ async function translate(req: Request, res: Response, { config, repo, metrics, l
       onStage: observe,
     });
   } catch (e) {
-    const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
-    if (e instanceof QueueFullError)
-      throw new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, retry);
-    if (e instanceof BatchTimeoutError)
-      throw new HttpProblem(
-        'timeout',
-        `request timed out (REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}): ${e.message}`,
-        retry,
-      );
-    if (e instanceof CancelledError) {
-      log.debug({ url: req.originalUrl }, 'client went away while queued');
-      return;
-    }
-    throw e;
+    const problem = waitProblem(e, model, config.REQUEST_TIMEOUT_MS);
+    if (problem) throw problem;
+    log.debug({ url: req.originalUrl }, 'client went away while queued');
+    return;
   }
 
   const timing = (Object.entries(stages) as [Stage, number][]).map(([k, v]) => `${k};dur=${v.toFixed(1)}`).join(', ');

@@ -770,8 +770,9 @@ describe('documentation and behaviour agree', () => {
   it('every status code documented in openapi.yaml was produced by a test above', async () => {
     const doc = YAML.parse(await fs.readFile(OPENAPI_FILE, 'utf8'));
     const missing: string[] = [];
+    // The /v2 (OIP) routes are checked by tests/serve/oip/router.test.ts.
     for (const [route, item] of Object.entries<Record<string, { responses: Record<string, unknown> }>>(doc.paths))
-      for (const [method, op] of Object.entries(item))
+      for (const [method, op] of Object.entries(route.startsWith('/v2') ? {} : item))
         for (const status of Object.keys(op.responses))
           if (!seen.has(`${method} ${route} ${status}`)) missing.push(`${method.toUpperCase()} ${route} → ${status}`);
     expect(missing).toEqual([]);
@@ -781,8 +782,11 @@ describe('documentation and behaviour agree', () => {
     const doc = YAML.parse(await fs.readFile(OPENAPI_FILE, 'utf8'));
     if (process.env.DUMP_PROBLEMS) await fs.writeFile(process.env.DUMP_PROBLEMS, JSON.stringify(problems, null, 2));
     const statuses = new Set<string>();
-    for (const item of Object.values<Record<string, { responses: Record<string, { $ref?: string }> }>>(doc.paths))
-      for (const op of Object.values(item))
+    // The /v2 (OIP) routes answer {"error"}: tests/serve/oip/router.test.ts checks their examples.
+    for (const [route, item] of Object.entries<Record<string, { responses: Record<string, { $ref?: string }> }>>(
+      doc.paths,
+    ))
+      for (const op of Object.values(route.startsWith('/v2') ? {} : item))
         for (const [status, r] of Object.entries(op.responses))
           if (Number(status) >= 400 && r.$ref) statuses.add(`${status} ${r.$ref}`);
     const checked: string[] = [];
