@@ -18,6 +18,7 @@ import type { Direction } from '../core/modelManifest';
 import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
 import { MIME_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../inference/postprocess';
 import { ImageError, parseSizeMode, type SizeMode } from '../inference/preprocess';
+import { browserRoutes } from './browserRoutes';
 import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics, type Stage } from './metrics';
 import type { LoadedModel, ModelRepository } from './modelRepository';
@@ -163,12 +164,15 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
         directives: {
           // The page shows uploaded/translated images through blob: URLs; Swagger UI uses data: icons.
           'img-src': ["'self'", 'data:', 'blob:'],
-          'script-src': ["'self'"],
+          // onnxruntime-web and the resampler compile WebAssembly in the page (issue #27).
+          'script-src': ["'self'", "'wasm-unsafe-eval'"],
           'connect-src': ["'self'"],
           // Plain-HTTP deployments (localhost, behind a TLS proxy) must not be upgraded by the browser.
           'upgrade-insecure-requests': null,
         },
       },
+      // Cross-origin isolation lets onnxruntime-web's wasm backend use threads in the page.
+      crossOriginEmbedderPolicy: true,
     }),
   );
 
@@ -204,6 +208,7 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
   const docsOptions = { swaggerUrl: '/openapi.yaml', swaggerOptions: { validatorUrl: null } };
   app.use('/docs', swaggerUi.serveFiles(undefined, docsOptions), swaggerUi.setup(undefined, docsOptions));
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' }));
+  app.use(browserRoutes(config, repo));
 
   // /translate, before validation: refuse early (no key, draining), then read the body.
   const upload = multer({
