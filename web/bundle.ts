@@ -17,11 +17,14 @@ export const ORT_FILES = ['ort.min.mjs', 'ort-wasm-simd-threaded.jsep.mjs', 'ort
 
 const SERVER_ONLY = /^(node:.*|sharp|onnxruntime-node|fs|path|os|worker_threads)$/;
 
-// Any property, call or construction yields the stand-in itself, so top-level server-only code
-// (a path.join, an availableParallelism()) evaluates to something harmless.
+// Every name the bundled modules import from server-only modules: any property, call or
+// construction of one yields the stand-in itself, so top-level server-only code (a path.join, an
+// availableParallelism()) evaluates to something harmless. A new import fails the build by name.
+const INERT_NAMES = ['availableParallelism', 'join', 'promises', 'readFileSync', 'Worker'];
 const INERT = `const f = function () { return stub; };
-const stub = new Proxy(f, { get: (_t, k) => (k === '__esModule' ? false : k === Symbol.toPrimitive ? () => '' : stub), apply: () => stub, construct: () => stub });
-module.exports = stub;`;
+const stub = new Proxy(f, { get: (_t, k) => (k === Symbol.toPrimitive ? () => '' : stub), apply: () => stub, construct: () => stub });
+export default stub;
+export const ${INERT_NAMES.map((n) => `${n} = stub`).join(', ')};`;
 
 const inertServerModules: Plugin = {
   name: 'inert-server-modules',
