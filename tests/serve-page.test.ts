@@ -1,6 +1,7 @@
 /**
  * The demo page (/) and Swagger UI (/docs) in headless Chromium: they load under the server's
- * CSP, list models, and the page uploads an image and shows the translated one.
+ * CSP, list models, and the page uploads an image and shows the translated one. These tests pin
+ * the page to the server (`?run=server`); tests/serve/browserMode.test.ts covers its browser mode.
  */
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
@@ -70,7 +71,7 @@ suite('web page in headless Chromium', () => {
   }
 
   it('uploads an image and shows input and translated output side by side', async () => {
-    const { page, errors } = await open(`${base}/`);
+    const { page, errors } = await open(`${base}/?run=server`);
     await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length === 2);
     expect(await page.inputValue('#model')).toBe('tiny');
     const dirs = await page.$$eval('#dir option', (os) => os.map((o) => (o as HTMLOptionElement).value));
@@ -128,7 +129,7 @@ suite('web page in headless Chromium', () => {
 
   /** The page with its models listed, counting the POST /translate requests it sends. */
   async function openPage(): Promise<{ page: Page; errors: string[]; posts: URL[] }> {
-    const { page, errors } = await open(`${base}/`);
+    const { page, errors } = await open(`${base}/?run=server`);
     const posts: URL[] = [];
     page.on('request', (r) => {
       if (new URL(r.url()).pathname === '/translate') posts.push(new URL(r.url()));

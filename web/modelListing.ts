@@ -52,13 +52,22 @@ export async function describeModelFolder(
   directions: readonly Direction[],
 ): Promise<BrowserModelEntry> {
   const base = `${MODEL_FILES_PATH}/${encodeURIComponent(manifest.name)}/`;
-  const entry: BrowserModelEntry = { name: manifest.name, manifest: `${base}${MANIFEST_FILE}`, directions: {}, card: [] };
+  const entry: BrowserModelEntry = {
+    name: manifest.name,
+    manifest: `${base}${MANIFEST_FILE}`,
+    directions: {},
+    card: [],
+  };
   for (const d of directions) {
     const g = manifest.directions[d];
     if (!g) continue;
     const file = path.join(dir, g.file);
     const { size } = await fs.stat(file);
-    const sha256 = g.sha256 ?? createHash('sha256').update(await fs.readFile(file)).digest('hex');
+    const sha256 =
+      g.sha256 ??
+      createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex');
     entry.directions[d] = {
       file: g.file,
       sha256,
@@ -67,7 +76,6 @@ export async function describeModelFolder(
       tiling: g.tiling !== undefined,
     };
   }
-  for (const f of CARD_FILES)
-    if (await fs.stat(path.join(dir, f)).catch(() => null)) entry.card.push(`${base}${f}`);
+  for (const f of CARD_FILES) if (await fs.stat(path.join(dir, f)).catch(() => null)) entry.card.push(`${base}${f}`);
   return entry;
 }

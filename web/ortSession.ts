@@ -119,7 +119,10 @@ export async function openSession(model: Uint8Array, o: OpenOptions): Promise<Br
 }
 
 /** GET with progress: `onProgress(received, total)` as the bytes arrive. */
-export async function fetchBytes(url: string, onProgress?: (received: number, total: number) => void): Promise<Uint8Array> {
+export async function fetchBytes(
+  url: string,
+  onProgress?: (received: number, total: number) => void,
+): Promise<Uint8Array> {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: ${r.status} ${r.statusText}`);
   const total = Number(r.headers.get('Content-Length')) || 0;

@@ -110,7 +110,9 @@ function openBrowserSession(modelName, dir) {
       const graph = entry?.directions[dir];
       if (!graph) throw new Error('the server does not offer this model’s files for the browser');
       if (graph.bytes > MAX_BROWSER_BYTES)
-        throw new Error(`the ${dir} graph is ${mb(graph.bytes)}, more than this page downloads (${mb(MAX_BROWSER_BYTES)})`);
+        throw new Error(
+          `the ${dir} graph is ${mb(graph.bytes)}, more than this page downloads (${mb(MAX_BROWSER_BYTES)})`,
+        );
       const p = await loadPipeline();
       const manifest = p.parseManifest(await fetchJson(entry.manifest), entry.manifest);
       const t0 = performance.now();
@@ -180,7 +182,9 @@ async function decideRunOn() {
 }
 
 function backendName(session) {
-  return session.backend === 'webgpu' ? 'WebGPU' : `wasm (SIMD, ${session.threads} thread${session.threads === 1 ? '' : 's'})`;
+  return session.backend === 'webgpu'
+    ? 'WebGPU'
+    : `wasm (SIMD, ${session.threads} thread${session.threads === 1 ? '' : 's'})`;
 }
 
 async function loadModels() {
