@@ -98,16 +98,23 @@ export async function openSession(model: Uint8Array, o: OpenOptions): Promise<Br
       skipped.push({ backend, reason: (e as Error).message.split('\n')[0] });
       continue;
     }
+    // onnxruntime-web refuses a second run while one is in flight ("Session already started"): runs queue.
+    let queue: Promise<unknown> = Promise.resolve();
+    const runOnce = async (data: Float32Array, dims: readonly number[]) => {
+      const input = new ort.Tensor('float32', data, dims);
+      const out = (await session.run({ [o.inputName]: input }))[o.outputName];
+      const values = (out.getData ? await out.getData() : out.data) as Float32Array;
+      const result = { data: values, dims: out.dims };
+      out.dispose?.();
+      return result;
+    };
     return {
       backend,
       threads: backend === 'wasm' ? threads : 0,
       skipped,
-      async run(data, dims) {
-        const input = new ort.Tensor('float32', data, dims);
-        const out = (await session.run({ [o.inputName]: input }))[o.outputName];
-        const values = (out.getData ? await out.getData() : out.data) as Float32Array;
-        const result = { data: values, dims: out.dims };
-        out.dispose?.();
+      run(data, dims) {
+        const result = queue.then(() => runOnce(data, dims));
+        queue = result.catch(() => undefined);
         return result;
       },
       release: () => session.release(),

@@ -226,6 +226,15 @@ async function loadModels() {
   if (file) translate();
 }
 
+/** AtoB when the example's folder names domain A (e.g. `twemoji` in `Twemoji (Twitter)`), BtoA for domain B. */
+function exampleDirection(group) {
+  const d = currentModel()?.domains;
+  const g = group.toLowerCase();
+  if (d?.A?.toLowerCase().includes(g)) return 'AtoB';
+  if (d?.B?.toLowerCase().includes(g)) return 'BtoA';
+  return null;
+}
+
 function showExamples(list) {
   const row = $('examples');
   row.replaceChildren();
@@ -240,6 +249,12 @@ function showExamples(list) {
     label.textContent = `${ex.group}/${ex.name}`;
     b.append(img, label);
     b.addEventListener('click', async () => {
+      // An example from a domain's folder (examples/twemoji, examples/noto) runs in the direction out of that domain.
+      const dir = exampleDirection(ex.group);
+      if (dir && dir !== dirSel.value && [...dirSel.options].some((o) => o.value === dir)) {
+        dirSel.value = dir;
+        await decideRunOn();
+      }
       const r = await fetch(ex.url);
       const blob = await r.blob();
       chooseFile(new File([blob], ex.url.split('/').pop(), { type: blob.type }));

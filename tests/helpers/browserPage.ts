@@ -42,11 +42,14 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
   return { page, errors };
 }
 
-/** Waits for the status line to match (a translation done, or an error). */
-export async function statusMatches(page: Page, status: RegExp, timeout = 60_000): Promise<string> {
+/** Waits until the page has finished a translation ('Done.') or shown an error; returns the status line. */
+export async function settled(page: Page, timeout = 60_000): Promise<string> {
   await page.waitForFunction(
-    (re) => new RegExp(re).test(document.getElementById('status')!.textContent ?? ''),
-    status.source,
+    () => {
+      const s = document.getElementById('status')!;
+      return s.textContent === 'Done.' || s.classList.contains('error');
+    },
+    undefined,
     { timeout },
   );
   return (await page.textContent('#status')) ?? '';

@@ -14,15 +14,7 @@ import request from 'supertest';
 import { createApp } from '../../serve/app';
 import { loadConfig } from '../../serve/config';
 import { ModelRepository } from '../../serve/modelRepository';
-import {
-  haveChromium,
-  launchChromium,
-  maxDiff,
-  openPage,
-  outputBytes,
-  rgba,
-  statusMatches,
-} from '../helpers/browserPage';
+import { haveChromium, launchChromium, maxDiff, openPage, outputBytes, rgba, settled } from '../helpers/browserPage';
 import { createTinyModelRepo, noiseImage, type TinyRepo } from '../helpers/tinyModel';
 
 if (!haveChromium) console.warn('browser-mode tests skipped: /usr/bin/chromium not found (install chromium)');
@@ -104,8 +96,7 @@ suite('the page translating in the browser', () => {
       await page.selectOption('#size', c.size);
       await page.setInputFiles('#file', { name: c.name, mimeType: 'image/png', buffer: image });
       // SwiftShader compiles WebGPU shaders for each new input shape on the CPU: minutes on a busy machine.
-      await statusMatches(page, /^Done\.$|error|cannot|failed/i, backend === 'webgpu' ? 300_000 : 60_000);
-      expect(await page.textContent('#status')).toBe('Done.');
+      expect(await settled(page, backend === 'webgpu' ? 300_000 : 60_000)).toBe('Done.');
       const timings = (await page.textContent('#timings')) ?? '';
       expect(timings).toMatch(backend === 'webgpu' ? /on WebGPU/ : /on wasm/);
       const browserOut = await rgba(await outputBytes(page));
@@ -145,7 +136,7 @@ suite('the page translating in the browser', () => {
     const post = page.waitForRequest((r) => new URL(r.url()).pathname === '/translate');
     await page.setInputFiles('#file', { name: 'big.png', mimeType: 'image/png', buffer: await noiseImage(128, 96) });
     await post;
-    await statusMatches(page, /^Done\.$/);
+    expect(await settled(page)).toBe('Done.');
     expect(await page.textContent('#timings')).toMatch(/128×96 needs tiled execution, which runs on the server/);
     expect(errors).toEqual([]);
     await page.close();
@@ -173,7 +164,7 @@ suite('the page translating in the browser', () => {
     const post = page.waitForRequest((r) => new URL(r.url()).pathname === '/translate');
     await page.setInputFiles('#file', { name: 'x.png', mimeType: 'image/png', buffer: await noiseImage(40, 30) });
     await post;
-    await statusMatches(page, /^Done\.$/);
+    expect(await settled(page)).toBe('Done.');
     expect(await page.textContent('#timings')).toMatch(/^Ran on the server/);
     await page.close();
   });
