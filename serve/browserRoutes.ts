@@ -73,19 +73,15 @@ export function browserRoutes(config: Config, repo: ModelRepository): express.Ro
     const files = m ? servableFiles(m.manifest) : null;
     if (!m || !files?.has(req.params.file)) return next();
     const file = path.join(path.resolve(config.MODELS_DIR), m.folder, req.params.file);
-    const hash = files.get(req.params.file);
     (async () => {
-      if (hash) {
-        // The manifest's sha256 is the ETag; the server checked it when the model loaded.
-        if (req.query.v === hash.slice(0, 16)) res.setHeader('Cache-Control', IMMUTABLE);
-        res.setHeader('Content-Length', String((await fs.stat(file)).size));
-        sendWithEtag(req, res, await fs.readFile(file), 'application/octet-stream', hash);
-        return;
-      }
       const body = await fs.readFile(file).catch(() => null);
       if (!body) return next();
+      // A graph's ETag is its sha256 (the manifest's, which the server checked when loading it).
+      const etag = files.get(req.params.file) ?? sha(body);
+      const graph = path.extname(file) === '.onnx';
+      if (graph && req.query.v === etag.slice(0, 16)) res.setHeader('Cache-Control', IMMUTABLE);
       const type = { '.json': 'application/json', '.md': 'text/markdown; charset=utf-8' }[path.extname(file)];
-      sendWithEtag(req, res, body, type ?? 'application/octet-stream', sha(body));
+      sendWithEtag(req, res, body, type ?? 'application/octet-stream', etag);
     })().catch(next);
   });
 
