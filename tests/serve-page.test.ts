@@ -14,6 +14,7 @@ import request from 'supertest';
 import { createApp } from '../serve/app';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
+import { openPage as openRecordingPage } from './helpers/browserPage';
 import { createTinyModelRepo, noiseImage, type TinyRepo } from './helpers/tinyModel';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -59,16 +60,7 @@ suite('web page in headless Chromium', () => {
   });
 
   /** A page that records console errors (CSP violations show up there) and uncaught exceptions. */
-  async function open(url: string): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    return { page, errors };
-  }
+  const open = (url: string) => openRecordingPage(browser, url);
 
   it('uploads an image and shows input and translated output side by side', async () => {
     const { page, errors } = await open(`${base}/?run=server`);
