@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { z } from 'zod';
-import { runCommand } from '../core/cli/command';
+import { runCommand, type CommandContext } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { createApp } from '../serve/app';
 import { loadConfig } from '../serve/config';
@@ -63,18 +63,31 @@ async function timeServer(base: string, model: string, image: Buffer, runs: numb
   return { model, where: 'server (onnxruntime-node, cpu)', generatorMs: median(gen), totalMs: median(total) };
 }
 
-async function timeBrowser(base: string, model: string, image: Buffer, runs: number, threads: number): Promise<Row> {
+async function timeBrowser(
+  log: (m: string) => void,
+  base: string,
+  model: string,
+  image: Buffer,
+  runs: number,
+  threads: number,
+): Promise<Row> {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    await page.goto(`${base}/?backend=wasm&threads=${threads}`);
-    await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 0);
-    await page.selectOption('#model', model);
-    await page.waitForFunction(
-      (m) => new RegExp(`runs ${m} `).test(document.getElementById('runon-note')!.textContent ?? ''),
-      model,
-      { timeout: 300_000 },
-    );
+    page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && log(`page console: ${m.text()}`));
+    await page.goto(`${base}/?model=${model}&backend=wasm&threads=${threads}`);
+    await page
+      .waitForFunction(
+        (m) => new RegExp(`runs ${m} `).test(document.getElementById('runon-note')!.textContent ?? ''),
+        model,
+        { timeout: 300_000 },
+      )
+      .catch(async (e) => {
+        throw new Error(
+          `${model} did not load in the page: ${await page.textContent('#runon-note')} / ${await page.textContent('#status')} (${e.message})`,
+        );
+      });
     await page.selectOption('#size', 'original');
     const gen: number[] = [];
     const total: number[] = [];
@@ -102,7 +115,7 @@ async function timeBrowser(base: string, model: string, image: Buffer, runs: num
   }
 }
 
-async function main(o: z.output<typeof schema>): Promise<void> {
+async function main(o: z.output<typeof schema>, { log }: CommandContext): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-browser-'));
   let server: Server | undefined;
   let repo: ModelRepository | undefined;
@@ -126,9 +139,12 @@ async function main(o: z.output<typeof schema>): Promise<void> {
     const loadBefore = os.loadavg();
     const rows: Row[] = [];
     for (const model of [...repo.models.keys()]) {
+      log(`${model}: server`);
       rows.push(await timeServer(base, model, image, o.runs));
-      rows.push(await timeBrowser(base, model, image, o.runs, 1));
-      rows.push(await timeBrowser(base, model, image, o.runs, os.availableParallelism()));
+      for (const threads of [1, os.availableParallelism()]) {
+        log(`${model}: Chromium, wasm, ${threads} thread(s)`);
+        rows.push(await timeBrowser(log, base, model, image, o.runs, threads));
+      }
     }
     const loadAfter = os.loadavg();
     const result = {

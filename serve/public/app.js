@@ -7,7 +7,7 @@
 // model, direction, size or where it runs. A newer action cancels the one in flight, so what is
 // shown always matches the form. The same page, with no API behind it, is the static export
 // (npm run build:web): then only "this browser" is offered.
-// URL parameters (tests, benchmarks): run=browser|server, backend=webgpu|wasm, threads=N.
+// URL parameters (tests, benchmarks): model=NAME, run=browser|server, backend=webgpu|wasm, threads=N.
 
 const $ = (id) => document.getElementById(id);
 const form = $('form');
@@ -158,8 +158,10 @@ async function decideRunOn() {
     runNote.textContent = 'Running on the server (chosen in the URL).';
     return;
   }
+  const stale = () => modelSel.value !== m || dirSel.value !== dir; // the form changed while this one loaded
   try {
     const { session } = await openBrowserSession(m, dir);
+    if (stale()) return;
     browserProblem.delete(key);
     runSel.querySelector('option[value=browser]').disabled = false;
     if (runSel.dataset.userChoice !== 'server') runSel.value = 'browser';
@@ -168,6 +170,7 @@ async function decideRunOn() {
       `This browser runs ${m} ${dir} on ${backendName(session)}; nothing is uploaded.` +
       (skipped ? ` (Not used: ${skipped}.)` : '');
   } catch (e) {
+    if (stale()) return;
     progress.hidden = true;
     browserProblem.set(key, e.message);
     runSel.querySelector('option[value=browser]').disabled = true;
@@ -216,8 +219,8 @@ async function loadModels() {
     }
     modelSel.replaceChildren(...models.map((m) => new Option(m.name, m.name)));
   }
-  const def = (serverModels ?? browserIndex).defaultModel;
-  if (def) modelSel.value = def;
+  const def = params.get('model') ?? (serverModels ?? browserIndex).defaultModel;
+  if (def && models.some((m) => m.name === def)) modelSel.value = def;
   fillDirections();
   if (examples.status === 'fulfilled') showExamples(examples.value);
   setStatus(models.length ? 'Choose an image, or try an example.' : 'No models are loaded.', models.length === 0);
