@@ -11,9 +11,16 @@ import { WASM_FILE } from '../core/image/resampleWasm';
 export const BROWSER_ENTRY = path.join(__dirname, 'browserEntry.ts');
 /** The resampler's WebAssembly kernel, served beside the bundle. */
 export const RESAMPLE_WASM_FILE = WASM_FILE;
-/** onnxruntime-web's files the page loads: the WebGPU + wasm build and its threaded SIMD runtime. */
+/** onnxruntime-web's files the page loads: the WebGPU + wasm build and the wasm-only one, each with its threaded SIMD runtime. */
 export const ORT_DIST_DIR = path.dirname(require.resolve('onnxruntime-web')); // its dist/ folder
-export const ORT_FILES = ['ort.min.mjs', 'ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+export const ORT_FILES = [
+  'ort.min.mjs',
+  'ort-wasm-simd-threaded.jsep.mjs',
+  'ort-wasm-simd-threaded.jsep.wasm',
+  'ort.wasm.min.mjs',
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+];
 
 const SERVER_ONLY = /^(node:.*|sharp|onnxruntime-node|fs|path|os|worker_threads)$/;
 

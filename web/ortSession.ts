@@ -42,17 +42,25 @@ interface Ort {
   InferenceSession: { create(model: Uint8Array, options: object): Promise<OrtSession> };
 }
 
-let ortModule: Promise<Ort> | null = null;
+/**
+ * onnxruntime-web's builds: with WebGPU (its runtime is 28 MB of wasm) and wasm only (14 MB, half
+ * the download and compile time where WebGPU will not be used).
+ */
+const ORT_BUILDS = { webgpu: 'ort.min.mjs', wasm: 'ort.wasm.min.mjs' } as const;
+const ortModules = new Map<string, Promise<Ort>>();
 
-function loadOrt(base: string, threads: number): Promise<Ort> {
-  ortModule ??= (async () => {
-    const ort = (await import(/* @vite-ignore */ `${base}ort.min.mjs`)) as Ort;
-    ort.env.wasm.wasmPaths = base;
-    ort.env.wasm.numThreads = threads; // fixed once the runtime starts
-    ort.env.logLevel = 'error';
-    return ort;
-  })();
-  return ortModule;
+function loadOrt(base: string, build: keyof typeof ORT_BUILDS, threads: number): Promise<Ort> {
+  const url = `${base}${ORT_BUILDS[build]}`;
+  if (!ortModules.has(url)) ortModules.set(url, importOrt(url, base, threads));
+  return ortModules.get(url)!;
+}
+
+async function importOrt(url: string, base: string, threads: number): Promise<Ort> {
+  const ort = (await import(/* @vite-ignore */ url)) as Ort;
+  ort.env.wasm.wasmPaths = base;
+  ort.env.wasm.numThreads = threads; // fixed once the runtime starts
+  ort.env.logLevel = 'error';
+  return ort;
 }
 
 /** Threads the wasm backend can use here. */
@@ -60,34 +68,44 @@ export function defaultThreads(): number {
   return globalThis.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
 }
 
-async function webgpuProblem(): Promise<string | null> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+interface Adapter {
+  info?: { isFallbackAdapter?: boolean; architecture?: string };
+}
+
+/** Why WebGPU is not used here, or null. A software adapter (e.g. SwiftShader) is slower than wasm, so only taken when asked for. */
+async function webgpuProblem(allowSoftware: boolean): Promise<string | null> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<Adapter | null> } }).gpu;
   if (!gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+  let adapter: Adapter | null;
   try {
-    if (!(await gpu.requestAdapter())) return 'WebGPU found no adapter';
+    adapter = await gpu.requestAdapter();
   } catch (e) {
     return `WebGPU adapter request failed (${(e as Error).message})`;
   }
+  if (!adapter) return 'WebGPU found no adapter';
+  if (adapter.info?.isFallbackAdapter && !allowSoftware)
+    return `the WebGPU adapter is a software renderer (${adapter.info.architecture || 'fallback'}), slower than wasm`;
   return null;
 }
 
 export async function openSession(model: Uint8Array, o: OpenOptions): Promise<BrowserSession> {
   const threads = o.threads ?? defaultThreads();
   const skipped: BrowserSession['skipped'] = [];
+  let backends = o.backends;
+  if (backends.includes('webgpu')) {
+    const problem = await webgpuProblem(backends.length === 1);
+    if (problem) {
+      skipped.push({ backend: 'webgpu', reason: problem });
+      backends = backends.filter((b) => b !== 'webgpu');
+    }
+  }
   let ort: Ort;
   try {
-    ort = await loadOrt(o.ortBase, threads);
+    ort = await loadOrt(o.ortBase, backends.includes('webgpu') ? 'webgpu' : 'wasm', threads);
   } catch (e) {
     throw new Error(`onnxruntime-web could not be loaded (${(e as Error).message})`);
   }
-  for (const backend of o.backends) {
-    if (backend === 'webgpu') {
-      const problem = await webgpuProblem();
-      if (problem) {
-        skipped.push({ backend, reason: problem });
-        continue;
-      }
-    }
+  for (const backend of backends) {
     let session: OrtSession;
     try {
       session = await ort.InferenceSession.create(model, {

@@ -350,6 +350,8 @@ function clearOutput() {
   download.hidden = true;
   download.removeAttribute('href');
   $('compare-section').hidden = true;
+  $('compare-after').hidden = true;
+  $('compare-after').removeAttribute('src');
   timingsEl.textContent = '';
 }
 
@@ -362,7 +364,8 @@ function chooseFile(f) {
   inputUrl = URL.createObjectURL(f);
   inputImg.hidden = true; // shown once it decodes: a file the browser cannot show leaves no broken icon
   inputImg.src = inputUrl;
-  $('compare-before').src = inputUrl;
+  $('compare-before').hidden = true;
+  $('compare-before').removeAttribute('src');
   clearOutput();
   translate();
 }
@@ -498,11 +501,18 @@ async function translate() {
 inputImg.addEventListener('load', () => {
   inputImg.hidden = false;
   markSmall(inputImg);
+  $('compare-before').src = inputImg.src; // only an input the browser can show joins the comparison
+});
+$('compare-before').addEventListener('load', () => {
+  $('compare-before').hidden = false;
   markSmall($('compare-before'));
 });
 inputImg.addEventListener('error', () => (inputImg.hidden = true));
 outputImg.addEventListener('load', () => markSmall(outputImg));
-$('compare-after').addEventListener('load', () => markSmall($('compare-after')));
+$('compare-after').addEventListener('load', () => {
+  $('compare-after').hidden = false;
+  markSmall($('compare-after'));
+});
 $('compare-slider').addEventListener('input', (e) => {
   $('compare-after').style.clipPath = `inset(0 0 0 ${e.target.value}%)`;
 });
