@@ -28,7 +28,8 @@ export function fromNchw(data: Float32Array, dims: readonly number[], norm: Norm
   if (channels !== 1 && channels !== 3) throw new Error(`model output has ${channels} channels, expected 1 or 3`);
   const plane = width * height;
   if (data.length !== channels * plane) throw new Error(`model output has ${data.length} values for [${dims}]`);
-  const out = Buffer.allocUnsafe(data.length);
+  // A Uint8Array, not a Buffer: the browser bundle (web/) runs this too.
+  const out = new Uint8Array(data.length);
   for (let c = 0; c < channels; c++) {
     const mean = norm.mean[c % norm.mean.length];
     const std = norm.std[c % norm.std.length];

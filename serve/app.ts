@@ -10,6 +10,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import pino, { type Logger } from 'pino';
 import YAML from 'yaml';
+import { browserRoutes } from './routes/browser';
 import type { Config } from './config';
 import { createMetrics, registerRepositoryGauges, type Metrics } from './metrics';
 import { accessLog } from './middleware/accessLog';
@@ -49,18 +50,22 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
         directives: {
           // The page shows uploaded/translated images through blob: URLs; Swagger UI uses data: icons.
           'img-src': ["'self'", 'data:', 'blob:'],
-          'script-src': ["'self'"],
+          // onnxruntime-web and the resampler compile WebAssembly in the page.
+          'script-src': ["'self'", "'wasm-unsafe-eval'"],
           'connect-src': ["'self'"],
           // Plain-HTTP deployments (localhost, behind a TLS proxy) must not be upgraded by the browser.
           'upgrade-insecure-requests': null,
         },
       },
+      // Cross-origin isolation lets onnxruntime-web's wasm backend use threads in the page.
+      crossOriginEmbedderPolicy: true,
     }),
   );
   if (config.CORS_ORIGINS.length > 0) app.use(cors(config.CORS_ORIGINS));
 
   // Static and refused-early parts first: they are outside request validation.
   app.use(docsRouter(specText));
+  app.use(browserRoutes(config, repo));
   app.use(translateIntake(ctx));
   app.post(OIP_INFER_PATHS, ...admitInference(ctx), ...readOipBody(config));
 

@@ -136,13 +136,14 @@ const walkthrough = /\*\*The web page:\*\*([^]*?)\n\n/.exec(README)?.[1] ?? '';
       await page.goto(`http://localhost:${port}/`);
       await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 0);
       await page.setInputFiles('#file', path.join(ROOT, file!));
+      // The page runs the model in the browser by default: onnxruntime-web compiles its wasm runtime first.
       await page.waitForFunction(() => document.getElementById('status')!.textContent === 'Done.', undefined, {
-        timeout: 30_000,
+        timeout: 120_000,
       });
       expect(await page.getAttribute('#download', 'download')).toBe(downloadName);
     } finally {
       await browser.close();
     }
   },
-  60_000,
+  180_000,
 );

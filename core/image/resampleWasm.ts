@@ -27,7 +27,19 @@ const PAGE = 65536;
 let kernel: Kernel | null | undefined;
 
 function load(): Kernel | null {
-  const bytes = readFileSync(WASM_FILE);
+  return instantiate(readFileSync(WASM_FILE));
+}
+
+/**
+ * Uses these resample.wasm bytes for the kernel instead of reading WASM_FILE: the browser bundle
+ * (web/) has no file system and fetches them. Returns whether the kernel runs here.
+ */
+export function useResampleWasmBytes(bytes: BufferSource): boolean {
+  kernel = instantiate(bytes);
+  return kernel !== null;
+}
+
+function instantiate(bytes: BufferSource): Kernel | null {
   if (!WebAssembly.validate(bytes)) return null; // no SIMD support
   const memory = new WebAssembly.Memory({ initial: 2 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });

@@ -1,6 +1,7 @@
 /**
  * The demo page (/) and Swagger UI (/docs) in headless Chromium: they load under the server's
- * CSP, list models, and the page uploads an image and shows the translated one.
+ * CSP, list models, and the page uploads an image and shows the translated one. These tests pin
+ * the page to the server (`?run=server`); tests/serve/browserMode.test.ts covers its browser mode.
  */
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
@@ -13,6 +14,7 @@ import request from 'supertest';
 import { createApp } from '../../../serve/app';
 import { loadConfig } from '../../../serve/config';
 import { ModelRepository } from '../../../serve/modelRepository';
+import { openPage as openRecordingPage } from '../../helpers/browserPage';
 import { createTinyModelRepo, noiseImage, type TinyRepo } from '../../helpers/tinyModel';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -58,19 +60,10 @@ suite('web page in headless Chromium', () => {
   });
 
   /** A page that records console errors (CSP violations show up there) and uncaught exceptions. */
-  async function open(url: string): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    return { page, errors };
-  }
+  const open = (url: string) => openRecordingPage(browser, url);
 
   it('uploads an image and shows input and translated output side by side', async () => {
-    const { page, errors } = await open(`${base}/`);
+    const { page, errors } = await open(`${base}/?run=server`);
     await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length === 2);
     expect(await page.inputValue('#model')).toBe('tiny');
     const dirs = await page.$$eval('#dir option', (os) => os.map((o) => (o as HTMLOptionElement).value));
@@ -128,7 +121,7 @@ suite('web page in headless Chromium', () => {
 
   /** The page with its models listed, counting the POST /translate requests it sends. */
   async function openPage(): Promise<{ page: Page; errors: string[]; posts: URL[] }> {
-    const { page, errors } = await open(`${base}/`);
+    const { page, errors } = await open(`${base}/?run=server`);
     const posts: URL[] = [];
     page.on('request', (r) => {
       if (new URL(r.url()).pathname === '/translate') posts.push(new URL(r.url()));
