@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { initBackend } from '../core/tf/backend';
-import { conv2d, explicitPad } from '../core/tf/conv2d';
+import { conv2d } from '../core/tf/conv2d';
+import { explicitPad } from '../core/tf/convAdjoint';
 import { convTranspose2d } from '../core/tf/convTranspose2d';
 
 interface Layer {

@@ -10,31 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { syncDir } from '../core/io/atomicWrite';
 import { MANIFEST_FILE } from '../core/modelManifest';
-
-/** Writes `data` to `file` and flushes it to disk before the folder is renamed into place. */
-export async function writeDurable(file: string, data: Uint8Array | string): Promise<void> {
-  const fh = await fs.open(file, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const dh = await fs.open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    // Some file systems refuse fsync on directories; the rename is still atomic.
-  }
-}
 
 /**
  * An existing destination is only replaced if it looks like something this exporter wrote: empty,

@@ -30,7 +30,8 @@ import { buildGeneratorOnnx, checkWeights, DEFAULT_OPSET } from './onnxBuilder';
 import { tilingGraphs, verifyTilingGraphs } from './tilingGraphs';
 import type { ReferenceFn } from './referenceForward';
 import { referenceGenerator } from './referenceForward';
-import { writeDurable, writeFolderAtomically } from './atomicFolder';
+import { writeDurable } from '../core/io/atomicWrite';
+import { writeFolderAtomically } from './atomicFolder';
 import {
   FP16_TOLERANCE,
   FP32_TOLERANCE,

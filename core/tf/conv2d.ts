@@ -14,8 +14,6 @@ import { usesFastGradients } from './backend';
 import { explicitPad } from './convAdjoint';
 import { convKernel } from './convKernels';
 
-export { explicitPad };
-
 export function checkConvArgs(op: string, x: tf.Tensor, w: tf.Tensor, inC: number, stride: number, pad: number) {
   if (x.rank !== 4) throw new Error(`${op}: input must be NHWC rank 4, got shape [${x.shape}]`);
   if (w.rank !== 4 || w.shape[0] !== w.shape[1]) throw new Error(`${op}: filter must be [k,k,·,·], got [${w.shape}]`);
