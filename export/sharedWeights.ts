@@ -4,13 +4,14 @@
  * generator. Here every large initializer moves into one ONNX external-data file per direction
  * (`<direction>.weights`), stored once per distinct content, and each graph refers to it by
  * location, offset and length. onnxruntime resolves the location relative to the graph's path, so
- * such graphs are opened from files (the server and `npm run translate` do), not from bytes.
+ * such graphs are opened from files (the server and `npm run translate` do); the browser page gets
+ * them with the weights embedded again (core/onnx/externalWeights.ts).
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { firstLine } from '../core/errorText';
+import { embedExternalWeights } from '../core/onnx/externalWeights';
 import { createSession, float32Tensor } from '../core/onnx/ortRuntime';
 import { directionSchema, type ModelManifest } from '../core/modelManifest';
 import { imageLikeSample, seededRandom } from './verify';
@@ -70,49 +71,6 @@ export function shareWeights(
     at += c.byteLength;
   }
   return { graphs: out, data };
-}
-
-/**
- * The graph `file` (in folder `dir`) with its external initializers read back in: the same model
- * with every weight embedded, e.g. to read weights or open a session from bytes. Locations must be
- * plain file names in `dir`.
- */
-export async function embedExternalWeights(dir: string, file: string): Promise<Uint8Array> {
-  const where = path.join(dir, file);
-  const bytes = await fs.readFile(where);
-  const model = onnx.ModelProto.decode(bytes);
-  const cache = new Map<string, Buffer>();
-  let external = false;
-  for (const t of model.graph?.initializer ?? []) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    external = true;
-    const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
-    const location = kv.get('location') ?? '';
-    if (!location || location !== path.basename(location) || location === '..')
-      throw new Error(
-        `${where}: initializer '${t.name}' has external location '${location}', not a file in the folder`,
-      );
-    let data = cache.get(location);
-    if (!data) {
-      data = await fs.readFile(path.join(dir, location)).catch((e: NodeJS.ErrnoException) => {
-        throw new Error(`${where}: external weights ${location}: ${e.code ?? e.message}`);
-      });
-      cache.set(location, data);
-    }
-    const offset = Number(kv.get('offset') ?? 0);
-    const length = kv.has('length') ? Number(kv.get('length')) : data.byteLength - offset;
-    if (!(
-      Number.isSafeInteger(offset) &&
-      Number.isSafeInteger(length) &&
-      offset >= 0 &&
-      offset + length <= data.byteLength
-    ))
-      throw new Error(`${where}: initializer '${t.name}' points past the end of ${location}`);
-    t.rawData = Uint8Array.from(data.subarray(offset, offset + length));
-    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
-    t.externalData = [];
-  }
-  return external ? onnx.ModelProto.encode(model).finish() : bytes;
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 import { ortRunGraph } from '../inference/tiling/adapters';
 import { downscaledStatistics } from '../inference/tiling/tiledTranslate';
 import { buildGeneratorOnnx, checkWeights, type BuildOptions } from './onnxBuilder';
-import { embedExternalWeights } from './sharedWeights';
+import { embedExternalWeights } from '../core/onnx/externalWeights';
 import {
   compareOutputs,
   FP32_TOLERANCE,

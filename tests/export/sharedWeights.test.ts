@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -5,9 +6,12 @@ import { onnx } from 'onnx-proto';
 import sharp from 'sharp';
 import { parseManifest } from '../../core/modelManifest';
 import { exportCheckpoint } from '../../export/exportModel';
-import { embedExternalWeights, EXTERNAL_MIN_BYTES, shareWeights } from '../../export/sharedWeights';
+import { embedExternalWeights } from '../../core/onnx/externalWeights';
+import { EXTERNAL_MIN_BYTES, shareWeights } from '../../export/sharedWeights';
 import { weightsFromOnnx } from '../../export/tilingGraphs';
 import { openModel } from '../../inference/openModel';
+import { createSession, float32Tensor } from '../../core/onnx/ortRuntime';
+import { describeModelFolder, servableFiles } from '../../web/modelListing';
 import { randomWeights, specFor, tinyOptions, writeCheckpoint } from '../helpers/exportFixtures';
 
 // ngf 8: most weights are over EXTERNAL_MIN_BYTES, the instance-norm constants are not.
@@ -82,6 +86,26 @@ describe('exported graphs share one external weights file per direction', () => 
       expect([tiled.output.width, tiled.output.height]).toEqual([200, 180]);
     } finally {
       await model.close();
+    }
+  });
+
+  test("the browser page's listing describes the graph it gets: weights embedded, opened from bytes", async () => {
+    const manifest = parseManifest(JSON.parse(await fs.readFile(path.join(modelDir, 'model.json'), 'utf8')), 'x');
+    const embedded = await embedExternalWeights(modelDir, 'AtoB.onnx');
+    expect(embedded.byteLength).toBeGreaterThan((await fs.stat(path.join(modelDir, 'AtoB.weights'))).size);
+    const listing = await describeModelFolder(modelDir, manifest, ['AtoB']);
+    expect(listing.directions.AtoB).toMatchObject({
+      bytes: embedded.byteLength,
+      sha256: createHash('sha256').update(embedded).digest('hex'),
+    });
+    // The route serves the embedded body, so its ETag is computed from that body, not the manifest's hash.
+    expect(servableFiles(manifest).get('AtoB.onnx')).toBeNull();
+    const session = await createSession(embedded);
+    try {
+      const out = await session.run({ input: float32Tensor(new Float32Array(3 * 32 * 32).fill(0.1), [1, 3, 32, 32]) });
+      expect(out.output.dims).toEqual([1, 3, 32, 32]);
+    } finally {
+      await session.release();
     }
   });
 
