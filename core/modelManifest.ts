@@ -74,6 +74,11 @@ const fileEntry = z.object({
   inputNc: z.union([z.literal(1), z.literal(3)]).optional(),
   outputNc: z.union([z.literal(1), z.literal(3)]).optional(),
   tiling: tilingSchema.optional(),
+  /**
+   * ONNX external-data file holding the weights of this direction's graphs (the plain and the
+   * tiling graphs refer to it by offset, so the folder carries one copy of them).
+   */
+  weights: graphFile.optional(),
 });
 
 export const manifestSchema = z.object({

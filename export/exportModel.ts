@@ -32,6 +32,7 @@ import type { ReferenceFn } from './referenceForward';
 import { referenceGenerator } from './referenceForward';
 import { writeDurable } from '../core/io/atomicWrite';
 import { writeFolderAtomically } from './atomicFolder';
+import { checkWrittenModel, shareWeights, weightsFileName } from './sharedWeights';
 import {
   FP16_TOLERANCE,
   FP32_TOLERANCE,
@@ -179,6 +180,16 @@ async function buildModel(ckpt: GeneratorSource, name: string, opts: ExportOptio
           (r16 ? `, fp16 ${r16.maxAbsDiff.toExponential(2)} (≤ ${FP16_TOLERANCE})` : ''),
       );
     }
+    // The verified graphs, with one shared copy of their weights (checked again once written: checkWrittenModel).
+    const weightsFile = weightsFileName(direction);
+    const shared = shareWeights(new Map([[file, fp32], ...tiling.files]), weightsFile);
+    for (const [f, data] of shared.graphs) files.set(f, data);
+    files.set(weightsFile, shared.data);
+    const entry = directions[direction]!;
+    entry.sha256 = sha256(shared.graphs.get(file)!);
+    entry.weights = { file: weightsFile, sha256: sha256(shared.data) };
+    for (const g of [entry.tiling?.statistics, entry.tiling?.apply])
+      if (g) g.sha256 = sha256(shared.graphs.get(g.file)!);
   }
 
   const architecture: Record<string, unknown> = {};
@@ -260,6 +271,7 @@ export async function writeModelFolder(
   await writeFolderAtomically(opts.out, async (tmp) => {
     const built = await buildModel(await load(), name, opts);
     await writeModelFiles(tmp, built);
+    await checkWrittenModel(tmp, built.manifest);
     result = { out: opts.out, manifest: built.manifest, verification: built.verification };
   });
   return result!;
@@ -314,6 +326,7 @@ export async function exportAllEpochs(
       const dir = path.join(tmp, `epoch_${epoch}`);
       await fs.mkdir(dir);
       await writeModelFiles(dir, built);
+      await checkWrittenModel(dir, built.manifest);
       results.push({
         out: path.join(opts.out, `epoch_${epoch}`),
         manifest: built.manifest,

@@ -23,6 +23,7 @@ import {
 import { ortRunGraph } from '../inference/tiling/adapters';
 import { downscaledStatistics } from '../inference/tiling/tiledTranslate';
 import { buildGeneratorOnnx, checkWeights, type BuildOptions } from './onnxBuilder';
+import { embedExternalWeights } from '../core/onnx/externalWeights';
 import {
   compareOutputs,
   FP32_TOLERANCE,
@@ -149,8 +150,9 @@ export async function addTilingGraphs(dir: string, log: (line: string) => void =
       inputNc: e.inputNc ?? a,
       outputNc: e.outputNc ?? b,
     });
-    const plain = await fs.readFile(path.join(dir, e.file));
-    if (e.sha256 && sha256(plain) !== e.sha256) throw new Error(`${dir}: ${e.file} does not match its sha256`);
+    const stored = await fs.readFile(path.join(dir, e.file));
+    if (e.sha256 && sha256(stored) !== e.sha256) throw new Error(`${dir}: ${e.file} does not match its sha256`);
+    const plain = await embedExternalWeights(dir, e.file);
     const proto = onnx.ModelProto.decode(plain);
     const opset = Number(proto.opsetImport?.find((o) => !o.domain)?.version ?? 17);
     const weights = weightsFromOnnx(plain, spec, `${dir}/${e.file}`);

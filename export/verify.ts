@@ -111,7 +111,12 @@ export function verificationCases(channels: number, trainingSize: number, multip
   });
 }
 
-export async function runOnnx(model: Uint8Array, input: Float32Array, shape: readonly number[]): Promise<OrtTensor> {
+/** `model`: graph bytes, or a graph file's path (needed where its weights are external data). */
+export async function runOnnx(
+  model: Uint8Array | string,
+  input: Float32Array,
+  shape: readonly number[],
+): Promise<OrtTensor> {
   const session = await createSession(model, { executionProviders: ['cpu'] });
   try {
     const out = await session.run({ [INPUT_NAME]: float32Tensor(input, shape as number[]) });

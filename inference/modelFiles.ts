@@ -1,6 +1,6 @@
 /**
  * A model folder's files, checked before anything is opened: the manifest (its name, the requested
- * directions), each direction's ONNX file and tiling graphs (present, matching their sha256).
+ * directions), each direction's ONNX file, tiling graphs and shared weights file (present, matching their sha256).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -51,12 +51,17 @@ export async function readModelFolder(
     if (entry.sha256 && (await sha256File(file)) !== entry.sha256)
       throw new Error(`${where}: ${d} file ${entry.file} does not match its sha256 (corrupt or replaced)`);
     files[d] = file;
-    for (const g of [entry.tiling?.statistics, entry.tiling?.apply]) {
+    const others = [
+      ['tiling graph', entry.tiling?.statistics],
+      ['tiling graph', entry.tiling?.apply],
+      ['weights file', entry.weights],
+    ] as const;
+    for (const [what, g] of others) {
       if (!g) continue;
       const st = await fs.stat(path.join(dir, g.file)).catch(() => null);
-      if (!st?.isFile()) throw new Error(`${where}: ${d} tiling graph ${g.file} is missing`);
+      if (!st?.isFile()) throw new Error(`${where}: ${d} ${what} ${g.file} is missing`);
       if ((await sha256File(path.join(dir, g.file))) !== g.sha256)
-        throw new Error(`${where}: ${d} tiling graph ${g.file} does not match its sha256 (corrupt or replaced)`);
+        throw new Error(`${where}: ${d} ${what} ${g.file} does not match its sha256 (corrupt or replaced)`);
     }
   }
   return { manifest, directions, files };

@@ -66,9 +66,11 @@ test('export writes a verified model folder from the trained checkpoint', async 
     'AtoB.onnx',
     'AtoB.tile-apply.onnx',
     'AtoB.tile-stats.onnx',
+    'AtoB.weights',
     'BtoA.onnx',
     'BtoA.tile-apply.onnx',
     'BtoA.tile-stats.onnx',
+    'BtoA.weights',
     'model.json',
   ]);
   expect(r.manifest.preferredSize).toBe(32);

@@ -2,7 +2,7 @@
  * Held-out quality of an exported model on a dataset whose test folders are paired by file name
  * (testA/x.png and testB/x.png show the same item in the two domains, as datasets/twemoji2noto):
  *
- *   npx tsx tools/evaluate_model.ts --model models/NAME --dataroot datasets/twemoji2noto [--out docs/]
+ *   npx tsx tools/evaluate_model.ts --model models/NAME --dataroot datasets/twemoji2noto [--out docs/] [--samples 16]
  *
  * For each direction the model has, every test image is translated exactly as POST /translate
  * does it (inference/model.ts: worker-thread onnxruntime session, batcher, preprocess and
@@ -13,7 +13,7 @@
  * summary is printed as JSON, and a contact sheet is written to --out (default: the model folder).
  *
  * Contact sheet: one block per direction (AtoB above BtoA), each three rows — input, model output,
- * the other domain's image — and one column per sample (up to 12, chosen by a hash of the file
+ * the other domain's image — and one column per sample (up to --samples, default 12, chosen by a hash of the file
  * name so the same items appear whatever the folder holds besides).
  */
 import { createHash } from 'node:crypto';
@@ -94,6 +94,8 @@ export interface EvaluateOptions {
   providers?: ExecutionProviderName[];
   /** onnxruntime intra-op threads; 0: onnxruntime's choice. */
   threads?: number;
+  /** Contact sheet columns (default CONTACT_SAMPLES). */
+  samples?: number;
   logger?: Logger;
 }
 
@@ -239,7 +241,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
     Math.round(manifest.preferredSize / manifest.sizeMultiple) * manifest.sizeMultiple,
   );
   const size = { width: side, height: side };
-  const samples = new Set(sampleIds(ids, CONTACT_SAMPLES));
+  const samples = new Set(sampleIds(ids, o.samples ?? CONTACT_SAMPLES));
   const sampleOrder = [...samples];
   const blocks: RawImage[][][] = [];
   const perImage: EvaluationResult['perImage'] = {};
@@ -327,6 +329,7 @@ const evaluateOptionsSchema = z
       .default(['cpu'])
       .describe('onnxruntime execution providers to try in order, comma-separated'),
     threads: field.int(0).default(0).describe("onnxruntime intra-op threads (0: onnxruntime's choice)"),
+    samples: field.int(1).default(CONTACT_SAMPLES).describe('test items (columns) on the contact sheet'),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import type { TrainOptions } from './trainOptions';
 import { initBackend, releaseBackend } from '../core/tf/backend';
 import { openTrainData } from './data/trainDataset';
 import { Trainer } from './trainer';
+import { RunProgress, runIterations } from './runProgress';
 import { trainCommand } from './commands';
 
 async function main(opts: TrainOptions): Promise<number> {
@@ -19,9 +20,9 @@ async function main(opts: TrainOptions): Promise<number> {
 
   const bar = new SingleBar(
     {
-      format: 'epoch {epoch}/{last} |{bar}| {value}/{total} it | {speed} it/s | ETA {eta_formatted} | {losses}',
+      // value/total and ETA are the whole run's; the speed is this process's own iterations.
+      format: 'epoch {epoch}/{last} |{bar}| {value}/{total} it | {speed} it/s | ETA {run_eta} | {losses}',
       hideCursor: true,
-      etaBuffer: 20,
       // Progress redraws only make sense on a terminal; logs stay clean otherwise.
       noTTYOutput: false,
       stream: process.stderr,
@@ -29,23 +30,27 @@ async function main(opts: TrainOptions): Promise<number> {
     Presets.shades_classic,
   );
   const interactive = process.stderr.isTTY === true;
-  let started = 0;
+  let progress: RunProgress | null = null;
+  let last = 0;
   const trainer = new Trainer(opts, data, {
     log: (msg) => {
       if (interactive && bar.isActive) bar.stop();
       log(msg);
     },
-    onEpochStart: (epoch, last, total, startIter) => {
-      started = performance.now();
-      if (interactive) bar.start(total, startIter, { epoch, last, speed: '-', losses: '' });
+    onEpochStart: (_epoch, lastEpoch, itersPerEpoch) => {
+      last = lastEpoch;
+      progress ??= new RunProgress(runIterations(opts, itersPerEpoch));
     },
     onIteration: (p) => {
-      if (!interactive) return;
-      if (!bar.isActive) bar.start(p.itersPerEpoch, p.epochIter, { epoch: p.epoch, last: '', speed: '-', losses: '' });
-      const secs = (performance.now() - started) / 1000;
+      if (!interactive || !progress) return;
+      const { speed, eta } = progress.update(p.totalIters, performance.now());
+      if (!bar.isActive)
+        bar.start(progress.total, p.totalIters, { epoch: p.epoch, last, speed, run_eta: eta, losses: '' });
       const l = p.losses;
-      bar.update(p.epochIter, {
-        speed: (p.epochIter / Math.max(secs, 1e-6)).toFixed(2),
+      bar.update(p.totalIters, {
+        epoch: p.epoch,
+        speed,
+        run_eta: eta,
         // The last logged losses stay on the bar until the next print_freq.
         ...(l && { losses: `G_A ${l.G_A.toFixed(3)} D_A ${l.D_A.toFixed(3)} cyc_A ${l.cycle_A.toFixed(3)}` }),
       });

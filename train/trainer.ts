@@ -50,7 +50,7 @@ export interface TrainResult {
 export class Trainer {
   private stopRequested = false;
   private records: LossRecord[] = [];
-  private samples: { file: string; label: string }[] = [];
+  private samples: { file: string; label: string; iteration: number }[] = [];
 
   constructor(
     readonly opts: TrainOptions,
@@ -207,6 +207,8 @@ export class Trainer {
   }
 
   private async writeSamples(model: TrainingModel, pos: TrainPosition): Promise<void> {
+    // The end of a run would otherwise repeat a grid display_freq has just written (same iteration).
+    if (this.samples[0]?.iteration === pos.totalIters) return;
     const v = await model.visuals();
     if (!v) return;
     const cols: GridImage[] = VISUAL_NAMES.map((n) => v[n]);
@@ -214,7 +216,11 @@ export class Trainer {
     fs.mkdirSync(dir, { recursive: true });
     const file = `epoch${String(pos.epoch).padStart(3, '0')}_iter${String(pos.totalIters).padStart(7, '0')}.png`;
     await writeSampleGrid(path.join(dir, file), cols);
-    this.samples.unshift({ file: `web/images/${file}`, label: `epoch ${pos.epoch}, iteration ${pos.totalIters}` });
+    this.samples.unshift({
+      file: `web/images/${file}`,
+      label: `epoch ${pos.epoch}, iteration ${pos.totalIters}`,
+      iteration: pos.totalIters,
+    });
     this.samples = this.samples.slice(0, 12);
     await this.writeHtml(`training: epoch ${pos.epoch}, iteration ${pos.totalIters}`);
   }

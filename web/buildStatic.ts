@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { runCommand, type CommandSpec } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { MANIFEST_FILE, parseManifest, type Direction } from '../core/modelManifest';
+import { embedExternalWeights } from '../core/onnx/externalWeights';
 import { DEFAULT_TILING } from '../inference/tiling/tiledTranslate';
 import { bundleBrowserPipeline, ORT_DIST_DIR, ORT_FILES, RESAMPLE_WASM_FILE } from './bundle';
 import { EXAMPLES_DIR, listExamples } from './examples';
@@ -58,7 +59,7 @@ export async function buildStaticSite(modelDir: string, out: string): Promise<St
     bytes += await copy(from, path.join(out, rel));
     files++;
   };
-  const write = async (rel: string, text: string) => {
+  const write = async (rel: string, text: string | Uint8Array) => {
     await fs.mkdir(path.dirname(path.join(out, rel)), { recursive: true });
     await fs.writeFile(path.join(out, rel), text);
     bytes += Buffer.byteLength(text);
@@ -72,8 +73,12 @@ export async function buildStaticSite(modelDir: string, out: string): Promise<St
   const directions = Object.keys(manifest.directions) as Direction[];
   const folder = `${MODEL_FILES_PATH}/${manifest.name}`;
   await add(manifestPath, `${folder}/${MANIFEST_FILE}`);
-  for (const d of directions)
-    await add(path.join(modelDir, manifest.directions[d]!.file), `${folder}/${manifest.directions[d]!.file}`);
+  // The page opens graphs from bytes: a graph's shared external weights go inside its copy.
+  for (const d of directions) {
+    const e = manifest.directions[d]!;
+    if (e.weights) await write(`${folder}/${e.file}`, await embedExternalWeights(modelDir, e.file));
+    else await add(path.join(modelDir, e.file), `${folder}/${e.file}`);
+  }
   for (const f of CARD_FILES)
     if (await fs.stat(path.join(modelDir, f)).catch(() => null)) await add(path.join(modelDir, f), `${folder}/${f}`);
   const index: BrowserModelIndex = {

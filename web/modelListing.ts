@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MANIFEST_FILE, type Direction, type ModelManifest } from '../core/modelManifest';
+import { embedExternalWeights } from '../core/onnx/externalWeights';
 
 /** URL prefix of model files, relative to the page. */
 export const MODEL_FILES_PATH = 'model-files';
@@ -41,7 +42,8 @@ export interface BrowserModelIndex {
 /** The files of `manifest`'s folder that may be served: model.json, plain graphs, card files. */
 export function servableFiles(manifest: ModelManifest): Map<string, string | null> {
   const files = new Map<string, string | null>([[MANIFEST_FILE, null]]);
-  for (const e of Object.values(manifest.directions)) if (e) files.set(e.file, e.sha256 ?? null);
+  // A graph with shared external weights goes out with them embedded: its ETag is that body's hash.
+  for (const e of Object.values(manifest.directions)) if (e) files.set(e.file, e.weights ? null : (e.sha256 ?? null));
   for (const f of CARD_FILES) files.set(f, null);
   return files;
 }
@@ -62,11 +64,13 @@ export async function describeModelFolder(
     const g = manifest.directions[d];
     if (!g) continue;
     const file = path.join(dir, g.file);
-    const { size } = await fs.stat(file);
+    // The page opens the graph from bytes, so shared external weights are embedded in what it gets.
+    const served = g.weights ? await embedExternalWeights(dir, g.file) : null;
+    const size = served ? served.byteLength : (await fs.stat(file)).size;
     const sha256 =
-      g.sha256 ??
+      (served ? null : g.sha256) ??
       createHash('sha256')
-        .update(await fs.readFile(file))
+        .update(served ?? (await fs.readFile(file)))
         .digest('hex');
     entry.directions[d] = {
       file: g.file,

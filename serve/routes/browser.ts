@@ -18,6 +18,7 @@ import type { ModelRepository } from '../modelRepository';
 import { bundleBrowserPipeline, ORT_DIST_DIR, ORT_FILES, RESAMPLE_WASM_FILE } from '../../web/bundle';
 import { listExamples, EXAMPLES_DIR } from '../../web/examples';
 import { describeModelFolder, servableFiles, type BrowserModelIndex } from '../../web/modelListing';
+import { embedExternalWeights } from '../../core/onnx/externalWeights';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -74,11 +75,14 @@ export function browserRoutes(config: Config, repo: ModelRepository): express.Ro
     if (!m || !files?.has(req.params.file)) return next();
     const file = path.join(path.resolve(config.MODELS_DIR), m.folder, req.params.file);
     (async () => {
-      const body = await fs.readFile(file).catch(() => null);
-      if (!body) return next();
-      // A graph's ETag is its sha256 (the manifest's, which the server checked when loading it).
-      const etag = files.get(req.params.file) ?? sha(body);
       const graph = path.extname(file) === '.onnx';
+      // The page opens graphs from bytes: shared external weights (<direction>.weights) go inside.
+      const bytes = graph ? embedExternalWeights(path.dirname(file), req.params.file) : fs.readFile(file);
+      const body = await bytes.then((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)).catch(() => null);
+      if (!body) return next();
+      // A graph's ETag is its sha256 (the manifest's, which the server checked when loading it; of the
+      // body where weights were embedded).
+      const etag = files.get(req.params.file) ?? sha(body);
       if (graph && req.query.v === etag.slice(0, 16)) res.setHeader('Cache-Control', IMMUTABLE);
       const type = { '.json': 'application/json', '.md': 'text/markdown; charset=utf-8' }[path.extname(file)];
       sendWithEtag(req, res, body, type ?? 'application/octet-stream', etag);

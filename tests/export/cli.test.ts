@@ -15,10 +15,10 @@ import { checkpointNet, checkpointOptions, loadCheckpoint } from '../../train/ch
 import pkg from '../../package.json';
 import { runCli, specFor, tinyOptions, writeCheckpoint, type CliRun } from '../helpers/exportFixtures';
 
-/** Instance-norm generators also get the tiled-execution graphs (export/tilingGraphs.ts). */
+/** Instance-norm generators also get the tiled-execution graphs (export/tilingGraphs.ts); all three share `<d>.weights`. */
 const TILING_FILES = {
-  AtoB: ['AtoB.tile-apply.onnx', 'AtoB.tile-stats.onnx'],
-  BtoA: ['BtoA.tile-apply.onnx', 'BtoA.tile-stats.onnx'],
+  AtoB: ['AtoB.tile-apply.onnx', 'AtoB.tile-stats.onnx', 'AtoB.weights'],
+  BtoA: ['BtoA.tile-apply.onnx', 'BtoA.tile-stats.onnx', 'BtoA.weights'],
 };
 
 let tmp: string;
@@ -73,7 +73,7 @@ async function expectMatchesCheckpoint(folder: string, ckptFile: string): Promis
     const shape = [1, spec.inputNc, 32, 24];
     const rand = seededRandom(9);
     const input = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rand() * 2 - 1);
-    const out = await runOnnx(bytes, input, shape);
+    const out = await runOnnx(path.join(folder, entry.file), input, shape);
     expect([...out.dims]).toEqual([1, spec.outputNc, 32, 24]);
     const ref = await referenceGenerator(spec, checkpointNet(ckpt, net))(input, shape);
     expect(compareOutputs(out.data as Float32Array, ref).max).toBeLessThanOrEqual(1e-4);

@@ -87,14 +87,14 @@ describe('npm run import --pth (one generator per file)', () => {
     const dir = path.join(models, name);
     // Instance-norm generators also get the tiled-execution graphs (export/tilingGraphs.ts).
     const tiling = official.norm === 'instance' ? ['AtoB.tile-apply.onnx', 'AtoB.tile-stats.onnx'] : [];
-    expect((await fs.readdir(dir)).sort()).toEqual(['AtoB.onnx', ...tiling, 'model.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(['AtoB.onnx', ...tiling, 'AtoB.weights', 'model.json']);
     const m = await readManifest(dir);
     expect(Object.keys(m.directions)).toEqual(['AtoB']);
     expect(m.description).toMatch(/AtoB only/);
     // The default check: the independent float64 forward pass, at --verify_size 32 (or the U-Net's multiple).
     expect(m.verification).toMatchObject({ reference: expect.stringMatching(/float64/) });
     expect(m.architecture).toMatchObject({ netG: official.netG, ngf: official.ngf, norm: official.norm });
-    const out = await runOnnx(await fs.readFile(path.join(dir, 'AtoB.onnx')), input.data, input.shape);
+    const out = await runOnnx(path.join(dir, 'AtoB.onnx'), input.data, input.shape);
     expect([...out.dims]).toEqual(g.tensor('output').shape);
     expect(compareOutputs(out.data as Float32Array, g.tensor('output').data).max).toBeLessThanOrEqual(1e-4);
   });
@@ -203,11 +203,11 @@ describe('npm run import --checkpoints_dir (an official run folder)', () => {
     expect(m.description).not.toMatch(/only/);
     expect(m.epoch).toBe('latest');
     const input = g.tensor('input');
-    const a = await runOnnx(await fs.readFile(path.join(out, 'AtoB.onnx')), input.data, input.shape);
+    const a = await runOnnx(path.join(out, 'AtoB.onnx'), input.data, input.shape);
     expect(compareOutputs(a.data as Float32Array, g.tensor('output').data).max).toBeLessThanOrEqual(1e-4);
     // BtoA holds G_B's PyTorch weights: the float64 forward of those tensors agrees.
     const spec = generatorSpec(g.config.generator!);
-    const b = await runOnnx(await fs.readFile(path.join(out, 'BtoA.onnx')), input.data, input.shape);
+    const b = await runOnnx(path.join(out, 'BtoA.onnx'), input.data, input.shape);
     const ref = await referenceGenerator(spec, g.group('G_B/'))(input.data, input.shape);
     expect(compareOutputs(b.data as Float32Array, ref).max).toBeLessThanOrEqual(1e-4);
   });

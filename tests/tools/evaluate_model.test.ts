@@ -163,6 +163,12 @@ describe('tools/evaluate_model.ts', () => {
     expect(tile(1, 2, col).equals(a)).toBe(true);
   });
 
+  test('--samples sets the number of contact sheet columns', async () => {
+    const r = await evaluateModel({ model: modelDir, dataroot, out: path.join(tmp, 'three'), threads: 1, samples: 3 });
+    const meta = await sharp(r.contactSheet).metadata();
+    expect(meta.width).toBe(contactSheetSize(3, 2, { width: SIDE, height: SIDE }).width);
+  });
+
   test('sample choice is deterministic and independent of the other names', () => {
     const many = Array.from({ length: 40 }, (_, i) => `e${i}`);
     const pick = sampleIds(many, 12);

@@ -76,7 +76,7 @@ function packageDir(cache: string, vendor: Vendor): string {
   return path.join(cache, 'node_modules', PACKAGES[vendor]);
 }
 
-async function installedVersion(dir: string): Promise<string | null> {
+export async function installedVersion(dir: string): Promise<string | null> {
   try {
     return (
       (JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? null
@@ -86,7 +86,7 @@ async function installedVersion(dir: string): Promise<string | null> {
   }
 }
 
-function runNpm(args: string[]): Promise<void> {
+export function runNpm(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     // npm's own output goes to stderr so stdout stays the script's result.
     const child = spawn('npm', args, { stdio: ['ignore', 2, 2], shell: process.platform === 'win32' });
@@ -154,8 +154,34 @@ async function convertImage(src: string, dst: string): Promise<void> {
   await fs.writeFile(dst, out.data);
 }
 
+/**
+ * Builds the dataset folder `out`: `fill` writes into a sibling temp folder, which then replaces
+ * `out` (an old `out` is moved aside first and removed after); on failure the temp folder goes.
+ */
+export async function writeDatasetFolder<T>(out: string, fill: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = `${out}.tmp-${process.pid}`;
+  await fs.rm(tmp, { recursive: true, force: true });
+  try {
+    const result = await fill(tmp);
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    const old = `${out}.old-${process.pid}`;
+    const exists = await fs.stat(out).catch(() => null);
+    if (exists) await fs.rename(out, old);
+    await fs.rename(tmp, out);
+    if (exists) await fs.rm(old, { recursive: true, force: true });
+    return result;
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await fn(items[next++]);
@@ -249,9 +275,7 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
   add('testA', 'twitter', split.test);
   add('testB', 'google', split.test);
 
-  const tmp = `${out}.tmp-${process.pid}`;
-  await fs.rm(tmp, { recursive: true, force: true });
-  try {
+  return writeDatasetFolder(out, async (tmp) => {
     for (const f of ['trainA', 'trainB', 'testA', 'testB']) await fs.mkdir(path.join(tmp, f), { recursive: true });
     let done = 0;
     await forEachLimited(jobs, 8, async (j) => {
@@ -284,13 +308,6 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
     await fs.copyFile(path.join(LICENSES_DIR, 'Apache-2.0.txt'), path.join(tmp, 'LICENSE-Noto-Emoji-Apache-2.0.txt'));
     await fs.copyFile(path.join(dirs.twitter, 'LICENSE'), path.join(tmp, 'LICENSE-emoji-data-MIT.txt'));
 
-    // Swap in the new folder; the old one (if any) is moved aside first and removed after.
-    await fs.mkdir(path.dirname(out), { recursive: true });
-    const old = `${out}.old-${process.pid}`;
-    const exists = await fs.stat(out).catch(() => null);
-    if (exists) await fs.rename(out, old);
-    await fs.rename(tmp, out);
-    if (exists) await fs.rm(old, { recursive: true, force: true });
     return {
       out,
       counts,
@@ -298,10 +315,7 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
       droppedDuplicates: dropped.length,
       seconds: (performance.now() - t0) / 1000,
     };
-  } catch (e) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 if (require.main === module) {

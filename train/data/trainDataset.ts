@@ -9,6 +9,7 @@
  * over, so a resume position must be `iter + 1` of the last batch trained on, not a count of
  * batches received.
  */
+import { warnIfEnlarged } from './loadSizeCheck';
 import type { TrainOptions } from '../trainOptions';
 import type { TrainBatch, TrainData } from '../trainData';
 import { Prefetcher } from './prefetcher';
@@ -124,6 +125,14 @@ export async function openTrainData(opts: TrainOptions, log: (message: string) =
   log(
     `dataset: ${probe.aPaths.length} images in trainA, ${probe.bPaths.length} in trainB; ` +
       `${Math.ceil(probe.length / opts.batch_size)} iterations of batch ${opts.batch_size} per epoch`,
+  );
+  await warnIfEnlarged(
+    opts,
+    [
+      { where: 'trainA', file: probe.aPaths[0] },
+      { where: 'trainB', file: probe.bPaths[0] },
+    ],
+    log,
   );
   return new FolderTrainData(probe.aPaths, probe.bPaths, opts, log);
 }
