@@ -16,7 +16,6 @@
  * the transparent pixels happen to hold; the server does the same and re-attaches the alpha). The dataset is built in a sibling temp folder and renamed
  * into place, replacing any previous one.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -25,6 +24,13 @@ import { optionField } from '../../core/config/options';
 import { runCommand } from '../../core/cli/command';
 import { firstLine } from '../../core/errorText';
 import { createHash } from 'node:crypto';
+import {
+  ensureCachedPackages,
+  forEachLimited,
+  readJsonFile,
+  splitSection,
+  writeDatasetFolder,
+} from './datasetBuild';
 import {
   dropDuplicateImages,
   pairEmoji,
@@ -68,71 +74,8 @@ export const emojiOptionsSchema = z
 
 export type EmojiOptions = z.output<typeof emojiOptionsSchema>;
 
-function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
-
-function packageDir(cache: string, vendor: Vendor): string {
-  return path.join(cache, 'node_modules', PACKAGES[vendor]);
-}
-
-export async function installedVersion(dir: string): Promise<string | null> {
-  try {
-    return (
-      (JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? null
-    );
-  } catch {
-    return null;
-  }
-}
-
-export function runNpm(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // npm's own output goes to stderr so stdout stays the script's result.
-    const child = spawn('npm', args, { stdio: ['ignore', 2, 2], shell: process.platform === 'win32' });
-    child.on('error', (e) => reject(new Error(`could not run npm: ${e.message}`)));
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`npm ${args.slice(0, 2).join(' ')} … failed (exit code ${code})`)),
-    );
-  });
-}
-
-/** Installs both packages into `cache` unless the wanted version is already there. */
-export async function ensurePackages(cache: string, version: string): Promise<Record<Vendor, string>> {
-  const dirs = { twitter: packageDir(cache, 'twitter'), google: packageDir(cache, 'google') };
-  const have = await Promise.all([installedVersion(dirs.twitter), installedVersion(dirs.google)]);
-  if (have[0] === version && have[1] === version) return dirs;
-  await fs.mkdir(cache, { recursive: true });
-  log(`installing ${PACKAGES.twitter}@${version} and ${PACKAGES.google}@${version} into ${cache} (~140 MB download)`);
-  await runNpm([
-    'install',
-    '--no-save',
-    '--no-package-lock',
-    '--ignore-scripts',
-    '--no-audit',
-    '--no-fund',
-    '--prefix',
-    cache,
-    `${PACKAGES.twitter}@${version}`,
-    `${PACKAGES.google}@${version}`,
-  ]);
-  for (const v of ['twitter', 'google'] as const) {
-    const got = await installedVersion(dirs[v]);
-    if (got !== version)
-      throw new Error(`${PACKAGES[v]} in ${cache} is ${got ?? 'missing'} after npm install, expected ${version}`);
-  }
-  return dirs;
-}
-
 async function readEmojiJson(dir: string, vendor: Vendor) {
-  const file = path.join(dir, 'emoji.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(await fs.readFile(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: ${firstLine(e)}`);
-  }
-  return parseEmojiJson(json, `${PACKAGES[vendor]}/emoji.json`);
+  return parseEmojiJson(await readJsonFile(path.join(dir, 'emoji.json')), `${PACKAGES[vendor]}/emoji.json`);
 }
 
 /** One source image → 64×64 8-bit RGB PNG, alpha composited onto white. */
@@ -152,41 +95,6 @@ async function convertImage(src: string, dst: string): Promise<void> {
   }
   if (out.info.channels !== 3) throw new Error(`${src}: converted to ${out.info.channels} channels, expected 3`);
   await fs.writeFile(dst, out.data);
-}
-
-/**
- * Builds the dataset folder `out`: `fill` writes into a sibling temp folder, which then replaces
- * `out` (an old `out` is moved aside first and removed after); on failure the temp folder goes.
- */
-export async function writeDatasetFolder<T>(out: string, fill: (tmp: string) => Promise<T>): Promise<T> {
-  const tmp = `${out}.tmp-${process.pid}`;
-  await fs.rm(tmp, { recursive: true, force: true });
-  try {
-    const result = await fill(tmp);
-    await fs.mkdir(path.dirname(out), { recursive: true });
-    const old = `${out}.old-${process.pid}`;
-    const exists = await fs.stat(out).catch(() => null);
-    if (exists) await fs.rename(out, old);
-    await fs.rename(tmp, out);
-    if (exists) await fs.rm(old, { recursive: true, force: true });
-    return result;
-  } catch (e) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function attribution(version: string, o: EmojiOptions, counts: Record<string, number>): string {
@@ -225,11 +133,7 @@ compositing them onto a white background, and renamed to the emoji's lower-case 
 to another emoji's image from the same vendor (listed in \`dataset.json\` under \`droppedDuplicates\`).
 Nothing else was altered.
 
-## Split
-
-Each emoji is assigned by a SHA-256 hash of its code points salted with \`${o.seed}\`: test with
-probability ${o.test_fraction}, otherwise trainA or trainB with equal odds. The lists are in \`dataset.json\`.
-`;
+${splitSection('emoji', o.seed, o.test_fraction)}`;
 }
 
 export interface EmojiDatasetResult {
@@ -245,7 +149,8 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
   const t0 = performance.now();
   const out = path.resolve(o.out);
   const cache = path.resolve(o.cache);
-  const dirs = await ensurePackages(cache, o.version);
+  const pkgs = await ensureCachedPackages(cache, [PACKAGES.twitter, PACKAGES.google], o.version, '~140 MB download');
+  const dirs: Record<Vendor, string> = { twitter: pkgs[PACKAGES.twitter], google: pkgs[PACKAGES.google] };
   const [twitter, google] = await Promise.all([
     readEmojiJson(dirs.twitter, 'twitter'),
     readEmojiJson(dirs.google, 'google'),
@@ -280,7 +185,7 @@ export async function buildEmojiDataset(o: EmojiOptions): Promise<EmojiDatasetRe
     let done = 0;
     await forEachLimited(jobs, 8, async (j) => {
       await convertImage(j.src, path.join(tmp, j.dst));
-      if (++done % 500 === 0) log(`${done}/${jobs.length} images`);
+      if (++done % 500 === 0) process.stderr.write(`${done}/${jobs.length} images\n`);
     });
     const counts = {
       trainA: split.trainA.length,

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { runCommand } from '../../core/cli/command';
 import { optionField } from '../../core/config/options';
 import { firstLine } from '../../core/errorText';
-import { forEachLimited, installedVersion, runNpm, writeDatasetFolder } from './emoji';
+import { ensureCachedPackages, forEachLimited, readJsonFile, splitSection, writeDatasetFolder } from './datasetBuild';
 import { splitEmoji } from './emojiSplit';
 
 export const OPENMOJI_VERSION = '17.0.0';
@@ -131,27 +131,6 @@ export async function renderSvg(svg: Buffer, size: number, where: string): Promi
   }
 }
 
-async function ensurePackage(cache: string, version: string): Promise<string> {
-  const dir = path.join(cache, 'node_modules', PACKAGE);
-  if ((await installedVersion(dir)) === version) return dir;
-  await fs.mkdir(cache, { recursive: true });
-  process.stderr.write(`installing ${PACKAGE}@${version} into ${cache} (~15 MB download, ~70 MB unpacked)\n`);
-  await runNpm([
-    'install',
-    '--no-save',
-    '--no-package-lock',
-    '--ignore-scripts',
-    '--no-audit',
-    '--no-fund',
-    '--prefix',
-    cache,
-    `${PACKAGE}@${version}`,
-  ]);
-  const got = await installedVersion(dir);
-  if (got !== version) throw new Error(`${PACKAGE} in ${cache} is ${got ?? 'missing'} after npm install, expected ${version}`);
-  return dir;
-}
-
 function attribution(o: OpenmojiOptions, counts: Record<string, number>): string {
   return `# openmoji — attribution and licence
 
@@ -180,11 +159,7 @@ ${o.size}×${o.size} RGB PNGs on a white background and renamed to the emoji's l
 byte-identical to another design's (listed in \`dataset.json\` under \`droppedIdentical\`). This
 adaptation is shared under the same licence, CC BY-SA 4.0.
 
-## Split
-
-Each design is assigned by a SHA-256 hash of its code points salted with \`${o.seed}\`: test with
-probability ${o.test_fraction}, otherwise trainA or trainB with equal odds. The lists are in \`dataset.json\`.
-`;
+${splitSection('design', o.seed, o.test_fraction)}`;
 }
 
 export interface OpenmojiDatasetResult {
@@ -198,15 +173,10 @@ export interface OpenmojiDatasetResult {
 export async function buildOpenmojiDataset(o: OpenmojiOptions): Promise<OpenmojiDatasetResult> {
   const t0 = performance.now();
   const out = path.resolve(o.out);
-  const dir = await ensurePackage(path.resolve(o.cache), o.version);
+  const cache = path.resolve(o.cache);
+  const dir = (await ensureCachedPackages(cache, [PACKAGE], o.version, '~15 MB download, ~70 MB unpacked'))[PACKAGE];
   const jsonFile = path.join(dir, 'data', 'openmoji.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(await fs.readFile(jsonFile, 'utf8'));
-  } catch (e) {
-    throw new Error(`${jsonFile}: ${firstLine(e)}`);
-  }
-  const all = parseOpenmojiJson(json, `${PACKAGE}/data/openmoji.json`).slice(0, o.limit);
+  const all = parseOpenmojiJson(await readJsonFile(jsonFile), `${PACKAGE}/data/openmoji.json`).slice(0, o.limit);
   if (all.length === 0) throw new Error(`${jsonFile} lists no emoji`);
   const svgFile = (d: OpenmojiDesign, style: 'color' | 'black') => path.join(dir, style, 'svg', `${d.hexcode}.svg`);
   const svgs = new Map<string, Buffer>();
