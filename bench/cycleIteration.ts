@@ -4,6 +4,7 @@
  * prints `{"s": median seconds per iteration, "peak_rss_mb": VmHWM}` (bench/vsTorch.ts runs it).
  *
  *   npx tsx bench/cycleIteration.ts --size 128 --engine onnxruntime --threads 2 --reps 3 [--norm batch] [--workers 1]
+ *   npx tsx bench/cycleIteration.ts --size 64 --engine tfjs --backend webgpu   # tfjs on a WebGPU adapter
  */
 import * as os from 'node:os';
 import { z } from 'zod';
@@ -23,6 +24,10 @@ runCommand(
       .object({
         size: configSizeField(),
         engine: field.enum(ENGINES).default('onnxruntime').describe('training engine'),
+        backend: field
+          .enum(['wasm', 'webgpu'] as const)
+          .default('wasm')
+          .describe('tfjs engine: its backend (webgpu takes any adapter, a software one included)'),
         threads: field.int(1).optional().describe('cores the engine may use; default every core'),
         reps: field.int(1).default(3).describe('timed iterations after one warm-up (median)'),
         workers: field
@@ -41,7 +46,7 @@ runCommand(
   },
   async (o) => {
     const c = { ...CONFIGS.find((x) => x.size === Number(o.size))!, norm: o.norm };
-    if (o.engine === 'tfjs') await initBackend('wasm');
+    if (o.engine === 'tfjs') await initBackend(o.backend);
     const s = await cycleIteration(
       c,
       o.reps,
@@ -49,7 +54,7 @@ runCommand(
         c,
         o.engine,
         o.threads ?? os.availableParallelism(),
-        'wasm',
+        o.engine === 'tfjs' ? o.backend : 'wasm',
         o.workers === 'auto' ? 'auto' : (Number(o.workers) as 1 | 2),
       ),
     );

@@ -6,6 +6,7 @@
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
+import { adapterName, probeWebGpu, type AdapterProbe } from '../core/gpu/webgpuAdapter';
 import type { EngineName } from './trainOptions';
 import type { TrainingModel } from './model/trainingModel';
 import type { ModelState, TrainingModelOptions } from './model/modelState';
@@ -79,10 +80,16 @@ const SIZE_KEEPING = new Set(['none', 'scale_width']);
 /**
  * The engine for these options on the tfjs backend `backend`: `--engine` onnxruntime or tfjs as
  * given; auto picks onnxruntime where it applies (a CPU backend, wasm or cpu, which onnxruntime's
- * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. --threads
+ * multi-threaded kernels outrun, with crops of one size) and logs why when it does not, or when it
+ * passed over a software WebGPU adapter (`adapter`: the probe, a parameter for tests). --threads
  * is onnxruntime's alone (ignored by tfjs with a log line); --workers applies to both.
  */
-export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
+export function resolveEngine(
+  o: EngineOptions,
+  backend: string,
+  log: (msg: string) => void = () => {},
+  adapter: () => AdapterProbe = probeWebGpu,
+): EnginePlan {
   let engine = o.engine ?? 'auto';
   if (engine === 'auto') {
     let why = backend !== 'wasm' && backend !== 'cpu' ? `tfjs backend ${backend}` : undefined;
@@ -90,6 +97,15 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
       why = `--preprocess ${o.preprocess} keeps each image's size (onnxruntime builds step graphs per size)`;
     if (why) log(`${why}: training on the tfjs engine`);
     engine = why ? 'tfjs' : 'onnxruntime';
+    if (engine === 'onnxruntime') {
+      // A software adapter is a CPU emulating a GPU: said once, so that nobody wonders why it sat idle.
+      const a = adapter();
+      if (a.found && a.adapterClass === 'software')
+        log(
+          `engine auto: onnxruntime on the CPU, passed over the software WebGPU adapter (${adapterName(a.adapter)}): ` +
+            `the onnxruntime CPU engine is faster (--backend webgpu uses it)`,
+        );
+    }
   }
   if (engine === 'onnxruntime') {
     const threads = o.threads ?? os.availableParallelism();

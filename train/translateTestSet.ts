@@ -95,7 +95,7 @@ export async function translateTestSet(o: TestOptions, log: (m: string) => void)
 
 async function encodePng(t: tf.Tensor4D): Promise<Buffer> {
   const [, h, w] = t.shape;
-  const rgb = toRgb8({ data: t.dataSync() as Float32Array, shape: t.shape as [number, number, number, number] }, 0);
+  const rgb = toRgb8({ data: (await t.data()) as Float32Array, shape: t.shape as [number, number, number, number] }, 0);
   return sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: w, height: h, channels: 3 } })
     .png()
     .toBuffer();

@@ -2,7 +2,8 @@
  * tfjs backend selection.
  *
  * 'auto' prefers native TensorFlow on a GPU (@tensorflow/tfjs-node-gpu when nvidia-smi sees one), then
- * WebGPU (Dawn; core/tf/webgpu.ts) when an adapter is found, then native TensorFlow on CPU
+ * WebGPU (Dawn; core/tf/webgpu.ts) when a hardware adapter is found (a software one, a CPU emulating a
+ * GPU, only when 'webgpu' is asked for by name: core/gpu/webgpuAdapter.ts), then native TensorFlow on CPU
  * (@tensorflow/tfjs-node), then the wasm backend, then plain JS 'cpu'. The native and WebGPU packages are
  * optional dependencies, loaded with a guarded dynamic import so that their absence is a clean fallback.
  *
@@ -17,7 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { firstLine } from '../errorText';
 import { BACKENDS, type BackendName } from '../config/options';
-import { activateWebGpu, probeWebGpu, releaseWebGpu } from './webgpu';
+import { autoAdapter, probeWebGpu } from '../gpu/webgpuAdapter';
+import { activateWebGpu, releaseWebGpu } from './webgpu';
 import { useThreadedWasm } from './wasmThreads';
 
 export type BackendChoice = BackendName;
@@ -91,9 +93,19 @@ async function loadNative(phase: 'gpu' | 'cpu' | 'all'): Promise<BackendInfo | {
   return { failures };
 }
 
-async function loadWebGpu(): Promise<BackendInfo | { failure: string }> {
+/** WebGPU: any adapter when asked for by name, only a hardware one for 'auto' (see autoAdapter). */
+async function loadWebGpu(explicit: boolean): Promise<BackendInfo | { failure: string }> {
   const probe = probeWebGpu();
   if (!probe.found) return { failure: probe.reason };
+  if (!explicit) {
+    const auto = autoAdapter(probe);
+    if (!auto.usable) return { failure: auto.reason };
+  }
+  try {
+    require.resolve('@tensorflow/tfjs-backend-webgpu');
+  } catch {
+    return { failure: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
+  }
   try {
     return { name: 'webgpu', reason: await activateWebGpu(probe.adapter) };
   } catch (e) {
@@ -153,7 +165,7 @@ export async function initBackend(
     } else skipped.push(...native.failures);
   }
   if (!info && (choice === 'webgpu' || choice === 'auto')) {
-    const gpu = await loadWebGpu();
+    const gpu = await loadWebGpu(choice === 'webgpu');
     if ('name' in gpu) info = gpu;
     else if (choice === 'webgpu') {
       throw new Error(

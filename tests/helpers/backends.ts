@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, releaseBackend } from '../../core/tf/backend';
-import { probeWebGpu } from '../../core/tf/webgpu';
+import { probeWebGpu } from '../../core/gpu/webgpuAdapter';
 
-/** Runs `body` with the given backend active, restoring the previous one afterwards (reference vs. fast path). */
-export async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T): Promise<T> {
+/** Runs `body` with the given backend active, restoring the previous one when it is done (reference vs. fast path). */
+export async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T | Promise<T>): Promise<T> {
   const previous = tf.getBackend();
   await tf.setBackend(name);
   try {
-    return body();
+    return await body();
   } finally {
     await tf.setBackend(previous);
   }

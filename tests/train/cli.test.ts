@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readTensorFile } from '../../core/io/tensorFile';
 import { makeShapesDataset } from '../../tools/make_shapes_dataset';
+import { lavapipeIcd } from '../helpers/softwareAdapter';
 
 const ROOT = path.join(__dirname, '..', '..');
 // As `npm run train` starts it: node with tsx's loader (a tsx parent process would not forward Ctrl-C gracefully).
@@ -59,6 +60,33 @@ test('each engine trains, and resumes the run the other saved', async () => {
     expect((await latest()).meta.position.totalIters).toBe(iters);
   }
 });
+
+const NO_LAVAPIPE = ' [skipped: no lavapipe ICD installed; tools/gpu/software-adapter.sh installs it]';
+(lavapipeIcd ? test : test.skip)(
+  `defaults with the software adapter visible: the onnxruntime CPU engine trains, one line says why, Dawn is silent${lavapipeIcd ? '' : NO_LAVAPIPE}`,
+  () => {
+    const args = [
+      ...['--dataroot', dataroot, '--name', 'auto', '--checkpoints_dir', path.join(root, 'ck')],
+      ...['--netG', 'resnet_1blocks', '--ngf', '4', '--ndf', '4', '--load_size', '36', '--crop_size', '32'],
+      ...['--max_iters', '1', '--seed', '1'],
+    ];
+    const r = spawnSync(process.execPath, [...CLI, ...args], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 60_000,
+      env: { ...process.env, VK_ICD_FILENAMES: lavapipeIcd ?? '' },
+    });
+    expect(r.status).toBe(0);
+    const passedOver = r.stderr.split('\n').filter((l) => l.includes('passed over'));
+    expect(passedOver).toEqual([
+      'engine auto: onnxruntime on the CPU, passed over the software WebGPU adapter (llvmpipe): ' +
+        'the onnxruntime CPU engine is faster (--backend webgpu uses it)',
+    ]);
+    expect(r.stderr).toMatch(/; onnxruntime engine, /);
+    expect(r.stderr).not.toMatch(/tfjs engine|Warning|artificially/);
+    expect(r.stderr).toMatch(/done \(max_iters\): 1 iterations this run/);
+  },
+);
 
 test('--help documents the official flags with their defaults', () => {
   const r = run(['--help']);

@@ -106,12 +106,12 @@ export class CycleGanModel {
    * One training iteration on NHWC batches in [-1, 1]. Returns the eight official loss terms; with
    * `readLosses` false they are not read back (on a GPU that read waits for the whole iteration).
    */
-  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D): Losses;
-  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses: boolean): Losses | undefined;
-  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): Losses | undefined {
+  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D): Promise<Losses>;
+  optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses: boolean): Promise<Losses | undefined>;
+  async optimize(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): Promise<Losses | undefined> {
     if (this.sides.length !== SIDES.length) throw new Error('optimize() needs a model of both sides');
-    const g = this.generatorGradients(realA, realB, readLosses);
-    const losses = this.completeStep(realA, realB, g, g.grads, readLosses);
+    const g = await this.generatorGradients(realA, realB, readLosses);
+    const losses = await this.completeStep(realA, realB, g, g.grads, readLosses);
     if (!readLosses) return undefined;
     // The official order (D_A, G_A, cycle_A, idt_A, D_B, …) for logs and reports.
     return Object.fromEntries(LOSS_NAMES.map((k) => [k, losses[k]])) as Losses;
@@ -123,13 +123,13 @@ export class CycleGanModel {
    * and `grads`; keeps `g.images` for sample grids. Returns all loss terms of the owned sides (none
    * when `readLosses` is false).
    */
-  completeStep(
+  async completeStep(
     realA: tf.Tensor4D,
     realB: tf.Tensor4D,
     g: GeneratorGradients,
     grads: Map<string, tf.Tensor>,
     readLosses = true,
-  ): Partial<Losses> {
+  ): Promise<Partial<Losses>> {
     this.optG.apply(grads);
     disposeMap(grads);
     if (grads !== g.grads) disposeMap(g.grads);
@@ -137,9 +137,9 @@ export class CycleGanModel {
     const pooled: Partial<Record<VisualName, tf.Tensor4D>> = {};
     for (const side of this.sides) {
       const s = SIDE[side];
-      pooled[s.images.fake] = this.queryPool(this.pools[s.pool]!, g.images[s.images.fake]!);
+      pooled[s.images.fake] = await this.queryPool(this.pools[s.pool]!, g.images[s.images.fake]!);
     }
-    const d = this.discriminatorGradients(realA, realB, pooled, readLosses);
+    const d = await this.discriminatorGradients(realA, realB, pooled, readLosses);
     this.optD.apply(d.grads);
     disposeMap(d.grads);
     for (const t of Object.values(pooled)) t.dispose();
@@ -189,7 +189,7 @@ export class CycleGanModel {
    * (forward(), then backward_G's idt_A, idt_B) that their running statistics depend on; batch norm
    * therefore trains on one thread only.
    */
-  generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): GeneratorGradients {
+  async generatorGradients(realA: tf.Tensor4D, realB: tf.Tensor4D, readLosses = true): Promise<GeneratorGradients> {
     const seed = this.dropoutCounter;
     this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION;
     const reals = { A: realA, B: realB };
@@ -210,7 +210,7 @@ export class CycleGanModel {
         terms = tf.keep(tf.stack(perSide.flat()));
         return tf.addN(perSide.map((t) => tf.addN(t))) as tf.Scalar;
       }, [...params.values()]);
-      const v = readLosses ? terms!.dataSync() : undefined;
+      const v = readLosses ? await terms!.data() : undefined;
       terms!.dispose();
       r.value.dispose();
       if (v)
@@ -228,7 +228,7 @@ export class CycleGanModel {
   }
 
   /** The owned sides' loss_D_X (each 0.5·(real + fake)) and their gradients for the discriminators' parameters. */
-  discriminatorGradients(
+  async discriminatorGradients(
     realA: tf.Tensor4D,
     realB: tf.Tensor4D,
     fakes: Partial<Record<VisualName, tf.Tensor4D>>,
@@ -251,7 +251,7 @@ export class CycleGanModel {
       terms = tf.keep(tf.stack(perSide));
       return tf.addN(perSide) as tf.Scalar;
     }, [...params.values()]);
-    const v = readLosses ? terms!.dataSync() : undefined;
+    const v = readLosses ? await terms!.data() : undefined;
     terms!.dispose();
     r.value.dispose();
     const losses: Partial<Losses> = {};
@@ -260,10 +260,10 @@ export class CycleGanModel {
   }
 
   /** The last iteration's images of the owned sides (NHWC values), for sample grids. */
-  visualImages(): Partial<Record<VisualName, ImageBatch>> {
+  async visualImages(): Promise<Partial<Record<VisualName, ImageBatch>>> {
     const out: Partial<Record<VisualName, ImageBatch>> = {};
     for (const [name, t] of Object.entries(this.lastImages) as [VisualName, tf.Tensor4D][]) {
-      out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
+      out[name] = { data: (await t.data()) as Float32Array, shape: [...t.shape] };
     }
     return out;
   }
@@ -316,10 +316,10 @@ export class CycleGanModel {
     return tf.tidy(() => net.apply(x, { training: false }));
   }
 
-  private queryPool(pool: FakeImagePool, fake: tf.Tensor4D): tf.Tensor4D {
+  private async queryPool(pool: FakeImagePool, fake: tf.Tensor4D): Promise<tf.Tensor4D> {
     if (pool.passThrough) return fake.clone();
     const shape = fake.shape as [number, number, number, number];
-    const r = pool.query(fake.dataSync() as Float32Array, shape);
+    const r = pool.query((await fake.data()) as Float32Array, shape);
     return tf.tensor4d(r.data, r.shape);
   }
 

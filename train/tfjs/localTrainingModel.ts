@@ -21,13 +21,21 @@ export class LocalTrainingModel implements TrainingModel {
   }
 
   async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {
-    return tf.tidy(() => this.replica.model.optimize(tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB)));
+    return (await this.iteration(a, shapeA, b, shapeB, true))!;
   }
 
   async step(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<void> {
-    tf.tidy(() => {
-      this.replica.model.optimize(tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB), false);
-    });
+    await this.iteration(a, shapeA, b, shapeB, false);
+  }
+
+  /** Reads are asynchronous (a synchronous read from a WebGPU device needs a browser's OffscreenCanvas). */
+  private async iteration(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4, readLosses: boolean) {
+    const [ta, tb] = [tf.tensor4d(a, shapeA), tf.tensor4d(b, shapeB)];
+    try {
+      return await this.replica.model.optimize(ta, tb, readLosses);
+    } finally {
+      tf.dispose([ta, tb]);
+    }
   }
 
   async setLearningRate(lr: number): Promise<void> {
@@ -39,7 +47,7 @@ export class LocalTrainingModel implements TrainingModel {
   }
 
   async visuals(): Promise<Record<VisualName, ImageBatch> | undefined> {
-    const v = this.replica.model.visualImages();
+    const v = await this.replica.model.visualImages();
     return VISUAL_NAMES.every((n) => v[n]) ? (v as Record<VisualName, ImageBatch>) : undefined;
   }
 

@@ -42,9 +42,12 @@ const handlers: SideHandlers = {
     dropPending();
     const ta = tf.tensor4d(a, shapeA);
     const tb = tf.tensor4d(b, shapeB);
-    const g = model().generatorGradients(ta, tb);
+    const g = await model().generatorGradients(ta, tb);
     pending = { iteration, a: ta, b: tb, g };
-    exchange.publish(new Map([...g.grads].map(([key, t]) => [key, t.dataSync()])), iteration);
+    exchange.publish(
+      new Map(await Promise.all([...g.grads].map(async ([key, t]) => [key, await t.data()] as const))),
+      iteration,
+    );
     return null;
   },
   async completeStep({ iteration }) {
@@ -59,7 +62,7 @@ const handlers: SideHandlers = {
           tf.tidy(() => tf.add(g, tf.tensor(other.get(key)!, g.shape, 'float32'))),
         ]),
       );
-      return model().completeStep(p.a, p.b, p.g, sum);
+      return await model().completeStep(p.a, p.b, p.g, sum);
     } finally {
       tf.dispose([p.a, p.b]);
     }

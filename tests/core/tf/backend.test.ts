@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, parseBackendChoice, releaseBackend, usesFastGradients } from '../../../core/tf/backend';
 import { webgpu } from '../../helpers/backends';
 import { activateWebGpu } from '../../../core/tf/webgpu';
+import { lavapipeIcd } from '../../helpers/softwareAdapter';
 
 function installed(pkg: string): boolean {
   try {
@@ -65,18 +66,35 @@ withoutAdapter('explicit webgpu without an adapter is a clear error naming the r
   );
 });
 
-(nativeInstalled || webgpu.found ? test.skip : test)(
+/** `initBackend('auto')` in a fresh process (the probe is cached per process; its stderr is what a user sees). */
+function autoInChild(env: Record<string, string>) {
+  const script = `require('./core/tf/backend').initBackend('auto', (m) => process.stdout.write(m + '\\n'))`;
+  return spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: path.join(__dirname, '..', '..', '..'),
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+}
+
+(nativeInstalled ? test.skip : test)(
   'auto without an adapter says why webgpu was skipped, and Dawn prints nothing to stderr',
   () => {
-    // A fresh process: the probe is cached per process, and its stderr is what a user would see.
-    const script = `require('./core/tf/backend').initBackend('auto', (m) => process.stdout.write(m + '\\n'))`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
-      cwd: path.join(__dirname, '..', '..', '..'),
-      encoding: 'utf8',
-    });
+    const r = autoInChild({ VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' });
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^tfjs backend: wasm — .*webgpu: (no WebGPU adapter|the optional package)/);
+  },
+);
+
+(nativeInstalled || !lavapipeIcd ? test.skip : test)(
+  `auto passes over the software adapter to wasm, says so, and Dawn prints nothing${lavapipeIcd ? '' : ' [skipped: no lavapipe ICD installed]'}`,
+  () => {
+    const r = autoInChild({ VK_ICD_FILENAMES: lavapipeIcd ?? '' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(
+      /^tfjs backend: wasm — .*webgpu: software WebGPU adapter \(llvmpipe\) is used only when asked for/,
+    );
   },
 );
 

@@ -94,26 +94,34 @@ interface Result {
   dw: Float32Array;
 }
 
-/** Output and gradients of sum(f(x, w) · dy) for a seeded cotangent dy. */
-function evaluate(
+type Shape4 = [number, number, number, number];
+
+/**
+ * Output and gradients of sum(f(x, w) · dy) for a seeded cotangent dy, on the active backend (x and w
+ * made there: moving a tensor off WebGPU would need a synchronous read, which Node does not have).
+ */
+async function evaluate(
   f: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D,
-  x: tf.Tensor4D,
-  w: tf.Tensor4D,
+  [xData, xs]: [Float32Array, Shape4],
+  [wData, ws]: [Float32Array, Shape4],
   seed: number,
-): Result {
-  return tf.tidy(() => {
-    const y = f(x, w);
-    const dy = tf.tensor(randomArray(y.size, seed), y.shape);
-    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), dy)),
-    )([x, w]);
-    return {
-      y: y.dataSync() as Float32Array,
-      shape: y.shape,
-      dx: dx.dataSync() as Float32Array,
-      dw: dw.dataSync() as Float32Array,
-    };
+): Promise<Result> {
+  const [x, w] = [tf.tensor4d(xData, xs), tf.tensor4d(wData, ws)];
+  const [y, dx, dw] = tf.tidy(() => {
+    const out = f(x, w);
+    const dy = tf.tensor(randomArray(out.size, seed), out.shape);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), dy)))([
+      x,
+      w,
+    ]);
+    return [out, ...g];
   });
+  try {
+    const read = async (t: tf.Tensor) => (await t.data()) as Float32Array;
+    return { y: await read(y), shape: y.shape, dx: await read(dx), dw: await read(dw) };
+  } finally {
+    tf.dispose([x, w, y, dx, dw]);
+  }
 }
 
 function expectMatches(actual: Result, ref: Result) {
@@ -162,20 +170,16 @@ async function checkConv(k: number, s: number, p: number, h: number, w: number, 
   const xs = [2, h, w, ci];
   const xData = randomArray(sizeOf(xs), 1 + k * 100 + s * 10 + p);
   const wData = randomArray(k * k * ci * co, 7 + k + s + p + co);
-  const x = tf.tensor4d(xData, xs as [number, number, number, number]);
-  const wt = tf.tensor4d(wData, [k, k, ci, co]);
+  const x: [Float32Array, Shape4] = [xData, xs as Shape4];
+  const wt: [Float32Array, Shape4] = [wData, [k, k, ci, co]];
   const ref = await onBackend('cpu', () =>
     evaluate((a, b) => tf.conv2d(tf.pad(a, explicitPad(p)), b, s, 'valid'), x, wt, 99),
   );
   const byDef = convByDefinition(xData, xs, wData, k, co, s, p);
   expect(ref.shape).toEqual(byDef.shape);
   expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
-  expectMatches(
-    evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99),
-    ref,
-  );
+  expectMatches(await evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99), ref);
   expectMatches(await onBackend('cpu', () => evaluate((a, b) => conv2d(a, b, s, p), x, wt, 99)), ref);
-  tf.dispose([x, wt]);
 }
 
 describe('conv2d = PyTorch Conv2d(stride, padding)', () => {
@@ -242,8 +246,8 @@ async function checkTranspose(
   const xs = [2, h, w, inC];
   const xData = randomArray(sizeOf(xs), 11 + k * 100 + s * 10 + p + op);
   const wData = randomArray(k * k * outC * inC, 13 + k + s + p + outC);
-  const x = tf.tensor4d(xData, xs as [number, number, number, number]);
-  const wt = tf.tensor4d(wData, [k, k, outC, inC]);
+  const x: [Float32Array, Shape4] = [xData, xs as Shape4];
+  const wt: [Float32Array, Shape4] = [wData, [k, k, outC, inC]];
   const ho = (h - 1) * s - 2 * p + k + op;
   const wo = (w - 1) * s - 2 * p + k + op;
   const reference = (a: tf.Tensor4D, b: tf.Tensor4D) => {
@@ -261,12 +265,8 @@ async function checkTranspose(
   const byDef = convTransposeByDefinition(xData, xs, wData, k, outC, s, p, op);
   expect(ref.shape).toEqual(byDef.shape);
   expect(scaledMaxError(ref.y, byDef.data)).toBeLessThanOrEqual(TOL);
-  expectMatches(
-    evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98),
-    ref,
-  );
+  expectMatches(await evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98), ref);
   expectMatches(await onBackend('cpu', () => evaluate((a, b) => convTranspose2d(a, b, s, p, op), x, wt, 98)), ref);
-  tf.dispose([x, wt]);
 }
 
 describe('convTranspose2d = PyTorch ConvTranspose2d(stride, padding, output_padding)', () => {

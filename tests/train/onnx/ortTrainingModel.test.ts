@@ -140,7 +140,13 @@ test('step sessions run in order on the intra-op threads asked for, from the are
 describe('--engine', () => {
   const picked = (extra: Record<string, unknown>, backend = 'wasm') => {
     const lines: string[] = [];
-    const plan = resolveEngine(options(extra), backend, (m) => lines.push(m));
+    // No adapter: what auto says about a software one is tests/train/engines.test.ts's.
+    const plan = resolveEngine(
+      options(extra),
+      backend,
+      (m) => lines.push(m),
+      () => ({ found: false, reason: '' }),
+    );
     return { plan, lines };
   };
 

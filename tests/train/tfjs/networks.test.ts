@@ -27,9 +27,20 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
+/** The values of `t`, read as the trainer reads them (WebGPU in Node has no synchronous read). */
+async function values(t: tf.Tensor): Promise<Float32Array> {
+  return (await t.data()) as Float32Array;
+}
+
 /** tfjs-layout tensor → PyTorch-layout values (kernels transposed back). */
-function torchLayout(t: tf.Tensor, isKernel: boolean): Float32Array {
-  return tf.tidy(() => (isKernel ? tf.transpose(t, [3, 2, 0, 1]) : t).dataSync() as Float32Array);
+async function torchLayout(t: tf.Tensor, isKernel: boolean): Promise<Float32Array> {
+  if (!isKernel) return values(t);
+  const u = tf.transpose(t, [3, 2, 0, 1]);
+  try {
+    return await values(u);
+  } finally {
+    u.dispose();
+  }
 }
 
 function specOf(c: GoldenCase): NetworkSpec {
@@ -65,21 +76,23 @@ function netCaseTests(caseName: string) {
     grads = tf.grads(f)([x, ...vars]);
   });
 
-  test('output matches PyTorch', () => {
+  test('output matches PyTorch', async () => {
     const ref = nchwToNhwc(c.tensor('output'));
     expect(out.shape).toEqual(ref.shape);
-    expect(scaledMaxError(out.dataSync(), ref.data)).toBeLessThanOrEqual(TOL);
+    expect(scaledMaxError(await values(out), ref.data)).toBeLessThanOrEqual(TOL);
   });
 
-  test('gradient w.r.t. the input matches PyTorch', () => {
-    expect(scaledMaxError(grads[0].dataSync(), nchwToNhwc(c.tensor('dInput')).data)).toBeLessThanOrEqual(TOL);
+  test('gradient w.r.t. the input matches PyTorch', async () => {
+    expect(scaledMaxError(await values(grads[0]), nchwToNhwc(c.tensor('dInput')).data)).toBeLessThanOrEqual(TOL);
   });
 
-  test('every parameter gradient matches PyTorch', () => {
+  test('every parameter gradient matches PyTorch', async () => {
     const zeroGrad = biasesBeforeInstanceNorm(spec);
+    const layouts = await Promise.all(
+      specs.map((p, i) => torchLayout(grads[i + 1], p.role === 'convWeight' || p.role === 'convTransposeWeight')),
+    );
     const errors = specs.map((p, i) => {
-      const isKernel = p.role === 'convWeight' || p.role === 'convTransposeWeight';
-      const ours = torchLayout(grads[i + 1], isKernel);
+      const ours = layouts[i];
       const ref = c.tensor(`grad/${p.key}`).data;
       if (zeroGrad.has(p.key)) {
         // Mathematically zero (instance norm removes the shift): both sides are rounding noise of the
@@ -95,10 +108,10 @@ function netCaseTests(caseName: string) {
   });
 
   const bnBuffers = paramSpecs(spec).filter((p) => p.role === 'bnMean' || p.role === 'bnVar');
-  (bnBuffers.length ? test : test.skip)('batch-norm running statistics update like PyTorch', () => {
+  (bnBuffers.length ? test : test.skip)('batch-norm running statistics update like PyTorch', async () => {
     for (const p of bnBuffers) {
       expect(
-        scaledMaxError(net.params.get(p.key)!.dataSync(), c.tensor(`stateAfter/${p.key}`).data),
+        scaledMaxError(await values(net.params.get(p.key)!), c.tensor(`stateAfter/${p.key}`).data),
       ).toBeLessThanOrEqual(TOL);
     }
   });
@@ -164,13 +177,13 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
     nets.reduce((a, n) => a + c.names().filter((x) => x.startsWith(`${n}/grad/`)).length, 0);
 
   /** Every trainable parameter after one Adam step (`value(net, key)`: PyTorch layout) against the fixture. */
-  function expectAfterAdam(value: (net: NetName, key: string) => Float32Array) {
+  async function expectAfterAdam(value: (net: NetName, key: string) => Float32Array | Promise<Float32Array>) {
     let worst = { key: '', err: 0 };
     for (const net of ['G_A', 'G_B', 'D_A', 'D_B'] as const) {
       const after = c.group(`${net}/adam/`);
       const spec = net.startsWith('G') ? generatorSpec(g) : discriminatorSpec(d);
       for (const p of paramSpecs(spec).filter((q) => q.trainable)) {
-        const ours = value(net, p.key);
+        const ours = await value(net, p.key);
         if (biasesBeforeInstanceNorm(spec).has(p.key)) {
           // True gradient exactly 0 (instance norm removes any per-channel shift): PyTorch's float64 step
           // leaves it; ours sees float32 rounding noise, and Adam's first step moves by at most lr.
@@ -186,17 +199,21 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
     expect(worst.err).toBeLessThanOrEqual(TOL);
   }
 
-  test('loss terms, images and gradients of G and D match PyTorch', () => {
+  test('loss terms, images and gradients of G and D match PyTorch', async () => {
     const model = new CycleGanModel(opts, { weights }, { A: passthrough, B: passthrough });
     const realA = img('real_A');
     const realB = img('real_B');
-    const gr = model.generatorGradients(realA, realB);
-    expect(scaledMaxError(gr.images.fake_B!.dataSync(), nchwToNhwc(c.tensor('fake_B')).data)).toBeLessThanOrEqual(TOL);
-    expect(scaledMaxError(gr.images.rec_B!.dataSync(), nchwToNhwc(c.tensor('rec_B')).data)).toBeLessThanOrEqual(TOL);
-    const dr = model.discriminatorGradients(realA, realB, gr.images);
+    const gr = await model.generatorGradients(realA, realB);
+    expect(scaledMaxError(await values(gr.images.fake_B!), nchwToNhwc(c.tensor('fake_B')).data)).toBeLessThanOrEqual(
+      TOL,
+    );
+    expect(scaledMaxError(await values(gr.images.rec_B!), nchwToNhwc(c.tensor('rec_B')).data)).toBeLessThanOrEqual(TOL);
+    const dr = await model.discriminatorGradients(realA, realB, gr.images);
     expectLosses({ ...gr.losses, ...dr.losses });
-    const torchGrads = [...gr.grads, ...dr.grads].map(
-      ([k, t]) => [k, torchLayout(t, t.rank === 4)] as [string, Float32Array],
+    const torchGrads = await Promise.all(
+      [...gr.grads, ...dr.grads].map(
+        async ([k, t]) => [k, await torchLayout(t, t.rank === 4)] as [string, Float32Array],
+      ),
     );
     const worst = worstGradientError(torchGrads);
     expect(worst.err).toBeLessThanOrEqual(TOL);
@@ -204,10 +221,10 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
     model.dispose();
   });
 
-  test('one optimize() step reproduces PyTorch Adam on every parameter', () => {
+  test('one optimize() step reproduces PyTorch Adam on every parameter', async () => {
     const model = new CycleGanModel(opts, { weights }, { A: passthrough, B: passthrough });
-    model.optimize(img('real_A'), img('real_B'));
-    expectAfterAdam((net, key) => {
+    await model.optimize(img('real_A'), img('real_B'));
+    await expectAfterAdam((net, key) => {
       const v = model.net(net).params.get(key)!;
       return torchLayout(v, v.rank === 4);
     });
@@ -235,14 +252,16 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
         expectLosses(await model.optimize(a.data, a.shape, b.data, b.shape));
         // On tfjs, kernel gradients are in tfjs layout [k,k,in,out] (conv) / [k,k,out,in] (transposed
         // conv); onnxruntime's are in state_dict layout already.
-        const torchGrads = [...model.generatorGradientSum()].map(([key, values]) => {
-          if (engine.engine === 'onnxruntime') return [key, values] as [string, Float32Array];
-          const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
-          const t = tf.tensor(values, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
-          const out = torchLayout(t, t.rank === 4);
-          t.dispose();
-          return [key, out] as [string, Float32Array];
-        });
+        const torchGrads = await Promise.all(
+          [...model.generatorGradientSum()].map(async ([key, sum]) => {
+            if (engine.engine === 'onnxruntime') return [key, sum] as [string, Float32Array];
+            const shape = c.tensor(`${key.replace('.', '/grad/')}`).shape;
+            const t = tf.tensor(sum, shape.length === 4 ? [2, 3, 1, 0].map((i) => shape[i]) : shape);
+            const out = await torchLayout(t, t.rank === 4);
+            t.dispose();
+            return [key, out] as [string, Float32Array];
+          }),
+        );
         const worst = worstGradientError(torchGrads);
         expect(worst.err).toBeLessThanOrEqual(TOL);
         expect(worst.n).toBe(gradCount(['G_A', 'G_B']));
@@ -251,7 +270,7 @@ function cycleIterationTests(backend: 'wasm' | 'webgpu') {
           expect([name, scaledMaxError(v[name].data, nchwToNhwc(c.tensor(name)).data) <= TOL]).toEqual([name, true]);
         }
         const after = await model.exportState();
-        expectAfterAdam((net, key) => after.nets[net].get(key)!.data);
+        await expectAfterAdam((net, key) => after.nets[net].get(key)!.data);
       } finally {
         await model.dispose();
       }
