@@ -12,6 +12,8 @@ import { CONFIG_KEYS } from '../../serve/config';
 import { parseCommandLine } from '../../core/cli/command';
 import { EXIT_SOME_FAILED, translateCommand } from '../../translate/cli';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from '../../translate/shard';
+import { trainCommand } from '../../train/commands';
+import { EXIT } from '../../core/cli/errors';
 
 const ROOT = path.join(__dirname, '..', '..');
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -31,6 +33,7 @@ interface Container {
   readinessProbe?: { httpGet: { path: string; port: string | number } };
   livenessProbe?: { httpGet: { path: string; port: string | number } };
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 interface PodSpec {
   containers: Container[];
@@ -51,10 +54,11 @@ interface Service {
 interface Job {
   kind: string;
   spec: {
-    completionMode: string;
-    completions: number;
+    completionMode?: string;
+    completions?: number;
     backoffLimitPerIndex?: number;
-    podFailurePolicy: { rules: { action: string; onExitCodes?: unknown }[] };
+    backoffLimit?: number;
+    podFailurePolicy: { rules: { action: string; onExitCodes?: unknown; onPodConditions?: { type: string }[] }[] };
     template: { spec: PodSpec };
   };
 }
@@ -139,6 +143,49 @@ describe('deploy/translate-job.yaml', () => {
   });
 });
 
+describe('deploy/train-job.yaml', () => {
+  const [job] = docs('train-job.yaml') as [Job];
+  const pod: PodSpec = job.spec.template.spec;
+  const c = pod.containers[0];
+  const env = envOf(c);
+  // The container's command is `sh -c SCRIPT $0 ARGS...`: the script adds --continue_train when
+  // RESUME_FROM exists, then execs the trainer with the args.
+  const [shell, dashC, script, argv0] = c.command!;
+
+  it('runs the trainer with flags it accepts, reading the dataset and writing checkpoints to volumes', () => {
+    expect([shell, dashC, argv0]).toEqual(['sh', '-c', 'train']);
+    expect(script).toMatch(/exec node --import tsx train\/cli\.ts "\$@"$/);
+    const o = parseCommandLine(trainCommand, c.args!, {}).options;
+    const mounts = new Map(c.volumeMounts!.map((m) => [m.mountPath, m]));
+    expect(mounts.get(path.posix.dirname(o.dataroot))?.readOnly).toBe(true);
+    expect(mounts.get(o.checkpoints_dir)?.readOnly).toBeFalsy();
+    expect(o.engine).toBe('onnxruntime');
+    expect(String(o.threads)).toBe(c.resources?.requests?.cpu);
+    mountsResolve(pod);
+  });
+
+  it("resumes a retried pod from the run it saved: RESUME_FROM is that run's latest checkpoint", () => {
+    const o = parseCommandLine(trainCommand, c.args!, {}).options;
+    expect(env.RESUME_FROM).toBe(path.posix.join(o.checkpoints_dir, o.name, 'latest.ckpt'));
+    expect(script).toMatch(/if \[ -f "\$RESUME_FROM" \]; then set -- "\$@" --continue_train; fi;/);
+    // The resumed command line is one the trainer accepts.
+    expect(parseCommandLine(trainCommand, [...c.args!, '--continue_train'], {}).options.continue_train).toBe(true);
+  });
+
+  it('gives SIGTERM time to save, retries evictions, and fails at once on a bad command line', () => {
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
+    const rules = job.spec.podFailurePolicy.rules;
+    expect(rules.find((r) => r.action === 'Ignore')?.onPodConditions?.[0].type).toBe('DisruptionTarget');
+    expect(rules.find((r) => r.action === 'FailJob')?.onExitCodes).toEqual({
+      containerName: c.name,
+      operator: 'In',
+      values: [EXIT.usage],
+    });
+    expect(job.spec.backoffLimit).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('deploy/Dockerfile', () => {
   const dockerfile = readFileSync(path.join(DEPLOY, 'Dockerfile'), 'utf8');
   const ignore = readFileSync(path.join(DEPLOY, 'Dockerfile.dockerignore'), 'utf8')
@@ -196,6 +243,31 @@ describe('deploy/Dockerfile', () => {
     // Read at run time by the server: the API description and the web page.
     expect(copied).toContain('openapi.yaml');
     expect(allowed).toContain('openapi.yaml');
+  });
+
+  it('has a trainer target holding every file the trainer and the exporter load', () => {
+    const stages = dockerfile.split(/^(?=FROM )/m);
+    const stageOf = (name: string) => stages.find((st) => new RegExp(`^FROM \\S+ AS ${name}$`, 'm').test(st))!;
+    const trainer = stageOf('trainer');
+    expect(trainer).toMatch(/^FROM runtime AS trainer$/m);
+    expect(trainer).toMatch(/^ENTRYPOINT \["node", "--import", "tsx", "train\/cli\.ts"\]$/m);
+    const copiedIn = (stage: string) =>
+      [...stage.matchAll(/^COPY (?!--from)(?:--chown=\S+ )?(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+    const copied = [...copiedIn(stageOf('runtime')), ...copiedIn(trainer)];
+    const allowed = new Set(ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1)));
+    // The side workers are started by file name (train/parallel/parallelTrainingModel.ts).
+    const trainerFiles = closure([
+      'train/cli.ts',
+      'export/cli.ts',
+      'train/onnx/ortSideWorker.ts',
+      'train/tfjs/tfjsSideWorker.ts',
+    ]);
+    for (const file of trainerFiles.files) {
+      const top = file.split(path.sep)[0];
+      expect([file, copied.includes(top) && (allowed.has(top) || allowed.has(file))]).toEqual([file, true]);
+    }
+    const deps = Object.keys(pkg.dependencies);
+    for (const p of trainerFiles.packages) expect([p, deps.includes(p)]).toEqual([p, true]);
   });
 
   it('needs no devDependency at run time (the image installs with --omit=dev)', () => {

@@ -85,7 +85,7 @@ describe('schema validation', () => {
 
   it('each kind found in deploy/ is there, and the validation catches mistakes', () => {
     expect(docs.map((d) => d.doc.kind).sort()).toEqual(
-      ['Deployment', 'HorizontalPodAutoscaler', 'InferenceService', 'Job', 'Service', 'ServingRuntime'].sort(),
+      ['Deployment', 'HorizontalPodAutoscaler', 'InferenceService', 'Job', 'Job', 'Service', 'ServingRuntime'].sort(),
     );
     const broken = (kind: string, mutate: (d: Loose) => void) => {
       const d = structuredClone(one(kind));
