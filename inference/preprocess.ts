@@ -86,6 +86,17 @@ export function processingSize(mode: SizeMode, input: ImageSize, model: ModelGeo
   return { width: roundToMultiple(input.width * scale, m), height: roundToMultiple(input.height * scale, m) };
 }
 
+/**
+ * The size mode a request really runs at. When the output goes back to the input's size
+ * (`fit=original`), a long side above the input's own would compute pixels only to throw them away:
+ * it runs at the input's size (`original`) instead. `native` stays the model's square, as test.py.
+ */
+export function effectiveSizeMode(mode: SizeMode, input: ImageSize, backToInput: boolean): SizeMode {
+  return backToInput && mode.kind === 'long-side' && mode.side > Math.max(input.width, input.height)
+    ? { kind: 'original' }
+    : mode;
+}
+
 /** PIL-exact bicubic resize; returns the input itself when the size already matches. */
 export function resizeRaw<T extends RawImage>(img: T, size: ImageSize): RawImage {
   if (img.width === size.width && img.height === size.height) return img;
@@ -150,10 +161,10 @@ export interface Prepared {
 /** The header's (oriented) size, with the input limit checked on it, and the size the generator runs at. */
 export async function measureImage(
   buf: Uint8Array,
-  o: ModelGeometry & { size: SizeMode; maxInputPixels?: number },
+  o: ModelGeometry & { size: SizeMode; maxInputPixels?: number; backToInput?: boolean },
 ): Promise<{ header: ImageSize; processing: ImageSize }> {
   const header = await probeImage(buf, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
-  return { header, processing: processingSize(o.size, header, o) };
+  return { header, processing: processingSize(effectiveSizeMode(o.size, header, o.backToInput ?? false), header, o) };
 }
 
 /**

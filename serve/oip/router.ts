@@ -224,6 +224,7 @@ async function runTensor(
     );
   for (let i = 0; i < input.data.length; i++)
     if (!Number.isFinite(input.data[i])) throw bad(`input 'input' element ${i} is not a finite number`);
+  m.model.admitTensors(m.direction, h, w, n, run.deadline);
   const per = ch * h * w;
   const results = await Promise.all(
     Array.from({ length: n }, (_, k) =>
