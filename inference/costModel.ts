@@ -112,10 +112,12 @@ export function plannedRuns(plan: RequestPlan, c: Pick<PlanContext, 'tiling' | '
   const t = plan.tiling;
   const runs: GeneratorRun[] = [];
   const instance = t.norm === 'instance';
-  if (instance && c.tiling.stats === 'downscaled') {
+  if (instance) {
+    // The whole image at the working size: the statistics themselves, or the centres of exact sums.
     const w = workingSize(plan.processing, c.tiling, c.manifest.sizeMultiple);
     runs.push({ graph: 'statistics', pixels: w.width * w.height, count: 1 });
-  } else if (instance && c.tiling.stats === 'exact')
+  }
+  if (instance && c.tiling.stats === 'exact')
     for (const layer of t.layers)
       runs.push(
         ...tileRuns(
@@ -167,13 +169,13 @@ const seconds = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `
 export function checkDeadline(c: DeadlineCheck): void {
   if (c.ownMs > c.leftMs)
     throw new DeadlineError(
-      `${c.what} would take about ${seconds(c.ownMs)}, more than the ${seconds(c.leftMs)} left before its deadline: ${c.fits()}`,
+      `${c.what} would take about ${seconds(c.ownMs)}, more than its deadline allows: ${c.fits()}`,
       'too-slow',
       0,
     );
   if (c.aheadMs + c.ownMs > c.leftMs)
     throw new DeadlineError(
-      `the work queued ahead (about ${seconds(c.aheadMs)}) and ${c.what} (about ${seconds(c.ownMs)}) would not finish in the ${seconds(c.leftMs)} left before its deadline`,
+      `the work queued ahead (about ${seconds(c.aheadMs)}) and ${c.what} (about ${seconds(c.ownMs)}) would not finish before its deadline`,
       'busy',
       Math.max(1, Math.ceil((c.aheadMs + c.ownMs - c.leftMs) / 1000)),
     );

@@ -26,10 +26,11 @@ export type SizeMode = { kind: 'native' } | { kind: 'long-side'; side: number } 
 
 /** `size` as the API and the batch CLI spell it: `native`, `original`, or the long side in pixels. */
 export const SIZE_PATTERN = /^(native|original|[1-9][0-9]{0,4})$/;
+/** SIZE_PATTERN in words, for messages. */
+export const SIZE_WORDS = 'native, original or a long side of 1-99999 pixels';
 
 export function parseSizeMode(s: string): SizeMode {
-  if (!SIZE_PATTERN.test(s))
-    throw new Error(`size must be native, original or a long side of 1-99999 pixels, got '${s}'`);
+  if (!SIZE_PATTERN.test(s)) throw new Error(`size must be ${SIZE_WORDS}, got '${s}'`);
   if (s === 'native') return { kind: 'native' };
   if (s === 'original') return { kind: 'original' };
   return { kind: 'long-side', side: Number(s) };
