@@ -15,6 +15,7 @@ import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { directionChannels } from './modelFiles';
 import { encodeImage, fromNchw, type PngLevel } from './postprocess';
 import {
+  checkProcessingSize,
   DEFAULT_MAX_INPUT_PIXELS,
   prepareImage,
   toNchw,
@@ -165,6 +166,12 @@ export class Model {
       );
     const t0 = performance.now();
     const plan = await planRequest(bytes, this.planContext, { ...o, backToInput: o.fit === 'original' });
+    // Limits first: a size over them is refused as such, not priced. Tiled, the input limit bounds it.
+    const limits = this.settings.limits;
+    checkProcessingSize(
+      plan.processing,
+      plan.kind === 'tiled' ? (limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS) : limits.maxPixels,
+    );
     const ownMs = this.prices.estimateMs(o.direction, plannedRuns(plan, this.planContext));
     if (o.deadline !== undefined) this.admit(plan, o, ownMs, o.deadline);
     return plan.kind === 'tiled'

@@ -168,18 +168,23 @@ export async function measureImage(
   return { header, processing: processingSize(effectiveSizeMode(o.size, header, o.backToInput ?? false), header, o) };
 }
 
+/** The processing limit (`maxPixels`): an ImageError naming the size when it is over. */
+export function checkProcessingSize(size: ImageSize, maxPixels: number): void {
+  if (size.width * size.height > maxPixels)
+    throw new ImageError(
+      'too-many-pixels',
+      `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${maxPixels}`,
+      'processing',
+    );
+}
+
 /**
  * Bytes → the 8-bit image at `processing` (from measureImage). The processing limit (`maxPixels`)
  * is checked before any pixel is decoded.
  */
 export async function prepareImage(buf: Uint8Array, o: PreprocessOptions, processing: ImageSize): Promise<Prepared> {
   const size = processing;
-  if (size.width * size.height > o.maxPixels)
-    throw new ImageError(
-      'too-many-pixels',
-      `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${o.maxPixels}`,
-      'processing',
-    );
+  checkProcessingSize(size, o.maxPixels);
   const { alpha, ...decoded } = await decodeImage(buf, o.channels, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
   const original = { width: decoded.width, height: decoded.height };
   return { image: await resize(decoded, size, true), original, processing: size, alpha };

@@ -48,6 +48,7 @@ export function validationDetail(e: ValidatorError, req: Request): string {
   if (!e.errorCode) {
     // The validator's own checks (unknown or empty query parameters, media types) come as sentences.
     if (!e.path.startsWith('/query/')) return `${e.path} ${message}`;
+    if (!message.startsWith('Unknown query parameter')) return message;
     const known = (req as { openapi?: { schema?: { parameters?: { in?: string; name?: string }[] } } }).openapi?.schema
       ?.parameters;
     const names = (known ?? []).filter((p) => p.in === 'query' && p.name).map((p) => p.name);
