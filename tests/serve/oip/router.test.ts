@@ -373,7 +373,11 @@ describe('errors: 4xx with {"error"}, never 5xx for bad input', () => {
         /output 'image' comes from input 'image'/,
       ],
       [{ inputs: [image([photo], true)], parameters: { size: 'huge' } }, 400, /parameters\/size|parameters\.size/],
-      [{ inputs: [image([photo], true)], parameters: { format: 'gif' } }, 400, /parameters\/format/],
+      [
+        { inputs: [image([photo], true)], parameters: { format: 'gif' } },
+        400,
+        /parameters\.format must be one of png, jpeg, webp, got 'gif'/,
+      ],
       [{ inputs: [image([photo], false)], parameters: { tile: 3 } }, 400, /tile/],
     ];
     for (const [req, status, message] of cases) expectError(await infer(main, 'tiny_AtoB', req), status, message);
