@@ -5,7 +5,7 @@
  * time per pixel measured on this model's own runs: seeded by the warm-up, then an EWMA of every
  * batch and every tile that really ran.
  *
- * Time per pixel grows with the size of a run (a larger run leaves the caches: bench/README.md), so
+ * Time per pixel grows with the size of a run (a larger run no longer fits the caches), so
  * it is kept per power-of-two band of run pixels, per direction and graph. A band not yet timed is
  * priced from the nearest smaller one that is, and statistics graphs not yet timed cost nothing:
  * estimates err low, so a request is refused only on the evidence of real runs; one that runs
