@@ -9,6 +9,8 @@
  * queue of thumbnails is not priced like a queue of photos.
  */
 
+import { RunPrices } from './costModel';
+
 /** One inference over a whole batch: NCHW in, NCHW out. */
 export type RunBatch = (
   direction: string,
@@ -25,6 +27,8 @@ export interface BatcherOptions {
   run: RunBatch;
   /** Observes every batch that completed (for metrics). */
   onBatch?: (direction: string, size: number, ms: number) => void;
+  /** Time per pixel, updated from every batch run (default: the batcher's own). */
+  prices?: RunPrices;
 }
 
 export interface BatchResult {
@@ -47,6 +51,7 @@ interface Item {
   data: Float32Array;
   dims: number[];
   enqueuedAt: number;
+  deadline?: number;
   state: 'waiting' | 'running' | 'settled';
   timer?: NodeJS.Timeout;
   /** Removes the abort listener, so a long-lived signal does not keep the item (and its tensor) alive. */
@@ -69,14 +74,13 @@ export class Batcher {
   private idleWaiters: (() => void)[] = [];
   /** Smoothed batch duration, for Retry-After estimates. */
   private avgBatchMs = 0;
-  /** Smoothed inference time per pixel (batch time / pixels in the batch), for the expected wait. */
-  private avgPixelMs = 0;
-  /** Pixels (H × W) of the waiting requests and of the running batch. */
-  private waitingPixels = 0;
-  private runningPixels = 0;
+  /** The requests of the running batch. */
+  private runningItems: Item[] = [];
+  private readonly prices: RunPrices;
 
   constructor(private readonly o: BatcherOptions) {
     if (!(o.maxBatch >= 1) || !(o.maxQueue >= 1) || !(o.maxDelayMs >= 0)) throw new Error('invalid batcher options');
+    this.prices = o.prices ?? new RunPrices();
   }
 
   /** Requests waiting for a batch. */
@@ -96,20 +100,25 @@ export class Batcher {
   }
 
   /**
-   * Milliseconds a request of `pixels` (H × W) submitted now would wait for its result: every
-   * image ahead of it (waiting and running) and itself, at the recent time per pixel. 0 until a
-   * batch has run.
+   * Milliseconds a request of `pixels` (H × W) in `direction` submitted now would wait for its
+   * result: every image ahead of it (waiting and running) and itself, each at the measured time per
+   * pixel of its size (costModel.ts). 0 until a batch has run.
    */
-  expectedWaitMs(pixels = 0): number {
-    return (this.waitingPixels + this.runningPixels + pixels) * this.avgPixelMs;
+  expectedWaitMs(pixels = 0, direction?: string): number {
+    let ms = pixels > 0 ? pixels * this.prices.msPerPixel(direction, 'plain', pixels) : 0;
+    for (const list of [this.waiting, this.runningItems])
+      for (const i of list) {
+        const px = i.dims[2] * i.dims[3];
+        ms += px * this.prices.msPerPixel(i.direction, 'plain', px);
+      }
+    return ms;
   }
 
   submit(direction: string, data: Float32Array, dims: number[], opts: SubmitOptions = {}): Promise<BatchResult> {
     if (dims.length !== 4 || dims[0] !== 1) return Promise.reject(new Error(`expected NCHW with N = 1, got [${dims}]`));
     if (this.waiting.length >= this.o.maxQueue)
       return Promise.reject(new QueueFullError(`queue full (${this.waiting.length} requests waiting)`));
-    const pixels = dims[2] * dims[3];
-    const wait = this.expectedWaitMs(pixels);
+    const wait = this.expectedWaitMs(dims[2] * dims[3], direction);
     if (opts.deadline !== undefined && Date.now() + wait > opts.deadline)
       return Promise.reject(
         new QueueFullError(
@@ -124,6 +133,7 @@ export class Batcher {
         data,
         dims,
         enqueuedAt: Date.now(),
+        deadline: opts.deadline,
         state: 'waiting',
         resolve,
         reject,
@@ -144,7 +154,6 @@ export class Batcher {
         item.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
       this.waiting.push(item);
-      this.waitingPixels += pixels;
       this.schedule();
     });
   }
@@ -159,7 +168,6 @@ export class Batcher {
     if (item.state === 'settled') return;
     if (item.state === 'waiting') {
       this.waiting.splice(this.waiting.indexOf(item), 1);
-      this.waitingPixels -= item.dims[2] * item.dims[3];
       this.checkIdle();
     }
     item.state = 'settled';
@@ -185,14 +193,26 @@ export class Batcher {
     }
   }
 
-  private async dispatch(items: Item[]): Promise<void> {
-    const taken = new Set(items);
+  private async dispatch(group: Item[]): Promise<void> {
+    const taken = new Set(group);
     this.waiting = this.waiting.filter((i) => !taken.has(i));
+    // A request already past its deadline is not run (its timer may not have fired yet).
+    const now = Date.now();
+    const items = group.filter((it) => {
+      if (it.deadline === undefined || it.deadline > now) return true;
+      it.state = 'running'; // already out of the waiting list
+      this.fail(it, new BatchTimeoutError(`timed out after ${now - it.enqueuedAt} ms waiting in the queue`));
+      return false;
+    });
+    if (items.length === 0) {
+      this.checkIdle();
+      this.schedule();
+      return;
+    }
     for (const i of items) i.state = 'running';
     this.running = items.length;
+    this.runningItems = items;
     const [, c, h, w] = items[0].dims;
-    this.waitingPixels -= items.length * h * w;
-    this.runningPixels = items.length * h * w;
     const per = c * h * w;
     const batch = new Float32Array(per * items.length);
     items.forEach((it, k) => {
@@ -206,8 +226,7 @@ export class Batcher {
         throw new Error(`model returned batch ${out.dims[0]} for ${items.length} inputs`);
       const outPer = out.data.length / items.length;
       this.avgBatchMs = this.avgBatchMs === 0 ? out.ms : 0.8 * this.avgBatchMs + 0.2 * out.ms;
-      const perPixel = out.ms / (items.length * h * w);
-      this.avgPixelMs = this.avgPixelMs === 0 ? perPixel : 0.8 * this.avgPixelMs + 0.2 * perPixel;
+      this.prices.observe(items[0].direction, 'plain', h * w, items.length, out.ms);
       this.o.onBatch?.(items[0].direction, items.length, out.ms);
       items.forEach((it, k) => {
         if (it.state !== 'running') return;
@@ -227,7 +246,7 @@ export class Batcher {
       for (const it of items) this.fail(it, e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.running = 0;
-      this.runningPixels = 0;
+      this.runningItems = [];
       this.checkIdle();
       this.schedule();
     }

@@ -51,6 +51,8 @@ export interface Loaded {
   /** The batch dimension as the ONNX graph declares it: a number when fixed, else its symbolic name. */
   batchDim: Record<string, number | string>;
   warmupMs: number;
+  /** Per direction, a second warm-up run's milliseconds (the first one allocates): seeds costModel.ts. */
+  warmRunMs: Record<string, number>;
 }
 
 export type FromWorker =

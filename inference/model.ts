@@ -8,12 +8,14 @@
 import type { Direction, ModelManifest, TilingManifest } from '../core/modelManifest';
 import { OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
-import { Batcher, CancelledError, type BatchResult, type RunBatch } from './batcher';
+import { Batcher, BatchTimeoutError, CancelledError, type BatchResult, type RunBatch } from './batcher';
+import { checkDeadline, largestFittingSide, plannedRuns, RunPrices } from './costModel';
 import type { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { directionChannels } from './modelFiles';
 import { encodeImage, fromNchw, type PngLevel } from './postprocess';
 import {
+  checkProcessingSize,
   DEFAULT_MAX_INPUT_PIXELS,
   prepareImage,
   toNchw,
@@ -68,7 +70,10 @@ export interface TranslateOptions {
   format: OutputFormat;
   quality?: number;
   png?: PngLevel;
-  /** Absolute time (Date.now()) after which waiting for inference fails with BatchTimeoutError. */
+  /**
+   * Absolute time (Date.now()) the result is due by: work priced past it is refused at once
+   * (costModel.ts DeadlineError), and work that passes it is cancelled with BatchTimeoutError.
+   */
   deadline?: number;
   /** Aborting frees the image's place in the queue (the client went away). */
   signal?: AbortSignal;
@@ -91,7 +96,8 @@ export interface Translation {
   tiles: number;
 }
 
-export type RunOptions = Omit<TranslateOptions, 'format' | 'fit' | 'quality'>;
+/** `fit` only says whether the output goes back to the input's size (default: it does not). */
+export type RunOptions = Omit<TranslateOptions, 'format' | 'fit' | 'quality'> & { fit?: Fit };
 
 export interface RunResult {
   output: RawImage;
@@ -108,6 +114,8 @@ export class Model {
   readonly batcher: Batcher;
   /** Runs one batch on the worker; the batcher calls through this field, so tests may wrap it. */
   infer: RunBatch;
+  /** Measured time per pixel of this model's runs, which prices every request (costModel.ts). */
+  readonly prices = new RunPrices();
   private readonly tiles = new TileQueue();
 
   constructor(
@@ -131,6 +139,7 @@ export class Model {
       maxQueue: settings.maxQueue,
       run: (direction, data, dims) => this.infer(direction, data, dims),
       onBatch: (direction, size, ms) => this.onBatch?.(direction, size, ms),
+      prices: this.prices,
     });
   }
 
@@ -156,8 +165,59 @@ export class Model {
         `model '${this.name}' has no ${o.direction} generator (directions: ${this.directions.join(', ')})`,
       );
     const t0 = performance.now();
-    const plan = await planRequest(bytes, this.planContext, o);
-    return plan.kind === 'tiled' ? this.runTiled(bytes, o, plan) : this.runBatched(bytes, o, plan.processing, t0);
+    const plan = await planRequest(bytes, this.planContext, { ...o, backToInput: o.fit === 'original' });
+    // Limits first: a size over them is refused as such, not priced. Tiled, the input limit bounds it.
+    const limits = this.settings.limits;
+    checkProcessingSize(
+      plan.processing,
+      plan.kind === 'tiled' ? (limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS) : limits.maxPixels,
+    );
+    const ownMs = this.prices.estimateMs(o.direction, plannedRuns(plan, this.planContext));
+    if (o.deadline !== undefined) this.admit(plan, o, ownMs, o.deadline);
+    return plan.kind === 'tiled'
+      ? this.runTiled(bytes, o, plan, ownMs)
+      : this.runBatched(bytes, o, plan.processing, t0);
+  }
+
+  /** Refuses at once `count` inputs of height × width (OIP tensors) whose priced runs cannot finish by the deadline. */
+  admitTensors(direction: Direction, height: number, width: number, count: number, deadline: number): void {
+    const pixels = width * height;
+    const ownMs = this.prices.estimateMs(direction, [{ graph: 'plain', pixels, count }]);
+    const leftMs = deadline - Date.now();
+    checkDeadline({
+      ownMs,
+      aheadMs: this.batcher.expectedWaitMs(),
+      leftMs,
+      what: `running ${count} input(s) of ${width}x${height} on ${this.providers[direction] ?? this.executionProvider}`,
+      fits: () => {
+        const most = Math.floor((count * leftMs) / ownMs);
+        return most >= 1 ? `at most ${most} input(s) of this size fit in one request` : 'smaller inputs would';
+      },
+    });
+  }
+
+  /** Refuses, before any pixel is decoded, a request whose priced runs cannot finish by its deadline. */
+  private admit(plan: Awaited<ReturnType<typeof planRequest>>, o: RunOptions, ownMs: number, deadline: number): void {
+    const { width, height } = plan.processing;
+    const queued = this.batcher.expectedWaitMs();
+    const c = this.planContext;
+    const leftMs = deadline - Date.now();
+    checkDeadline({
+      ownMs,
+      aheadMs: plan.kind === 'tiled' ? queued + this.tiles.pendingMs() : queued,
+      leftMs,
+      what: `translating this image at ${width}x${height}${plan.kind === 'tiled' ? ' in tiles' : ''} on ${this.providers[o.direction] ?? this.executionProvider}`,
+      fits: () => {
+        const side = largestFittingSide(
+          plan.input,
+          c,
+          { direction: o.direction, tile: o.tile, below: Math.max(width, height) },
+          this.prices,
+          leftMs,
+        );
+        return side === null ? 'no size fits' : `size=${side} or smaller fits`;
+      },
+    });
   }
 
   /** The direction's tiling entry (core/arch/tileGeometry.ts), or undefined for folders exported before tiling. */
@@ -219,16 +279,21 @@ export class Model {
     bytes: Uint8Array,
     o: RunOptions,
     plan: Extract<RequestPlan, { kind: 'tiled' }>,
+    estimateMs: number,
   ): Promise<RunResult> {
     const man = this.manifest;
     const t = { ...DEFAULT_TILING, ...this.settings.tiling };
     const channels = directionChannels(man, o.direction);
     const norm = man.normalization;
     const queued = performance.now();
-    const release = await this.tiles.turn(o.deadline, o.signal);
+    const release = await this.tiles.turn(o.deadline, o.signal, estimateMs);
     const queueMs = performance.now() - queued;
     o.onStage?.('queue', queueMs);
     try {
+      if (o.deadline !== undefined && Date.now() + estimateMs > o.deadline)
+        throw new BatchTimeoutError(
+          `waited ${Math.round(queueMs)} ms for the tiled image ahead; the rest no longer fits before the deadline`,
+        );
       let t0 = performance.now();
       // Tiled, the network never holds more than a tile: the input limit bounds the image instead.
       const maxInput = this.settings.limits.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
@@ -252,10 +317,21 @@ export class Model {
         height,
         channels: channels.out,
       };
+      let runs = 0;
       const r = await translateTiled(
         rawImageSource(pre.image, norm),
         rawImageSink(output, norm),
-        (graph, feeds, fetch) => this.thread.runGraph(o.direction, graph, feeds, fetch),
+        async (graph, feeds, fetch) => {
+          // Between tiles: work that has passed its deadline stops here.
+          if (o.deadline !== undefined && Date.now() > o.deadline)
+            throw new BatchTimeoutError(`passed the deadline after ${runs} tiled run(s), and was stopped`);
+          const started = performance.now();
+          const out = await this.thread.runGraph(o.direction, graph, feeds, fetch);
+          const dims = feeds.input.dims;
+          this.prices.observe(o.direction, graph, dims[2] * dims[3], 1, performance.now() - started);
+          runs++;
+          return out;
+        },
         {
           tiling: plan.tiling,
           outputChannels: channels.out,

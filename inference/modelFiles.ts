@@ -9,6 +9,8 @@ import { MANIFEST_FILE, readManifest, type Direction, type ModelManifest } from 
 import type { LoadRequest } from './inferenceProtocol';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** MODEL_NAME_PATTERN in words, for messages. */
+export const MODEL_NAME_WORDS = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
 export const DIRECTIONS: readonly Direction[] = ['AtoB', 'BtoA'];
 
 /**
@@ -36,7 +38,7 @@ export async function readModelFolder(
   const where = `${label}/${MANIFEST_FILE}`;
   const manifest = await readManifest(dir, where);
   if (!MODEL_NAME_PATTERN.test(manifest.name))
-    throw new Error(`${where}: name '${manifest.name}' must match ${MODEL_NAME_PATTERN.source}`);
+    throw new Error(`${where}: name '${manifest.name}' must be ${MODEL_NAME_WORDS}`);
   const directions = DIRECTIONS.filter((d) => manifest.directions[d] && (!only || only.includes(d)));
   if (directions.length === 0)
     throw new Error(

@@ -47,7 +47,7 @@ export async function openModel(dir: string, settings: ModelSettings): Promise<M
   let maxBatch = onGpu ? (settings.gpuMaxBatch ?? settings.maxBatch) : settings.maxBatch;
   for (const b of Object.values(loaded.batchDim)) if (typeof b === 'number') maxBatch = Math.min(maxBatch, b);
 
-  return new Model(
+  const model = new Model(
     manifest.name,
     label,
     manifest,
@@ -59,4 +59,9 @@ export async function openModel(dir: string, settings: ModelSettings): Promise<M
     loaded.warmupMs,
     settings,
   );
+  for (const [direction, ms] of Object.entries(loaded.warmRunMs)) {
+    const [, , h, w] = warmup[direction];
+    model.prices.observe(direction, 'plain', h * w, 1, ms);
+  }
+  return model;
 }

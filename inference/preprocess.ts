@@ -26,10 +26,11 @@ export type SizeMode = { kind: 'native' } | { kind: 'long-side'; side: number } 
 
 /** `size` as the API and the batch CLI spell it: `native`, `original`, or the long side in pixels. */
 export const SIZE_PATTERN = /^(native|original|[1-9][0-9]{0,4})$/;
+/** SIZE_PATTERN in words, for messages. */
+export const SIZE_WORDS = 'native, original or a long side of 1-99999 pixels';
 
 export function parseSizeMode(s: string): SizeMode {
-  if (!SIZE_PATTERN.test(s))
-    throw new Error(`size must be native, original or a long side of 1-99999 pixels, got '${s}'`);
+  if (!SIZE_PATTERN.test(s)) throw new Error(`size must be ${SIZE_WORDS}, got '${s}'`);
   if (s === 'native') return { kind: 'native' };
   if (s === 'original') return { kind: 'original' };
   return { kind: 'long-side', side: Number(s) };
@@ -84,6 +85,17 @@ export function processingSize(mode: SizeMode, input: ImageSize, model: ModelGeo
     return { width: roundToMultiple(input.width, m), height: roundToMultiple(input.height, m) };
   const scale = mode.side / Math.max(input.width, input.height);
   return { width: roundToMultiple(input.width * scale, m), height: roundToMultiple(input.height * scale, m) };
+}
+
+/**
+ * The size mode a request really runs at. When the output goes back to the input's size
+ * (`fit=original`), a long side above the input's own would compute pixels only to throw them away:
+ * it runs at the input's size (`original`) instead. `native` stays the model's square, as test.py.
+ */
+export function effectiveSizeMode(mode: SizeMode, input: ImageSize, backToInput: boolean): SizeMode {
+  return backToInput && mode.kind === 'long-side' && mode.side > Math.max(input.width, input.height)
+    ? { kind: 'original' }
+    : mode;
 }
 
 /** PIL-exact bicubic resize; returns the input itself when the size already matches. */
@@ -150,10 +162,20 @@ export interface Prepared {
 /** The header's (oriented) size, with the input limit checked on it, and the size the generator runs at. */
 export async function measureImage(
   buf: Uint8Array,
-  o: ModelGeometry & { size: SizeMode; maxInputPixels?: number },
+  o: ModelGeometry & { size: SizeMode; maxInputPixels?: number; backToInput?: boolean },
 ): Promise<{ header: ImageSize; processing: ImageSize }> {
   const header = await probeImage(buf, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
-  return { header, processing: processingSize(o.size, header, o) };
+  return { header, processing: processingSize(effectiveSizeMode(o.size, header, o.backToInput ?? false), header, o) };
+}
+
+/** The processing limit (`maxPixels`): an ImageError naming the size when it is over. */
+export function checkProcessingSize(size: ImageSize, maxPixels: number): void {
+  if (size.width * size.height > maxPixels)
+    throw new ImageError(
+      'too-many-pixels',
+      `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${maxPixels}`,
+      'processing',
+    );
 }
 
 /**
@@ -162,12 +184,7 @@ export async function measureImage(
  */
 export async function prepareImage(buf: Uint8Array, o: PreprocessOptions, processing: ImageSize): Promise<Prepared> {
   const size = processing;
-  if (size.width * size.height > o.maxPixels)
-    throw new ImageError(
-      'too-many-pixels',
-      `processing size ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the limit of ${o.maxPixels}`,
-      'processing',
-    );
+  checkProcessingSize(size, o.maxPixels);
   const { alpha, ...decoded } = await decodeImage(buf, o.channels, o.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
   const original = { width: decoded.width, height: decoded.height };
   return { image: await resize(decoded, size, true), original, processing: size, alpha };

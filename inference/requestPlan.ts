@@ -48,20 +48,26 @@ export function chooseTileSide(
   return side;
 }
 
-/** Reads the header (input limit checked there), works out the processing size and picks the plan. */
+/**
+ * Reads the header (input limit checked there), works out the processing size (`backToInput`: the
+ * output goes back to the input's size, preprocess.ts effectiveSizeMode) and picks the plan.
+ */
 export async function planRequest(
   bytes: Uint8Array,
   c: PlanContext,
-  o: { direction: Direction; size: SizeMode; tile?: TileChoice },
-): Promise<RequestPlan> {
+  o: { direction: Direction; size: SizeMode; tile?: TileChoice; backToInput?: boolean },
+): Promise<RequestPlan & { input: ImageSize }> {
   const m = c.manifest;
-  const { processing } = await measureImage(bytes, {
+  const { header, processing } = await measureImage(bytes, {
     size: o.size,
     preferredSize: m.preferredSize,
     sizeMultiple: m.sizeMultiple,
     maxInputPixels: c.limits.maxInputPixels,
+    backToInput: o.backToInput,
   });
   const tiling = m.directions[o.direction]?.tiling;
   const side = chooseTileSide(c, tiling, processing, o.tile);
-  return side === null ? { kind: 'batched', processing } : { kind: 'tiled', processing, side, tiling: tiling! };
+  return side === null
+    ? { kind: 'batched', processing, input: header }
+    : { kind: 'tiled', processing, side, tiling: tiling!, input: header };
 }

@@ -1,18 +1,41 @@
 /**
  * One tiled image at a time per model: memory is then one image pair and one tile's activations.
  * Waiting for the turn honours the request's deadline and abort signal as the batch queue does.
+ * Each place carries its priced time (costModel.ts), so a new request can be told how much tiled
+ * work is ahead of it.
  */
 import { BatchTimeoutError, CancelledError } from './batcher';
 
+interface Place {
+  estimateMs: number;
+  startedAt?: number;
+}
+
 export class TileQueue {
   private tail: Promise<void> = Promise.resolve();
+  private readonly places = new Set<Place>();
+
+  /** Milliseconds of tiled work queued and running (the running image's priced time not yet spent). */
+  pendingMs(): number {
+    const now = performance.now();
+    let ms = 0;
+    for (const p of this.places)
+      ms += p.startedAt === undefined ? p.estimateMs : Math.max(0, p.estimateMs - (now - p.startedAt));
+    return ms;
+  }
 
   /** Waits for the previous tiled image; resolves with the function that ends our turn. */
-  async turn(deadline?: number, signal?: AbortSignal): Promise<() => void> {
-    let release!: () => void;
+  async turn(deadline?: number, signal?: AbortSignal, estimateMs = 0): Promise<() => void> {
+    let free!: () => void;
     const previous = this.tail;
-    const mine = new Promise<void>((r) => (release = r));
+    const mine = new Promise<void>((r) => (free = r));
     this.tail = previous.then(() => mine);
+    const place: Place = { estimateMs };
+    this.places.add(place);
+    const release = () => {
+      this.places.delete(place);
+      free();
+    };
     const waits: Promise<unknown>[] = [previous];
     let timer: NodeJS.Timeout | undefined;
     if (deadline !== undefined)
@@ -39,6 +62,7 @@ export class TileQueue {
     } finally {
       clearTimeout(timer);
     }
+    place.startedAt = performance.now();
     return release;
   }
 }

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { BatchTimeoutError, CancelledError, QueueFullError } from '../inference/batcher';
+import { DeadlineError } from '../inference/costModel';
 
 /** How to send an image to POST /translate (said when none came, or in the wrong way). */
 export const SEND_AN_IMAGE = "send multipart/form-data with field 'image', or an image/* body";
@@ -20,6 +21,7 @@ export type ProblemKind =
   | 'too-large'
   | 'unsupported-image'
   | 'too-many-pixels'
+  | 'too-slow'
   | 'overloaded'
   | 'timeout'
   | 'not-ready'
@@ -37,6 +39,7 @@ const STATUS: Record<ProblemKind, number> = {
   'too-large': 413,
   'unsupported-image': 415,
   'too-many-pixels': 422,
+  'too-slow': 422,
   overloaded: 503,
   timeout: 503,
   'not-ready': 503,
@@ -103,8 +106,10 @@ export function kindForStatus(status: number): ProblemKind {
 }
 
 /**
- * A failed wait for inference (POST /translate, OIP infer): a full queue or a timeout is a 503
- * with Retry-After; null when the client went away (nothing to answer); anything else is rethrown.
+ * A failed wait for inference (POST /translate, OIP infer): a full queue, work priced past the
+ * deadline behind the queue, or a timeout is a 503 with Retry-After; work priced past
+ * REQUEST_TIMEOUT_MS even on an idle server is a 422 naming it; null when the client went away
+ * (nothing to answer); anything else is rethrown.
  */
 export function waitProblem(
   e: unknown,
@@ -112,6 +117,15 @@ export function waitProblem(
   timeoutMs: number,
 ): HttpProblem | null {
   const retry = { 'Retry-After': String(model.batcher.retryAfterSeconds()) };
+  if (e instanceof DeadlineError)
+    return e.reason === 'busy'
+      ? new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, {
+          'Retry-After': String(e.retryAfterS),
+        })
+      : new HttpProblem(
+          'too-slow',
+          `${e.message} (the server's REQUEST_TIMEOUT_MS setting is ${timeoutMs} ms: raise it to allow more)`,
+        );
   if (e instanceof QueueFullError)
     return new HttpProblem('overloaded', `model '${model.name}' is busy: ${e.message}`, retry);
   if (e instanceof BatchTimeoutError)

@@ -10,7 +10,14 @@ import type { Direction, ModelManifest } from '../core/modelManifest';
 import { toGrayscale, type ImageSize, type RawImage } from '../core/image/rawImage';
 import { useResampleWasmBytes } from '../core/image/resampleWasm';
 import { fromNchw } from '../inference/postprocess';
-import { processingSize, resizeRaw, toNchw, type ModelInput, type SizeMode } from '../inference/preprocess';
+import {
+  effectiveSizeMode,
+  processingSize,
+  resizeRaw,
+  toNchw,
+  type ModelInput,
+  type SizeMode,
+} from '../inference/preprocess';
 
 export { parseManifest } from '../core/modelManifest';
 export { parseSizeMode } from '../inference/preprocess';
@@ -113,14 +120,15 @@ export function prepareInBrowser(
 ): Prepared {
   const image = channelsOf(manifest, direction).in === 1 ? toGrayscale(decoded.image) : decoded.image;
   const original = { width: image.width, height: image.height };
-  const processing = processingSize(size, original, manifest);
+  // The page always resizes the output back to the input (fit=original), as the server then does.
+  const processing = processingSize(effectiveSizeMode(size, original, true), original, manifest);
   const input = toNchw(resizeRaw(image, processing), manifest.normalization);
   return { input, original, processing, alpha: decoded.alpha };
 }
 
 /** The processing size only (to decide before running whether an image needs the server's tiling). */
 export function processingSizeFor(original: ImageSize, manifest: ModelManifest, size: SizeMode): ImageSize {
-  return processingSize(size, original, manifest);
+  return processingSize(effectiveSizeMode(size, original, true), original, manifest);
 }
 
 /**

@@ -85,10 +85,12 @@ export class TilingError extends Error {}
 /** `tile=`: `auto` (by the tile budget), `off`, or the side of the tiles in pixels, halo included. */
 export type TileChoice = 'auto' | 'off' | number;
 
+/** What `tile=` accepts, in words, for messages. */
+export const TILE_WORDS = 'auto, off or a tile side of 1-99999 pixels';
+
 export function parseTileChoice(s: string): TileChoice {
   if (s === 'auto' || s === 'off') return s;
-  if (!/^[1-9][0-9]{0,4}$/.test(s))
-    throw new TilingError(`tile must be auto, off or a tile side in pixels, got '${s}'`);
+  if (!/^[1-9][0-9]{0,4}$/.test(s)) throw new TilingError(`tile must be ${TILE_WORDS}, got '${s}'`);
   return Number(s);
 }
 

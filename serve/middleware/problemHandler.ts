@@ -6,9 +6,10 @@ import { ImageError } from '../../core/image/decode';
 import { TilingError } from '../../inference/tiling/tiledTranslate';
 import { isOipPath, sendOipError } from '../oip/router';
 import { HttpProblem, kindForStatus, PROBLEM_CONTENT_TYPE, SEND_AN_IMAGE } from '../problem';
+import { firstValidationError, validationDetail, type ValidatorError } from './validationWords';
 
 /** Converts anything thrown by us or by middleware into an HttpProblem. */
-function toProblem(err: unknown): HttpProblem {
+function toProblem(err: unknown, req: Request): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof TilingError) return new HttpProblem('invalid-request', err.message);
   if (err instanceof ImageError) {
@@ -29,8 +30,8 @@ function toProblem(err: unknown): HttpProblem {
     if (e.type === 'entity.too.large')
       return new HttpProblem('too-large', 'the request body is larger than the upload limit');
     let detail = e.message ?? 'invalid request';
-    const first = Array.isArray(e.errors) ? (e.errors[0] as { path?: string; message?: string }) : undefined;
-    if (first?.message) detail = first.path ? `${first.path.replace(/^\./, '')} ${first.message}` : first.message;
+    const first = Array.isArray(e.errors) ? firstValidationError(e.errors as ValidatorError[]) : undefined;
+    if (first?.message) detail = validationDetail(first, req);
     if (status === 415) detail = `${detail} (${SEND_AN_IMAGE})`;
     return new HttpProblem(kindForStatus(status), detail);
   }
@@ -39,7 +40,7 @@ function toProblem(err: unknown): HttpProblem {
 
 export function problemHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const problem = toProblem(err);
+    const problem = toProblem(err, req);
     if (problem.status >= 500 && problem.kind === 'internal')
       log.error({ err, url: req.originalUrl }, 'unhandled error');
     if (res.headersSent) return;

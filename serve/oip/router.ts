@@ -17,7 +17,7 @@ import { BatchTimeoutError, CancelledError, QueueFullError } from '../../inferen
 import { FITS, type Fit } from '../../inference/model';
 import { directionChannels } from '../../inference/modelFiles';
 import { OUTPUT_FORMATS, type OutputFormat } from '../../core/image/formats';
-import { parseSizeMode, SIZE_PATTERN } from '../../inference/preprocess';
+import { parseSizeMode, SIZE_PATTERN, SIZE_WORDS } from '../../inference/preprocess';
 import { parseTileChoice } from '../../inference/tiling/tiledTranslate';
 import type { Lifecycle } from '../serveContext';
 import type { Config } from '../config';
@@ -162,8 +162,7 @@ function imageOptions(p: Record<string, unknown>) {
     return String(v);
   };
   const size = text('size', 'native');
-  if (!SIZE_PATTERN.test(size))
-    throw bad(`parameters.size must be native, original or a long side of 1-99999 pixels, got '${size}'`);
+  if (!SIZE_PATTERN.test(size)) throw bad(`parameters.size must be ${SIZE_WORDS}, got '${size}'`);
   const format = text('format', 'png');
   if (!(OUTPUT_FORMATS as readonly string[]).includes(format))
     throw bad(`parameters.format must be one of ${OUTPUT_FORMATS.join(', ')}, got '${format}'`);
@@ -224,6 +223,7 @@ async function runTensor(
     );
   for (let i = 0; i < input.data.length; i++)
     if (!Number.isFinite(input.data[i])) throw bad(`input 'input' element ${i} is not a finite number`);
+  m.model.admitTensors(m.direction, h, w, n, run.deadline);
   const per = ch * h * w;
   const results = await Promise.all(
     Array.from({ length: n }, (_, k) =>

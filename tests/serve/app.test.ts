@@ -19,6 +19,7 @@ import { InferenceThread } from '../../inference/inferenceThread';
 import { ModelRepository } from '../../serve/modelRepository';
 import { encodeImage, fromNchw } from '../../inference/postprocess';
 import { preprocessImage } from '../../inference/preprocess';
+import type { Model } from '../../inference/model';
 import { createTinyModelRepo, noiseImage, writeTinyModel, type TinyRepo } from '../helpers/tinyModel';
 
 const silent = pino({ level: 'silent' });
@@ -354,6 +355,18 @@ describe('POST /translate', () => {
     expectProblem(await post('?fit=stretch'), 400, '/problems/invalid-request', /fit/);
     expectProblem(await post('?model=../etc'), 400, '/problems/invalid-request', /model/);
     expectProblem(await post('?colour=blue'), 400, '/problems/invalid-request', /colour/);
+    // Words, not the pattern: the accepted forms and range, and what came.
+    const words: [string, string][] = [
+      ['?size=100000', "size must be native, original or a long side of 1-99999 pixels, got '100000'"],
+      ['?dir=sideways', "dir must be one of AtoB, BtoA, got 'sideways'"],
+      ['?tile=0', "tile must be auto, off or a tile side of 1-99999 pixels, got '0'"],
+      [
+        '?model=-x',
+        "model must be a model name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got '-x'",
+      ],
+      ['?colour=blue', "Unknown query parameter 'colour' (query parameters: dir, model, size, format, tile, fit)"],
+    ];
+    for (const [q, detail] of words) expect([q, track(await post(q)).body.detail]).toEqual([q, detail]);
     expectProblem(
       await request(main.server).post('/translate').attach('photo', photo, 'p.png'),
       400,
@@ -428,7 +441,7 @@ describe('POST /translate', () => {
     );
     expect(Date.now() - t0).toBeLessThan(2000);
     expectProblem(
-      await request(main.server).post('/translate?size=20000').attach('image', photo, 'p.png'),
+      await request(main.server).post('/translate?size=20000&fit=model').attach('image', photo, 'p.png'),
       422,
       '/problems/too-many-pixels',
       /processing size 20000x15000.*MAX_PIXELS/,
@@ -583,6 +596,57 @@ describe('batching and backpressure', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Date.now() - t0).toBeLessThan(2500);
     expect(s.repo.get('tiny')!.batcher.depth).toBe(0);
+  });
+});
+
+describe('deadlines: every request priced before it runs (inference/costModel.ts)', () => {
+  /** The model's measured time per pixel for plain runs of about `pixels` (the EWMA converged on it). */
+  const price = (model: Model, pixels: number, msPerPixel: number) => {
+    for (let i = 0; i < 50; i++) model.prices.observe('AtoB', 'plain', pixels, 1, pixels * msPerPixel);
+  };
+
+  it('422 at once, naming REQUEST_TIMEOUT_MS and the size that fits, for work priced past it on an idle server', async () => {
+    const s = await start(models.dir, { DEFAULT_MODEL: 'tiny', REQUEST_TIMEOUT_MS: 2000 });
+    const model = s.repo.get('tiny')!;
+    price(model, 80 * 60, 1); // the 80×60 photo: 4.8 s
+    let runs = 0;
+    const real = model.infer;
+    model.infer = (...a) => (runs++, real(...a));
+    const t0 = Date.now();
+    const res = await request(s.server).post('/translate?size=original').attach('image', photo, 'p.png');
+    expectProblem(res, 422, '/problems/too-slow');
+    expect(res.body.detail).toBe(
+      "translating this image at 80x60 on cpu would take about 4.8 s, more than its deadline allows: size=73 or smaller fits (the server's REQUEST_TIMEOUT_MS setting is 2000 ms: raise it to allow more)",
+    );
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(runs).toBe(0);
+    // The size it names runs (below 4096 pixels only the warm-up's own price applies).
+    const ok = track(await request(s.server).post('/translate?size=73&fit=model').attach('image', photo, 'p.png'));
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-processing-size']).toBe('72x56');
+    expect(runs).toBe(1);
+  });
+
+  it('503 with Retry-After at once when the work queued ahead would make it late', async () => {
+    const s = await start(models.dir, { DEFAULT_MODEL: 'tiny', REQUEST_TIMEOUT_MS: 2000, MAX_BATCH: 1 });
+    const model = s.repo.get('tiny')!;
+    price(model, 80 * 60, 0.25); // 1.2 s per photo: one fits, two do not
+    const real = model.infer;
+    model.infer = async (...a) => {
+      await new Promise((r) => setTimeout(r, 1200));
+      return real(...a);
+    };
+    const first = request(s.server).post('/translate?size=original').attach('image', photo, 'p.png').then();
+    while (model.batcher.inFlight === 0) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    const res = await request(s.server).post('/translate?size=original').attach('image', photo, 'p.png');
+    expectProblem(res, 503, '/problems/overloaded');
+    expect(res.body.detail).toBe(
+      "model 'tiny' is busy: the work queued ahead (about 1.2 s) and translating this image at 80x60 on cpu (about 1.2 s) would not finish before its deadline",
+    );
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(track(await first).status).toBe(200);
   });
 });
 

@@ -365,7 +365,7 @@ describe('errors: 4xx with {"error"}, never 5xx for bad input', () => {
       [
         { inputs: [{ ...tensor(x, [1, 3, 16, 16], true), name: 'pixels' }] },
         400,
-        /unknown input 'pixels' \(inputs: input, image\)|inputs\/0\/name/,
+        /unknown input 'pixels' \(inputs: input, image\)|inputs\[0\]\.name must be one of input, image, got 'pixels'/,
       ],
       [
         { inputs: [tensor(x, [1, 3, 16, 16], true)], outputs: [{ name: 'image', binary: true }] },
@@ -373,7 +373,11 @@ describe('errors: 4xx with {"error"}, never 5xx for bad input', () => {
         /output 'image' comes from input 'image'/,
       ],
       [{ inputs: [image([photo], true)], parameters: { size: 'huge' } }, 400, /parameters\/size|parameters\.size/],
-      [{ inputs: [image([photo], true)], parameters: { format: 'gif' } }, 400, /parameters\/format/],
+      [
+        { inputs: [image([photo], true)], parameters: { format: 'gif' } },
+        400,
+        /parameters\.format must be one of png, jpeg, webp, got 'gif'/,
+      ],
       [{ inputs: [image([photo], false)], parameters: { tile: 3 } }, 400, /tile/],
     ];
     for (const [req, status, message] of cases) expectError(await infer(main, 'tiny_AtoB', req), status, message);
@@ -516,6 +520,50 @@ describe('errors: 4xx with {"error"}, never 5xx for bad input', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(busy.repo.get('tiny')!.batcher.depth).toBe(0);
   });
+});
+
+describe('deadlines: infer is priced as /translate (inference/costModel.ts)', () => {
+  it('an image or tensors priced past REQUEST_TIMEOUT_MS are refused at once (422 naming it); behind the queue, 503', async () => {
+    const s = await start(models.dir, { REQUEST_TIMEOUT_MS: 2000, MAX_BATCH: 1 });
+    const model = s.repo.get('tiny')!;
+    let runs = 0;
+    const real = model.infer;
+    model.infer = async (...a) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 1200));
+      return real(...a);
+    };
+    // Runs of 4096-8191 pixels (the 80×60 photo, a 64×64 tensor) cost 1 ms per pixel.
+    for (let i = 0; i < 50; i++) model.prices.observe('AtoB', 'plain', 4096, 1, 4096);
+    const t0 = Date.now();
+    const photoReq = { inputs: [image([photo], true)], parameters: { size: 'original' } };
+    expectError(
+      await infer(s, 'tiny_AtoB', photoReq),
+      422,
+      /at 80x60 on cpu would take about 4\.8 s, more than its deadline allows: size=\d+ or smaller fits \(the server's REQUEST_TIMEOUT_MS setting is 2000 ms/,
+    );
+    const x = noise(3 * 64 * 64, 2);
+    expectError(
+      await infer(s, 'tiny_AtoB', { inputs: [tensor(x, [1, 3, 64, 64], true)] }),
+      422,
+      /running 1 input\(s\) of 64x64 on cpu would take about 4\.1 s, more than its deadline allows: smaller inputs would \(the server's REQUEST_TIMEOUT_MS/,
+    );
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(runs).toBe(0);
+    // Three 16×16 tensors fit alone (1.5 s), not behind a running one (0.5 s).
+    for (let i = 0; i < 50; i++) model.prices.observe('AtoB', 'plain', 256, 1, 256 * 2);
+    const y = noise(3 * 3 * 16 * 16, 3);
+    const first = infer(s, 'tiny_AtoB', { inputs: [tensor(y.subarray(0, 3 * 16 * 16), [1, 3, 16, 16], true)] });
+    while (model.batcher.inFlight === 0) await new Promise((r) => setTimeout(r, 10));
+    const busy = await infer(s, 'tiny_AtoB', { inputs: [tensor(y, [3, 3, 16, 16], true)] });
+    expectError(
+      busy,
+      503,
+      /busy: the work queued ahead \(about 0\.5 s\) and running 3 input\(s\) of 16x16 on cpu \(about 1\.5 s\)/,
+    );
+    expect(Number(busy.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((await first).status).toBe(200);
+  }, 120_000);
 });
 
 describe('openapi.yaml documents the /v2 routes with real examples', () => {
