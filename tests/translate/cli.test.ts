@@ -172,7 +172,9 @@ describe('translate CLI', () => {
     expect(parse(['--dir', 'AtoC'])).toBe('--dir: expected one of AtoB, BtoA, got "AtoC"');
     expect(() => parseCommandLine(translateCommand, ['--input', 'i', '--output', 'o'])).toThrow('--model is required');
     expect(parse(['--tile', 'big'])).toBe('--tile: expected auto, off or a tile side in pixels, got "big"');
-    expect(parse(['--tile_stats', 'fancy'])).toBe('--tile_stats: expected one of subsampled, downscaled, exact, got "fancy"');
+    expect(parse(['--tile_stats', 'fancy'])).toBe(
+      '--tile_stats: expected one of subsampled, downscaled, exact, got "fancy"',
+    );
     expect(parse(['--tile', '512'])).toMatchObject({ tile: 512 });
     const ok = parse([
       '--size',
