@@ -8,7 +8,6 @@
 import type { Direction, ModelManifest, TilingManifest } from '../core/modelManifest';
 import { OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
 import type { ImageSize, RawImage } from '../core/image/rawImage';
-import { subsampleNearest } from '../core/image/resample';
 import { Batcher, CancelledError, type BatchResult, type RunBatch } from './batcher';
 import type { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
@@ -31,6 +30,7 @@ import { rawImageSink, rawImageSource } from './tiling/adapters';
 import {
   DEFAULT_TILING,
   translateTiled,
+  statsWorkingImage,
   workingSize,
   type TileChoice,
   type TilingSettings,
@@ -241,13 +241,10 @@ export class Model {
       o.onStage?.('decode', performance.now() - t0);
       t0 = performance.now();
       const { width, height } = pre.processing;
-      const working = workingSize(pre.processing, t, man.sizeMultiple);
       const statsInput =
         plan.tiling.norm === 'instance'
           ? toNchw(
-              t.stats === 'subsampled'
-                ? subsampleNearest(pre.image, working.width, working.height)
-                : await resize(pre.image, working),
+              await statsWorkingImage(pre.image, workingSize(pre.processing, t, man.sizeMultiple), t.stats, resize),
               norm,
             )
           : undefined;

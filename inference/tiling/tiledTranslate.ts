@@ -19,6 +19,8 @@
  */
 import type { TilingManifest } from '../../core/modelManifest';
 import { tilingNames } from '../../core/arch/tileGeometry';
+import { subsampleNearest } from '../../core/image/resample';
+import type { ImageSize, RawImage } from '../../core/image/rawImage';
 import { blendRange, blendWeight, planTiles, type TilePlan } from './tilePlan';
 
 export interface Tensor {
@@ -129,6 +131,19 @@ export function workingSize(
   );
   const side = (v: number) => Math.max(multiple, Math.floor((v * scale) / multiple) * multiple);
   return scale === 1 ? { ...size } : { width: side(size.width), height: side(size.height) };
+}
+
+/**
+ * The whole image at the working size, as `mode` measures statistics on it: point-subsampled
+ * (`subsampled`, and `exact`'s centres), or reduced by `reduce` (the caller's bicubic resize).
+ */
+export async function statsWorkingImage(
+  img: RawImage,
+  size: ImageSize,
+  mode: StatsMode,
+  reduce: (img: RawImage, size: ImageSize) => RawImage | Promise<RawImage>,
+): Promise<RawImage> {
+  return mode === 'downscaled' ? reduce(img, size) : subsampleNearest(img, size.width, size.height);
 }
 
 const f32 = (data: Float32Array, dims: number[]): Feed => ({ type: 'float32', data, dims });
