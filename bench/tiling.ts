@@ -28,6 +28,7 @@ import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { resizeBicubic } from '../core/image/resample';
 import type { RawImage } from '../core/image/rawImage';
+import { Rng } from '../core/rng';
 import { psnr } from '../core/metrics/psnr';
 import { seamScore } from '../core/metrics/seam';
 import { readManifest } from '../core/modelManifest';
@@ -141,7 +142,7 @@ async function quality(tileSides: number[], workingSides: number[]) {
 
 async function textured(modelDirs: string[], tileSide: number) {
   const [w, h] = [1024, 768];
-  const img = noisyGradientImage(w, h, 25, 6);
+  const img = noisyGradientImage(w, h, new Rng(25), 6);
   const working = workingSize({ width: w, height: h }, DEFAULT_TILING, 4);
   const models = [];
   for (const dir of modelDirs) {

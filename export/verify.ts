@@ -83,12 +83,18 @@ export function imageLikeSample(c: number, h: number, w: number, rand: () => num
 }
 
 /**
- * The case where statistics from a bicubic-reduced copy fail (issue #25): smooth colour gradients
- * plus Gaussian sensor noise of `sigma` grey levels, as 8-bit RGB. A reduction averages the noise
- * away, yet a generator's first layers respond to it.
+ * The case where statistics from a bicubic-reduced copy fail (issue #25): smooth colour gradients,
+ * scaled per channel by `tint`, plus Gaussian sensor noise of `sigma` grey levels, as 8-bit RGB. A
+ * reduction averages the noise away, yet a generator's first layers respond to it. Draws from
+ * `rng` (a dataset takes many images from one stream).
  */
-export function noisyGradientImage(width: number, height: number, seed: number, sigma: number): RawImage {
-  const rng = new Rng(seed);
+export function noisyGradientImage(
+  width: number,
+  height: number,
+  rng: Rng,
+  sigma: number,
+  tint: readonly number[] = [1, 1, 1],
+): RawImage {
   const base = Array.from({ length: 3 }, () => [
     0.2 + 0.6 * rng.next(),
     rng.next() - 0.5,
@@ -103,7 +109,8 @@ export function noisyGradientImage(width: number, height: number, seed: number, 
         const [b, gx, gy, f, phase] = base[c];
         const [u, v] = [x / width, y / height];
         const smooth = b + 0.6 * gx * u + 0.6 * gy * v + 0.1 * Math.sin(f * (u + v) + phase);
-        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(smooth * 255 + sigma * rng.normal())));
+        const value = smooth * 255 * tint[c] + sigma * rng.normal();
+        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(value)));
       }
   return { data, width, height, channels: 3 };
 }

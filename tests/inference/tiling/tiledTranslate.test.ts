@@ -12,6 +12,7 @@ import { readManifest, type TilingManifest } from '../../../core/modelManifest';
 import { buildGeneratorOnnx } from '../../../export/onnxBuilder';
 import { imageLikeSample, noisyGradientImage, seededRandom } from '../../../export/verify';
 import { resizeBicubic } from '../../../core/image/resample';
+import { Rng } from '../../../core/rng';
 import { psnr } from '../../../core/metrics/psnr';
 import { fromNchw } from '../../../inference/postprocess';
 import { toNchw } from '../../../inference/preprocess';
@@ -129,7 +130,7 @@ describe('tiled translation', () => {
 
   test('noisy image: the default statistics (point-subsampled image) stay within 35 dB of untiled; a bicubic reduction does not', async () => {
     const [w, h] = [256, 192];
-    const img = noisyGradientImage(w, h, 25, 6);
+    const img = noisyGradientImage(w, h, new Rng(25), 6);
     const x = toNchw(img, NORM);
     const ref = fromNchw((await untiled(g, x)).data, [3, h, w], NORM);
     // 184×136: the reduction the defaults apply to the 1024×768 image (736×552 under TILE_PIXELS).
