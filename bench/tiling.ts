@@ -163,6 +163,7 @@ async function textured(modelDirs: string[], tileSide: number) {
       NORM,
     );
     const rows: Record<string, unknown>[] = [{ method: 'untiled', s: +((performance.now() - t) / 1000).toFixed(2) }];
+    process.stderr.write(`${path.basename(dir)} ${JSON.stringify(rows[0])}\n`);
     for (const mode of STATS_MODES) {
       const out: RawImage = { data: new Uint8Array(w * h * 3), width: w, height: h, channels: 3 };
       t = performance.now();
