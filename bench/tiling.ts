@@ -7,6 +7,10 @@
  *          exact bicubic), and naive per-tile normalisation, at two tile sides: PSNR of the 8-bit
  *          output against the untiled one, seam ratio (seam score on the tile borders / the untiled
  *          output's on the same lines; core/metrics/seam.ts) and seconds per megapixel on CPU.
+ * textured issue #25's case: a 1024×768 image of smooth gradients plus Gaussian noise (σ 6 grey
+ *          levels; export/verify.ts noisyGradientImage, seed 25) through each `--textured_models`
+ *          folder's AtoB generator at `--textured_tile`: PSNR against untiled and seconds (statistics
+ *          and in all) for untiled, each statistics mode at the default working size, and exact.
  * memory   A random-weight ResNet-9 ngf 64 generator (built by the exporter, never committed)
  *          translating a 6000×4000 JPEG at size=original through inference/model.ts (what the
  *          server and `npm run translate` call), in a child process: idle RSS after loading, peak
@@ -24,15 +28,24 @@ import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { resizeBicubic } from '../core/image/resample';
 import type { RawImage } from '../core/image/rawImage';
+import { Rng } from '../core/rng';
 import { psnr } from '../core/metrics/psnr';
 import { seamScore } from '../core/metrics/seam';
 import { readManifest } from '../core/modelManifest';
-import { imageLikeSample, seededRandom } from '../export/verify';
+import { imageLikeSample, noisyGradientImage, seededRandom } from '../export/verify';
 import { openModel } from '../inference/openModel';
 import { fromNchw } from '../inference/postprocess';
 import { toNchw } from '../inference/preprocess';
 import { ortRunGraph, rawImageSink, rawImageSource } from '../inference/tiling/adapters';
-import { parseTileChoice, translateTiled, type TiledOptions } from '../inference/tiling/tiledTranslate';
+import {
+  DEFAULT_TILING,
+  parseTileChoice,
+  STATS_MODES,
+  statsWorkingImage,
+  translateTiled,
+  workingSize,
+  type TiledOptions,
+} from '../inference/tiling/tiledTranslate';
 import { writeTinyModel } from '../tests/helpers/tinyModel';
 import { procMemoryMb } from './processMemory';
 
@@ -124,6 +137,62 @@ async function quality(tileSides: number[], workingSides: number[]) {
     untiled_s_per_mp: +(untiledS / mp).toFixed(2),
     halo: tiling.halo,
     rows,
+  };
+}
+
+async function textured(modelDirs: string[], tileSide: number) {
+  const [w, h] = [1024, 768];
+  const img = noisyGradientImage(w, h, new Rng(25), 6);
+  const working = workingSize({ width: w, height: h }, DEFAULT_TILING, 4);
+  const models = [];
+  for (const dir of modelDirs) {
+    const man = await readManifest(dir);
+    const entry = man.directions.AtoB!;
+    const tiling = entry.tiling!;
+    const open = (f: string) => createSession(path.join(dir, f), { enableCpuMemArena: false });
+    const run = ortRunGraph({
+      plain: await open(entry.file),
+      statistics: await open(tiling.statistics!.file),
+      apply: await open(tiling.apply!.file),
+    });
+    let t = performance.now();
+    const input = toNchw(img, NORM);
+    const ref = fromNchw(
+      (await run('plain', { input: { type: 'float32', ...input } }, ['output'])).output.data,
+      [3, h, w],
+      NORM,
+    );
+    const rows: Record<string, unknown>[] = [{ method: 'untiled', s: +((performance.now() - t) / 1000).toFixed(2) }];
+    process.stderr.write(`${path.basename(dir)} ${JSON.stringify(rows[0])}\n`);
+    for (const mode of STATS_MODES) {
+      const out: RawImage = { data: new Uint8Array(w * h * 3), width: w, height: h, channels: 3 };
+      t = performance.now();
+      // The working image is part of the cost, as in inference/model.ts.
+      const small = await statsWorkingImage(img, working, mode, (i, s) => resizeBicubic(i, s.width, s.height));
+      const r = await translateTiled(rawImageSource(img, NORM), rawImageSink(out, NORM), run, {
+        tiling,
+        outputChannels: 3,
+        tileSide,
+        stats: mode,
+        statsInput: toNchw(small, NORM),
+      });
+      const row = {
+        method: mode,
+        psnr_db: +psnr(out.data, ref.data).toFixed(2),
+        s: +((performance.now() - t) / 1000).toFixed(2),
+        stats_s: +(r.statsMs / 1000).toFixed(2),
+        tiles: r.tiles,
+      };
+      process.stderr.write(`${path.basename(dir)} ${JSON.stringify(row)}\n`);
+      rows.push(row);
+    }
+    models.push({ model: `${dir} AtoB (${JSON.stringify(man.architecture)})`, rows });
+  }
+  return {
+    image: `${w}x${h} noisyGradientImage seed 25, sigma 6`,
+    working_size: `${working.width}x${working.height}`,
+    tile_side: tileSide,
+    models,
   };
 }
 
@@ -223,7 +292,12 @@ async function memory(size: string) {
 
 const schema = z
   .object({
-    skip: field.text().optional().describe('comma-separated parts to skip: quality, memory'),
+    skip: field.text().optional().describe('comma-separated parts to skip: quality, textured, memory'),
+    textured_models: field
+      .text()
+      .default(path.join('models', 'twemoji2noto'))
+      .describe('comma-separated model folders for the textured figures (their AtoB generator)'),
+    textured_tile: field.int(1).default(256).describe('tile side for the textured figures'),
     tile_sides: field.intList(1).default([384, 640]).describe('tile sides for the quality figures'),
     working_sides: field
       .intList(1)
@@ -250,6 +324,7 @@ async function main(o: z.output<typeof schema>) {
   const skip = new Set((o.skip ?? '').split(',').filter(Boolean));
   const out: Record<string, unknown> = {};
   if (!skip.has('quality')) out.quality = await quality(o.tile_sides, o.working_sides);
+  if (!skip.has('textured')) out.textured = await textured(o.textured_models.split(','), o.textured_tile);
   if (!skip.has('memory')) out.memory = await memory(o.memory_size);
   console.log(JSON.stringify(out, null, 2));
 }
@@ -264,6 +339,8 @@ runCommand(
     schema,
     placeholders: {
       skip: '<parts>',
+      textured_models: '<dirs>',
+      textured_tile: '<px>',
       tile_sides: '<list>',
       working_sides: '<list>',
       memory_size: '<WxH>',

@@ -21,7 +21,7 @@ import {
   type TilingManifest,
 } from '../core/modelManifest';
 import { ortRunGraph } from '../inference/tiling/adapters';
-import { downscaledStatistics } from '../inference/tiling/tiledTranslate';
+import { wholeImageStatistics } from '../inference/tiling/tiledTranslate';
 import { buildGeneratorOnnx, checkWeights, type BuildOptions } from './onnxBuilder';
 import { embedExternalWeights } from '../core/onnx/externalWeights';
 import {
@@ -86,7 +86,7 @@ export async function verifyTilingGraphs(
       const [n, ch, h, w] = c.shape;
       for (let i = 0; i < n; i++) {
         const x = { data: c.input.subarray(i * ch * h * w, (i + 1) * ch * h * w), dims: [1, ch, h, w] };
-        const stats = await downscaledStatistics(entry, x, run);
+        const stats = await wholeImageStatistics(entry, x, run);
         const feeds: Parameters<typeof run>[1] = { input: { type: 'float32', ...x } };
         stats.forEach((s, k) => {
           feeds[`mean_${k}`] = { type: 'float32', data: s.mean, dims: [s.mean.length] };

@@ -7,6 +7,7 @@ import { createSession, float32Tensor, type OrtTensor } from '../core/onnx/ortRu
 import { INPUT_NAME, OUTPUT_NAME } from './onnxBuilder';
 import type { ReferenceFn } from './referenceForward';
 import { Rng } from '../core/rng';
+import type { RawImage } from '../core/image/rawImage';
 
 /** fp32 graphs must match the reference this closely (outputs are tanh values in [-1, 1]). */
 export const FP32_TOLERANCE = 1e-4;
@@ -79,6 +80,39 @@ export function imageLikeSample(c: number, h: number, w: number, rand: () => num
     }
   }
   return out;
+}
+
+/**
+ * The case where statistics from a bicubic-reduced copy fail (issue #25): smooth colour gradients,
+ * scaled per channel by `tint`, plus Gaussian sensor noise of `sigma` grey levels, as 8-bit RGB. A
+ * reduction averages the noise away, yet a generator's first layers respond to it. Draws from
+ * `rng` (a dataset takes many images from one stream).
+ */
+export function noisyGradientImage(
+  width: number,
+  height: number,
+  rng: Rng,
+  sigma: number,
+  tint: readonly number[] = [1, 1, 1],
+): RawImage {
+  const base = Array.from({ length: 3 }, () => [
+    0.2 + 0.6 * rng.next(),
+    rng.next() - 0.5,
+    rng.next() - 0.5,
+    1 + 4 * rng.next(),
+    6 * rng.next(),
+  ]);
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < 3; c++) {
+        const [b, gx, gy, f, phase] = base[c];
+        const [u, v] = [x / width, y / height];
+        const smooth = b + 0.6 * gx * u + 0.6 * gy * v + 0.1 * Math.sin(f * (u + v) + phase);
+        const value = smooth * 255 * tint[c] + sigma * rng.normal();
+        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(value)));
+      }
+  return { data, width, height, channels: 3 };
 }
 
 function roundUp(v: number, m: number): number {

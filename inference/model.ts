@@ -32,6 +32,7 @@ import { rawImageSink, rawImageSource } from './tiling/adapters';
 import {
   DEFAULT_TILING,
   translateTiled,
+  statsWorkingImage,
   workingSize,
   type TileChoice,
   type TilingSettings,
@@ -307,7 +308,10 @@ export class Model {
       const { width, height } = pre.processing;
       const statsInput =
         plan.tiling.norm === 'instance'
-          ? toNchw(await resize(pre.image, workingSize(pre.processing, t, man.sizeMultiple)), norm)
+          ? toNchw(
+              await statsWorkingImage(pre.image, workingSize(pre.processing, t, man.sizeMultiple), t.stats, resize),
+              norm,
+            )
           : undefined;
       o.onStage?.('preprocess', performance.now() - t0);
       t0 = performance.now();

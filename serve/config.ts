@@ -42,7 +42,8 @@ const schema = z
     /**
      * Tiled execution (inference/tiling): processing sizes above TILE_PIXELS run as tiles of that many
      * pixels (halo included) with instance-norm statistics shared across tiles, measured on the image
-     * downscaled to a long side of TILE_STATS_SIDE (`downscaled`) or exactly, layer by layer (`exact`, slower).
+     * point-subsampled (`subsampled`) or bicubic-reduced (`downscaled`) to a long side of TILE_STATS_SIDE,
+     * or exactly, layer by layer (`exact`, slower).
      */
     TILE_PIXELS: int(4096).default(DEFAULT_TILING.tilePixels),
     TILE_STATS: z.enum(STATS_MODES).default(DEFAULT_TILING.stats),

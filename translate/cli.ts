@@ -98,7 +98,10 @@ const translateOptionsSchema = z
     tile_stats: field
       .enum(STATS_MODES)
       .default(DEFAULT_TILING.stats)
-      .describe("tiles' shared statistics: 'downscaled' (from the image at a working size) or 'exact' (slower)"),
+      .describe(
+        "tiles' shared statistics: 'subsampled' or 'downscaled' (from the image point-subsampled or bicubic-reduced to " +
+          "a working size) or 'exact' (slower)",
+      ),
     quiet: field.boolean().default(false).describe('no progress bar or model messages; only the summary and errors'),
   })
   .strict();

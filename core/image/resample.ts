@@ -173,3 +173,23 @@ export function resizeBicubic(img: RawImage, width: number, height: number): Raw
   if (!data) return resizeBicubicScalar(img, width, height);
   return { data, width, height, channels: img.channels };
 }
+
+/**
+ * Point subsampling of an 8-bit image to `width`×`height` (no larger): each output pixel is the
+ * input pixel nearest its centre. Unlike a filtered reduction it averages nothing away, so the
+ * per-pixel spread of noise and fine texture survives (tiled translation's statistics need it).
+ */
+export function subsampleNearest(img: RawImage, width: number, height: number): RawImage {
+  checkTarget(width, height);
+  if (width > img.width || height > img.height)
+    throw new Error(`subsampling ${img.width}x${img.height} to ${width}x${height} would enlarge it`);
+  const ch = img.channels;
+  const cols = Int32Array.from({ length: width }, (_, x) => Math.floor(((x + 0.5) * img.width) / width) * ch);
+  const data = new Uint8Array(width * height * ch);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(((y + 0.5) * img.height) / height) * img.width * ch;
+    let o = y * width * ch;
+    for (let x = 0; x < width; x++, o += ch) for (let c = 0; c < ch; c++) data[o + c] = img.data[row + cols[x] + c];
+  }
+  return { data, width, height, channels: ch };
+}

@@ -4,8 +4,11 @@
  * and contrast).
  *
  * Pass 1 (instance-norm generators) finds every instance-norm layer's per-channel mean and variance
- * for the whole image, with the exporter's statistics graph, in one of two ways:
- *   `downscaled`: one run on the whole image downscaled to a working size (the caller resizes);
+ * for the whole image, with the exporter's statistics graph, in one of three ways:
+ *   `subsampled`: one run on the whole image point-subsampled to a working size (the caller
+ *     subsamples): full-resolution pixels, so noise and fine texture keep their spread;
+ *   `downscaled`: the same on the image reduced with a bicubic filter (the caller resizes), which
+ *     averages noise and fine texture away: first layers that respond to them see too little variance;
  *   `exact`: layer by layer: layer k's statistics are summed over tile cores at full resolution
  *     with layers < k already normalised by their exact statistics (K passes over the image).
  * Pass 2 runs overlapping tiles through the apply graph (instance norm with those statistics; the
@@ -16,6 +19,8 @@
  */
 import type { TilingManifest } from '../../core/modelManifest';
 import { tilingNames } from '../../core/arch/tileGeometry';
+import { subsampleNearest } from '../../core/image/resample';
+import type { ImageSize, RawImage } from '../../core/image/rawImage';
 import { blendRange, blendWeight, planTiles, type TilePlan } from './tilePlan';
 
 export interface Tensor {
@@ -47,7 +52,7 @@ export interface TileSource {
 /** Receives finished output rows in order: [C, h, width] starting at row `y`. */
 export type RowSink = (y: number, rows: Float32Array, h: number) => void | Promise<void>;
 
-export const STATS_MODES = ['downscaled', 'exact'] as const;
+export const STATS_MODES = ['subsampled', 'downscaled', 'exact'] as const;
 export type StatsMode = (typeof STATS_MODES)[number];
 
 export interface LayerStats {
@@ -61,7 +66,7 @@ export interface TiledOptions {
   /** Side of the tiles run through the network, halo included. */
   tileSide: number;
   stats?: StatsMode;
-  /** The whole image at the working size: needed by `downscaled`; centres `exact`'s sums when given. */
+  /** The whole image at the working size: needed by `subsampled` and `downscaled`; centres `exact`'s sums when given. */
   statsInput?: Tensor;
   /** Blend ramp half-width (default 2 × the downsampling factor); the halo grows by as much. */
   feather?: number;
@@ -98,23 +103,24 @@ export interface TilingSettings {
   /** `auto` tiles processing sizes above this many pixels, in square tiles of this many (halo included). */
   tilePixels: number;
   stats: StatsMode;
-  /** Long side of the working size the downscaled statistics are measured at (also at most tilePixels). */
+  /** Long side of the working size `subsampled` and `downscaled` statistics are measured at (also at most tilePixels). */
   statsSide: number;
 }
 
 /**
  * Defaults chosen with `npm run bench -- --only tiling` (bench/tiling.ts; figures in bench/README.md):
  * the tile budget bounds a ResNet-9 ngf 64 generator's tile memory; statistics at a long side of 1024
- * (capped by the tile budget) meet the 35 dB target against exact ones at a fraction of their cost.
+ * (capped by the tile budget) at a fraction of exact ones' cost, subsampled because a bicubic
+ * reduction loses the noise variance a generator's first layers measure on grainy images.
  */
-export const DEFAULT_TILING: TilingSettings = { tilePixels: 640 * 640, stats: 'downscaled', statsSide: 1024 };
+export const DEFAULT_TILING: TilingSettings = { tilePixels: 640 * 640, stats: 'subsampled', statsSide: 1024 };
 
 /** Blend ramp half-width: two steps of the downsampling grid. */
 export function tileFeather(t: TilingManifest): number {
   return 2 * t.multiple;
 }
 
-/** The size downscaled statistics are measured at: long side ≤ statsSide, pixels ≤ tilePixels, never enlarged. */
+/** The size working-size statistics are measured at: long side ≤ statsSide, pixels ≤ tilePixels, never enlarged. */
 export function workingSize(
   size: { width: number; height: number },
   t: TilingSettings,
@@ -127,6 +133,19 @@ export function workingSize(
   );
   const side = (v: number) => Math.max(multiple, Math.floor((v * scale) / multiple) * multiple);
   return scale === 1 ? { ...size } : { width: side(size.width), height: side(size.height) };
+}
+
+/**
+ * The whole image at the working size, as `mode` measures statistics on it: point-subsampled
+ * (`subsampled`, and `exact`'s centres), or reduced by `reduce` (the caller's bicubic resize).
+ */
+export async function statsWorkingImage(
+  img: RawImage,
+  size: ImageSize,
+  mode: StatsMode,
+  reduce: (img: RawImage, size: ImageSize) => RawImage | Promise<RawImage>,
+): Promise<RawImage> {
+  return mode === 'downscaled' ? reduce(img, size) : subsampleNearest(img, size.width, size.height);
 }
 
 const f32 = (data: Float32Array, dims: number[]): Feed => ({ type: 'float32', data, dims });
@@ -159,8 +178,8 @@ function fromSums(centre: Float32Array | null, s1: Float64Array, s2: Float64Arra
   return { mean, variance };
 }
 
-/** Every layer's statistics from one run of the statistics graph on the whole (downscaled) image. */
-export async function downscaledStatistics(
+/** Every layer's statistics from one run of the statistics graph on the whole image (at the working size). */
+export async function wholeImageStatistics(
   tiling: TilingManifest,
   input: Tensor,
   run: RunGraph,
@@ -263,10 +282,10 @@ export async function translateTiled(
   let stats: LayerStats[] = [];
   let tiles = 0;
   if (instance) {
-    const mode = o.stats ?? 'downscaled';
-    const estimate = o.statsInput ? await downscaledStatistics(tiling, o.statsInput, run) : null;
-    if (mode === 'downscaled') {
-      if (!estimate) throw new Error('downscaled statistics need the downscaled image (statsInput)');
+    const mode = o.stats ?? DEFAULT_TILING.stats;
+    const estimate = o.statsInput ? await wholeImageStatistics(tiling, o.statsInput, run) : null;
+    if (mode !== 'exact') {
+      if (!estimate) throw new Error(`${mode} statistics need the image at the working size (statsInput)`);
       stats = estimate;
     } else {
       const exact = await exactStatistics(src, tiling, o.tileSide, run, estimate, o.onTile);

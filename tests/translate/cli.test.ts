@@ -172,7 +172,9 @@ describe('translate CLI', () => {
     expect(parse(['--dir', 'AtoC'])).toBe('--dir: expected one of AtoB, BtoA, got "AtoC"');
     expect(() => parseCommandLine(translateCommand, ['--input', 'i', '--output', 'o'])).toThrow('--model is required');
     expect(parse(['--tile', 'big'])).toBe('--tile: expected auto, off or a tile side in pixels, got "big"');
-    expect(parse(['--tile_stats', 'fancy'])).toBe('--tile_stats: expected one of downscaled, exact, got "fancy"');
+    expect(parse(['--tile_stats', 'fancy'])).toBe(
+      '--tile_stats: expected one of subsampled, downscaled, exact, got "fancy"',
+    );
     expect(parse(['--tile', '512'])).toMatchObject({ tile: 512 });
     const ok = parse([
       '--size',
@@ -193,7 +195,7 @@ describe('translate CLI', () => {
       format: 'png',
       tile: 'auto',
       tile_pixels: 640 * 640,
-      tile_stats: 'downscaled',
+      tile_stats: 'subsampled',
     });
   });
 
@@ -270,7 +272,7 @@ describe('translate CLI', () => {
       '(default: 16777216) (env: MAX_PIXELS)',
       '(default: auto)',
       '(default: 409600) (env: TILE_PIXELS)',
-      '(one of: downscaled, exact) (default: downscaled) (env: TILE_STATS)',
+      '(one of: subsampled, downscaled, exact) (default: subsampled) (env: TILE_STATS)',
       'Usage: npm run translate -- --model <name|path> --input <dir> --output <dir> [options]',
       'kebab-case spelling (e.g. --models-dir for --models_dir, --batch-size for --batch_size)',
       'Exit status: 0 done, 1 failed, 2 bad command line, 3 some files failed (listed), 130 interrupted',

@@ -10,16 +10,27 @@ import { tileGeometry } from '../../../core/arch/tileGeometry';
 import { seamScore } from '../../../core/metrics/seam';
 import { readManifest, type TilingManifest } from '../../../core/modelManifest';
 import { buildGeneratorOnnx } from '../../../export/onnxBuilder';
-import { imageLikeSample, seededRandom } from '../../../export/verify';
+import { imageLikeSample, noisyGradientImage, seededRandom } from '../../../export/verify';
+import { resizeBicubic } from '../../../core/image/resample';
+import { Rng } from '../../../core/rng';
+import { psnr } from '../../../core/metrics/psnr';
+import { fromNchw } from '../../../inference/postprocess';
+import { toNchw } from '../../../inference/preprocess';
 import { ortRunGraph, tensorSink, tensorSource } from '../../../inference/tiling/adapters';
 import {
+  DEFAULT_TILING,
+  statsWorkingImage,
   translateTiled,
+  workingSize,
+  type StatsMode,
   type Tensor,
   type RunGraph,
   type TiledOptions,
   type TilingGraph,
 } from '../../../inference/tiling/tiledTranslate';
 import { randomWeights } from '../../helpers/exportFixtures';
+
+const NORM = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 
 async function generator(o: Partial<GeneratorOptions>, seed = 3) {
   const spec = generatorSpec({
@@ -115,6 +126,29 @@ describe('tiled translation', () => {
       expect(r.statsMs).toBeLessThan(5);
       expect(maxDiff(r.out, await untiled(gb, x))).toBeLessThan(1e-4);
     }
+  });
+
+  test('noisy image: the default statistics (point-subsampled image) stay above 35 dB PSNR from untiled; a bicubic reduction does not', async () => {
+    const [w, h] = [256, 192];
+    const img = noisyGradientImage(w, h, new Rng(25), 6);
+    const x = toNchw(img, NORM);
+    const ref = fromNchw((await untiled(g, x)).data, [3, h, w], NORM);
+    // 184×136: the reduction the defaults apply to the 1024×768 image (736×552 under TILE_PIXELS).
+    const working = workingSize({ width: w, height: h }, { ...DEFAULT_TILING, statsSide: 184 }, g.tiling.multiple);
+    expect(working).toEqual({ width: 184, height: 136 });
+    const db = async (mode: StatsMode) => {
+      const small = await statsWorkingImage(img, working, mode, (i, s) => resizeBicubic(i, s.width, s.height));
+      const r = await tiled(g, x, {
+        tileSide: 2 * (g.tiling.halo + 8) + 32,
+        stats: mode,
+        statsInput: toNchw(small, NORM),
+      });
+      return psnr(fromNchw(r.out.data, [3, h, w], NORM).data, ref.data);
+    };
+    // The floor is the target working-size statistics were chosen against (bench/README.md); random
+    // weights are harsher than a trained generator (bench/tiling.ts measures one at 1024×768).
+    expect(await db(DEFAULT_TILING.stats)).toBeGreaterThan(35);
+    expect(await db('downscaled')).toBeLessThan(35);
   });
 
   test('seams (bundled trained model): downscaled statistics stay within 1.1 of the untiled seam score; per-tile ones do not', async () => {
