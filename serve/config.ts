@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { PNG_COMPRESSIONS } from '../inference/postprocess';
+import { LOG_FORMATS } from './serverLogger';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { commaSeparated } from '../core/cli/fields';
 import { toBoolean, toNumber } from '../core/config/coerce';
@@ -78,6 +79,8 @@ const schema = z
     /** onnxruntime's own (native) log level; `error` and below print provider-loading noise. */
     ORT_LOG_LEVEL: z.enum(['verbose', 'info', 'warning', 'error', 'fatal']).default('fatal'),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Log lines: `pretty` (human-readable), `json` (one object per line), `auto`: pretty when stdout is a terminal. */
+    LOG_FORMAT: z.enum(LOG_FORMATS).default('auto'),
   })
   .strict();
 

@@ -15,6 +15,7 @@ import type { Direction } from '../core/modelManifest';
 import { ImageError } from '../core/image/decode';
 import type { Fit, Model, Stage } from '../inference/model';
 import { openModel } from '../inference/openModel';
+import { skippedLogLevel } from '../inference/providers';
 import type { SizeMode } from '../inference/preprocess';
 import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { firstLine } from '../core/errorText';
@@ -178,7 +179,7 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
   }
   // One line for the model, naming its provider and, when some were skipped, why.
   const skippedText = translator.skipped.map((p) => `${p.provider} unavailable: ${p.reason}`).join('; ');
-  o.logger?.[skippedText ? 'warn' : 'info'](
+  o.logger?.[skippedLogLevel(translator.skipped)](
     `model '${translator.name}' (${translator.directions.join(', ')}) on ${translator.executionProvider}, ` +
       `warmed up in ${Math.round(translator.warmupMs)} ms` +
       (skippedText ? ` (${skippedText})` : ''),
