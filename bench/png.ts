@@ -5,7 +5,8 @@
  *
  *   npm run bench:png -- [--reps 10] [--images a.png,b.jpg]
  *
- * Images: `emoji 64²` (examples/twemoji/grinning-face.png, what the bundled model answers),
+ * Images: `emoji input 64²` (examples/twemoji/grinning-face.png) and `emoji output 64²` (what the
+ * bundled twemoji2noto model answers for it, the pixels the server encodes),
  * `photo-like 512²` and `photo-like 3000×2000` (synthetic pictures: gradients, edges and mild grain,
  * what a generator's output resembles), and any --images files at their own size. Each setting is
  * timed as the server runs it (raw RGB in, encoded buffer out, one at a time on libuv's pool),
@@ -13,13 +14,16 @@
  * Wall time and the process's CPU time are both reported: on a loaded machine the CPU time is the
  * steadier figure of the encoder's own cost.
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { Rng } from '../core/rng';
-import { DEFAULT_LOSSY_QUALITY, encodeImage, PNG_COMPRESSIONS, type EncodeOptions } from '../inference/postprocess';
+import { openModel } from '../inference/openModel';
+import { DEFAULT_MAX_PIXELS } from '../inference/preprocess';
+import { DEFAULT_LOSSY_QUALITY, encodeImage, PNG_LEVEL_NAMES, type EncodeOptions } from '../inference/postprocess';
 
 interface Setting {
   name: string;
@@ -45,7 +49,7 @@ const SETTINGS: Setting[] = [
     name: `png: level ${level}, adaptive filtering`,
     encode: png({ compressionLevel: level, adaptiveFiltering: true }),
   })),
-  ...PNG_COMPRESSIONS.map((png) => ({
+  ...PNG_LEVEL_NAMES.map((png) => ({
     name: `server PNG_COMPRESSION=${png}`,
     encode: served({ format: 'png', png }),
   })),
@@ -106,9 +110,30 @@ const schema = z
   })
   .strict();
 
+/** What the server encodes for the emoji: the bundled model's AtoB output, before encoding. */
+async function modelOutput(file: string): Promise<BenchImage> {
+  const model = await openModel(path.join(__dirname, '..', 'models', 'twemoji2noto'), {
+    providers: ['cpu'],
+    directions: ['AtoB'],
+    maxBatch: 1,
+    batchDelayMs: 0,
+    maxQueue: 1,
+    limits: { maxPixels: DEFAULT_MAX_PIXELS },
+  });
+  try {
+    const { output } = await model.run(await fs.readFile(file), { direction: 'AtoB', size: { kind: 'native' } });
+    const { width, height } = output;
+    return { name: `emoji output ${width}x${height}`, width, height, raw: Buffer.from(output.data) };
+  } finally {
+    await model.close();
+  }
+}
+
 async function main({ reps, images: files }: z.output<typeof schema>) {
+  const emoji = path.join(__dirname, '..', 'examples', 'twemoji', 'grinning-face.png');
   const images: BenchImage[] = [
-    await fileImage(path.join(__dirname, '..', 'examples', 'twemoji', 'grinning-face.png'), 'emoji 64x64'),
+    await fileImage(emoji, 'emoji input 64x64'),
+    await modelOutput(emoji),
     photoLike(512, 512),
     photoLike(3000, 2000),
   ];

@@ -12,7 +12,7 @@ import { Batcher, CancelledError, type BatchResult, type RunBatch } from './batc
 import type { InferenceThread } from './inferenceThread';
 import { collectSoon, LARGE_IMAGE_BYTES } from './memory';
 import { directionChannels } from './modelFiles';
-import { encodeImage, fromNchw, type PngCompression } from './postprocess';
+import { encodeImage, fromNchw, type PngLevel } from './postprocess';
 import {
   DEFAULT_MAX_INPUT_PIXELS,
   prepareImage,
@@ -67,7 +67,7 @@ export interface TranslateOptions {
   fit: Fit;
   format: OutputFormat;
   quality?: number;
-  png?: PngCompression;
+  png?: PngLevel;
   /** Absolute time (Date.now()) after which waiting for inference fails with BatchTimeoutError. */
   deadline?: number;
   /** Aborting frees the image's place in the queue (the client went away). */

@@ -12,8 +12,10 @@ import { resize } from './resamplePool';
 /**
  * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them, figures in
  * bench/README.md). sharp's default (deflate without PNG's row filters) is slow and finds little in
- * photos. `fast` stores the pixels uncompressed, `balanced` filters and deflates, and `small`
- * squeezes a little more for several times the time. JPEG/WebP (format=) are far smaller still.
+ * photos or in a generator's output. `balanced` (the default) filters and deflates: the smallest
+ * file for the time at every measured size, 64² included; `fast` stores the pixels uncompressed
+ * (for a GPU server whose CPU time is the bottleneck); `small` squeezes a little more for several
+ * times the time. JPEG/WebP (format=, or a JPEG input) are far smaller still.
  */
 export const PNG_LEVELS = {
   fast: { compressionLevel: 0, adaptiveFiltering: false },
@@ -21,17 +23,8 @@ export const PNG_LEVELS = {
   small: { compressionLevel: 9, adaptiveFiltering: true },
 } as const satisfies Record<string, sharp.PngOptions>;
 export type PngLevel = keyof typeof PNG_LEVELS;
-
-/**
- * PNG_COMPRESSION: `auto` (the default) or one of PNG_LEVELS. `auto` writes images above
- * SMALL_PNG_PIXELS as `balanced`; smaller ones both with and without row filters, keeping the
- * smaller file: flat colours (icons, emoji) deflate best unfiltered, gradients and grain filtered,
- * and at that size each encode costs about a millisecond.
- */
-export const PNG_COMPRESSIONS = ['auto', 'fast', 'balanced', 'small'] as const;
-export type PngCompression = (typeof PNG_COMPRESSIONS)[number];
-export const SMALL_PNG_PIXELS = 128 * 128;
-const UNFILTERED_PNG: sharp.PngOptions = { compressionLevel: 6, adaptiveFiltering: false };
+export const PNG_LEVEL_NAMES = Object.keys(PNG_LEVELS) as [PngLevel, ...PngLevel[]];
+export const DEFAULT_PNG_LEVEL: PngLevel = 'balanced';
 
 /** JPEG and WebP quality when a request names none (bytes per setting in bench/README.md). */
 export const DEFAULT_LOSSY_QUALITY = 90;
@@ -63,8 +56,8 @@ export interface EncodeOptions {
   size?: ImageSize;
   /** JPEG/WebP quality. */
   quality?: number;
-  /** PNG size/speed trade-off (default 'auto'). */
-  png?: PngCompression;
+  /** PNG size/speed trade-off (default DEFAULT_PNG_LEVEL). */
+  png?: PngLevel;
   /** An alpha plane to attach (resized to the output size with the same resampler); JPEG drops it. */
   alpha?: RawImage | null;
 }
@@ -81,16 +74,6 @@ function withAlpha(img: RawImage, alpha: RawImage): { data: Buffer; channels: 2 
   return { data: out, channels: (c + 1) as 2 | 4 };
 }
 
-async function encodePng(s: sharp.Sharp, compression: PngCompression, pixels: number): Promise<Buffer> {
-  if (compression !== 'auto') return s.png(PNG_LEVELS[compression]).toBuffer();
-  if (pixels > SMALL_PNG_PIXELS) return s.png(PNG_LEVELS.balanced).toBuffer();
-  const [filtered, unfiltered] = await Promise.all([
-    s.clone().png(PNG_LEVELS.balanced).toBuffer(),
-    s.clone().png(UNFILTERED_PNG).toBuffer(),
-  ]);
-  return unfiltered.length < filtered.length ? unfiltered : filtered;
-}
-
 export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buffer> {
   const src = o.size ? await resize(img, o.size) : img;
   let raw: { data: Uint8Array; channels: 1 | 2 | 3 | 4 } = src;
@@ -101,7 +84,7 @@ export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buff
   const quality = o.quality ?? DEFAULT_LOSSY_QUALITY;
   switch (o.format) {
     case 'png':
-      return encodePng(s, o.png ?? 'auto', src.width * src.height);
+      return s.png(PNG_LEVELS[o.png ?? DEFAULT_PNG_LEVEL]).toBuffer();
     case 'jpeg':
       return s.jpeg({ quality, mozjpeg: false }).toBuffer();
     case 'webp':

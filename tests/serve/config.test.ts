@@ -33,7 +33,7 @@ describe('loadConfig', () => {
       GPU_MAX_BATCH: 8,
       ORT_WEBGPU_LAYOUT: 'NCHW',
       ORT_WEBGPU_GRAPH_CAPTURE: false,
-      PNG_COMPRESSION: 'auto',
+      PNG_COMPRESSION: 'balanced',
       LOG_FORMAT: 'auto',
       CORS_ORIGINS: [],
       ORT_GRAPH_OPTIMIZATION: 'all',
