@@ -12,8 +12,10 @@ import { resize } from './resamplePool';
 /**
  * PNG encoder settings (server setting PNG_COMPRESSION; bench/png.ts measures them, figures in
  * bench/README.md). sharp's default (deflate without PNG's row filters) is slow and finds little in
- * photos. So `fast` stores the pixels uncompressed, `balanced` filters and deflates, and `small`
- * squeezes a little more for several times the time. JPEG/WebP (format=) are far smaller still.
+ * photos or in a generator's output. `balanced` (the default) filters and deflates: the smallest
+ * file for the time at every measured size, 64² included; `fast` stores the pixels uncompressed
+ * (for a GPU server whose CPU time is the bottleneck); `small` squeezes a little more for several
+ * times the time. JPEG/WebP (format=, or a JPEG input) are far smaller still.
  */
 export const PNG_LEVELS = {
   fast: { compressionLevel: 0, adaptiveFiltering: false },
@@ -21,6 +23,11 @@ export const PNG_LEVELS = {
   small: { compressionLevel: 9, adaptiveFiltering: true },
 } as const satisfies Record<string, sharp.PngOptions>;
 export type PngLevel = keyof typeof PNG_LEVELS;
+export const PNG_LEVEL_NAMES = Object.keys(PNG_LEVELS) as [PngLevel, ...PngLevel[]];
+export const DEFAULT_PNG_LEVEL: PngLevel = 'balanced';
+
+/** JPEG and WebP quality when a request names none (bytes per setting in bench/README.md). */
+export const DEFAULT_LOSSY_QUALITY = 90;
 
 /** NCHW float32 of one sample (N = 1 or the sample already sliced out) → HWC uint8. */
 export function fromNchw(data: Float32Array, dims: readonly number[], norm: Normalization): RawImage {
@@ -49,7 +56,7 @@ export interface EncodeOptions {
   size?: ImageSize;
   /** JPEG/WebP quality. */
   quality?: number;
-  /** PNG size/speed trade-off (default 'fast'). */
+  /** PNG size/speed trade-off (default DEFAULT_PNG_LEVEL). */
   png?: PngLevel;
   /** An alpha plane to attach (resized to the output size with the same resampler); JPEG drops it. */
   alpha?: RawImage | null;
@@ -74,10 +81,10 @@ export async function encodeImage(img: RawImage, o: EncodeOptions): Promise<Buff
   const s = sharp(raw.data, { raw: { width: src.width, height: src.height, channels: raw.channels } }).toColourspace(
     src.channels === 1 ? 'b-w' : 'srgb',
   );
-  const quality = o.quality ?? 90;
+  const quality = o.quality ?? DEFAULT_LOSSY_QUALITY;
   switch (o.format) {
     case 'png':
-      return s.png(PNG_LEVELS[o.png ?? 'fast']).toBuffer();
+      return s.png(PNG_LEVELS[o.png ?? DEFAULT_PNG_LEVEL]).toBuffer();
     case 'jpeg':
       return s.jpeg({ quality, mozjpeg: false }).toBuffer();
     case 'webp':

@@ -12,6 +12,7 @@ import {
   type OrtSession,
   type SessionSettings,
 } from '../core/onnx/ortRuntime';
+import { missingProviderLibrary } from '../core/onnx/providerLibraries';
 
 /** Providers that run on a GPU (or other accelerator): they get the GPU batch size instead. */
 export const GPU_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
@@ -27,6 +28,13 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
 export interface SkippedProvider {
   provider: ExecutionProviderName;
   reason: string;
+  /** Not asked at all: providerPrecheck knew it cannot work here (a fact of the machine, not a failure). */
+  prechecked?: boolean;
+}
+
+/** How a model's provider fallback is logged: a warning only when a provider was tried and failed. */
+export function skippedLogLevel(skipped: readonly SkippedProvider[]): 'info' | 'warn' {
+  return skipped.some((s) => !s.prechecked) ? 'warn' : 'info';
 }
 
 /** Device nodes a GPU driver creates: DRM render nodes (Mesa, AMD, Intel, NVIDIA) and NVIDIA's own. */
@@ -44,7 +52,8 @@ function gpuDeviceNodes(): string[] {
 }
 
 /**
- * Why a provider is not even tried on this machine, or null to try it. Dawn's WebGPU probe prints
+ * Why a provider is not even tried on this machine, or null to try it. CUDA and TensorRT need
+ * their provider libraries (core/onnx/providerLibraries.ts). Dawn's WebGPU probe prints
  * `error: XDG_RUNTIME_DIR is invalid` and a Vulkan warning straight to stderr on a machine without
  * a GPU, so on Linux it is only probed where a GPU device node exists.
  */
@@ -52,6 +61,8 @@ export function providerPrecheck(
   provider: ExecutionProviderName,
   nodes: () => string[] = gpuDeviceNodes,
 ): string | null {
+  const missingLibrary = missingProviderLibrary(provider);
+  if (missingLibrary !== null) return missingLibrary;
   if (provider === 'webgpu' && process.platform === 'linux' && nodes().length === 0)
     return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
   return null;
@@ -90,7 +101,7 @@ export async function openSession(
     if (unavailable.has(provider)) continue;
     const precheck = providerPrecheck(provider);
     if (precheck !== null) {
-      skipped.push({ provider, reason: precheck });
+      skipped.push({ provider, reason: precheck, prechecked: true });
       continue;
     }
     const list: ExecutionProviderName[] = provider === 'cpu' || !withCpu ? [provider] : [provider, 'cpu'];

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
+import { DEFAULT_PNG_LEVEL, PNG_LEVEL_NAMES } from '../inference/postprocess';
+import { LOG_FORMATS } from './serverLogger';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
 import { commaSeparated } from '../core/cli/fields';
 import { toBoolean, toNumber } from '../core/config/coerce';
@@ -73,11 +75,13 @@ const schema = z
     ORT_WEBGPU_LAYOUT: z.enum(['NCHW', 'NHWC']).default('NCHW'),
     /** WebGPU graph capture: replays recorded GPU work; only for fixed input shapes (MAX_BATCH 1, one size). */
     ORT_WEBGPU_GRAPH_CAPTURE: bool.default(false),
-    /** PNG responses: fast (stored), balanced (filtered deflate, smaller, slower), small (bench/README.md). */
-    PNG_COMPRESSION: z.enum(['fast', 'balanced', 'small']).default('fast'),
+    /** PNG responses: balanced (filtered deflate), fast (stored), small (slower, a few % smaller); bench/README.md. */
+    PNG_COMPRESSION: z.enum(PNG_LEVEL_NAMES).default(DEFAULT_PNG_LEVEL),
     /** onnxruntime's own (native) log level; `error` and below print provider-loading noise. */
     ORT_LOG_LEVEL: z.enum(['verbose', 'info', 'warning', 'error', 'fatal']).default('fatal'),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Log lines: `pretty` (human-readable), `json` (one object per line), `auto`: pretty when stdout is a terminal. */
+    LOG_FORMAT: z.enum(LOG_FORMATS).default('auto'),
   })
   .strict();
 

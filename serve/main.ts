@@ -3,11 +3,11 @@
  * when they are warm), and shut down gracefully on SIGTERM/SIGINT: stop accepting connections,
  * let in-flight requests finish, release the sessions, exit 0.
  */
-import pino from 'pino';
 import { createApp } from './app';
 import type { Lifecycle } from './serveContext';
 import { ConfigError, loadConfig, type Config } from './config';
 import { ModelRepository } from './modelRepository';
+import { createServerLogger } from './serverLogger';
 
 function readConfig(): Config {
   try {
@@ -23,7 +23,7 @@ function readConfig(): Config {
 
 function main(): void {
   const config = readConfig();
-  const log = pino({ level: config.LOG_LEVEL });
+  const log = createServerLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const repo = new ModelRepository(config, log);
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp(config, repo, { logger: log, lifecycle });

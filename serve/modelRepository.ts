@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { MANIFEST_FILE, type Direction } from '../core/modelManifest';
 import type { Model } from '../inference/model';
 import { openModel } from '../inference/openModel';
+import { skippedLogLevel } from '../inference/providers';
 import { scanModelsDir, type ModelsDirEntry } from '../inference/modelsDirScan';
 import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { sessionSettings, type Config } from './config';
@@ -95,7 +96,7 @@ export class ModelRepository {
     // Providers that failed are said once, on the line of the first model that skipped them.
     const skipped = model.skipped;
     const skippedText = skipped.map((p) => `${p.provider} unavailable: ${p.reason}`).join('; ');
-    this.log[skipped.length ? 'warn' : 'info'](
+    this.log[skippedLogLevel(skipped)](
       {
         model: name,
         folder,

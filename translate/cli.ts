@@ -1,5 +1,5 @@
 /**
- * `npm run translate -- --model NAME --dir AtoB --input ./photos --output ./out [--format png]`
+ * `npm run translate -- --model NAME --dir AtoB --input ./photos --output ./out [--format auto|png|jpeg|webp]`
  *
  * Batch translation of a folder tree with the server's preprocessing and onnxruntime path (see
  * translate/translateTree.ts). Declared through core/cli: snake_case flags with kebab-case aliases.
@@ -15,10 +15,10 @@ import { field } from '../core/cli/fields';
 import { firstLine } from '../core/errorText';
 import { directionSchema } from '../core/modelManifest';
 import { FITS } from '../inference/model';
-import { OUTPUT_FORMATS } from '../core/image/formats';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS, parseSizeMode } from '../inference/preprocess';
 import { EXECUTION_PROVIDERS } from '../core/onnx/ortRuntime';
 import { DEFAULT_TILING, parseTileChoice, STATS_MODES } from '../inference/tiling/tiledTranslate';
+import { TREE_FORMATS } from './inputTree';
 import { TranslateError } from './modelFolder';
 import { SHARD_COUNT_ENV, SHARD_INDEX_ENV } from './shard';
 import { translateTree, type TreeSummary } from './translateTree';
@@ -49,9 +49,12 @@ const translateOptionsSchema = z
       .default('original')
       .describe("'original': resize the output back to the input's size; 'model': keep processing size"),
     format: field
-      .enum(OUTPUT_FORMATS)
-      .default('png')
-      .describe('output format; the extension is replaced accordingly (.png/.jpg/.webp)'),
+      .enum(TREE_FORMATS)
+      .default('auto')
+      .describe(
+        "output format, the extension replaced accordingly (.png/.jpg/.webp); 'auto': as the input, by its " +
+          'extension (JPEG → JPEG at quality 90, PNG → PNG, WebP → WebP, BMP/TIFF/GIF → PNG, AVIF/HEIF → JPEG)',
+      ),
     batch_size: field
       .intRange(1, MAX_BATCH_SIZE)
       .default(4)

@@ -1,12 +1,27 @@
 /**
  * The input folder tree → the list of images to translate and where each result goes. Output paths
- * mirror the input's relative paths with the extension of the output format. Everything here is
+ * mirror the input's relative paths with the extension of each file's output format. Everything here is
  * deterministic (sorted, POSIX-style relative paths), so every shard of a sharded run computes
  * the same list and the same output names.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { IMAGE_EXTENSIONS, OUTPUT_ROWS, type OutputFormat } from '../core/image/formats';
+import {
+  answerFormatOf,
+  IMAGE_EXTENSIONS,
+  OUTPUT_FORMATS,
+  OUTPUT_ROWS,
+  type OutputFormat,
+} from '../core/image/formats';
+
+/** `--format`: one output format for every file, or `auto`: each file's own family (by its extension). */
+export const TREE_FORMATS = ['auto', ...OUTPUT_FORMATS] as const;
+export type TreeFormat = (typeof TREE_FORMATS)[number];
+
+/** The format a file is written in: `format`, or for `auto` the format table's answer to its extension. */
+export function fileOutputFormat(rel: string, format: TreeFormat): OutputFormat {
+  return format === 'auto' ? answerFormatOf({ file: rel }) : format;
+}
 
 export interface InputListing {
   /** Image files, relative to the input folder, POSIX separators, sorted. */
@@ -50,17 +65,17 @@ export async function listInputs(root: string, exclude?: string): Promise<InputL
 }
 
 /**
- * Relative output path for each relative input path: same folders, extension replaced by the
- * format's. When that would give two inputs the same output (`x.jpg` and `x.png` → `x.png`), each
+ * Relative output path for each relative input path: same folders, extension replaced by its
+ * output format's (fileOutputFormat). When that would give two inputs the same output (`x.jpg` and `x.png` → `x.png`), each
  * of them keeps its whole name instead (`x.jpg.png`, `x.png.png`); repeated until no two collide.
  */
-export function outputPaths(inputs: readonly string[], format: OutputFormat): Map<string, string> {
-  const ext = OUTPUT_ROWS[format].extension;
+export function outputPaths(inputs: readonly string[], format: TreeFormat): Map<string, string> {
+  const ext = (rel: string) => OUTPUT_ROWS[fileOutputFormat(rel, format)].extension;
   const short = (rel: string) => {
     const e = path.posix.extname(rel);
-    return rel.slice(0, rel.length - e.length) + ext;
+    return rel.slice(0, rel.length - e.length) + ext(rel);
   };
-  const long = (rel: string) => rel + ext;
+  const long = (rel: string) => rel + ext(rel);
   const keepWhole = new Set<string>();
   for (;;) {
     const claims = new Map<string, string[]>();

@@ -15,11 +15,11 @@ import type { Direction } from '../core/modelManifest';
 import { ImageError } from '../core/image/decode';
 import type { Fit, Model, Stage } from '../inference/model';
 import { openModel } from '../inference/openModel';
-import type { OutputFormat } from '../core/image/formats';
+import { skippedLogLevel } from '../inference/providers';
 import type { SizeMode } from '../inference/preprocess';
 import type { ExecutionProviderName } from '../core/onnx/ortRuntime';
 import { firstLine } from '../core/errorText';
-import { listInputs, outputPaths } from './inputTree';
+import { fileOutputFormat, listInputs, outputPaths, type TreeFormat } from './inputTree';
 import { checkDirection, resolveModel, TranslateError } from './modelFolder';
 import { checkShard, selectShard, type Shard } from './shard';
 
@@ -54,7 +54,8 @@ export interface TreeOptions {
   output: string;
   size: SizeMode;
   fit: Fit;
-  format: OutputFormat;
+  /** One output format, or `auto`: each file's own family (inputTree.ts). */
+  format: TreeFormat;
   /** Tiled execution: `auto` (default) by the tile budget, `off`, or a tile side. */
   tile?: TileChoice;
   /** Translate again even when the output file exists. */
@@ -178,7 +179,7 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
   }
   // One line for the model, naming its provider and, when some were skipped, why.
   const skippedText = translator.skipped.map((p) => `${p.provider} unavailable: ${p.reason}`).join('; ');
-  o.logger?.[skippedText ? 'warn' : 'info'](
+  o.logger?.[skippedLogLevel(translator.skipped)](
     `model '${translator.name}' (${translator.directions.join(', ')}) on ${translator.executionProvider}, ` +
       `warmed up in ${Math.round(translator.warmupMs)} ms` +
       (skippedText ? ` (${skippedText})` : ''),
@@ -235,7 +236,7 @@ export async function translateTree(o: TreeOptions): Promise<TreeSummary> {
         direction: o.direction,
         size: o.size,
         fit: o.fit,
-        format: o.format,
+        format: fileOutputFormat(rel, o.format),
         tile: o.tile,
         // Inference time is counted per batch (onBatch), not once per image of it; tiled images have their own.
         onStage: (stage, ms) => stage !== 'inference' && (stats.ms[stage] += ms),

@@ -5,8 +5,15 @@
  * image folder (`IMG_EXTENSIONS` of data/image_folder.py) takes; the server and `npm run translate`
  * accept every row, so whatever the trainer reads can be served. `output` marks the formats the
  * server and `npm run translate` write: their response type is the first `mime`, their file
- * extension the first of `extensions`.
+ * extension the first of `extensions`. `answer` is the format an input of the row is answered in
+ * when the request names none (the input's family: itself where it is written, PNG for the other
+ * lossless ones, JPEG for the other lossy photo formats).
  */
+
+/** The formats written (rows with `output`), in the order content negotiation prefers them (PNG first). */
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
 export interface ImageFormat {
   /** sharp's container name (`metadata().format`), or `bmp`. */
   name: string;
@@ -16,6 +23,8 @@ export interface ImageFormat {
   training: boolean;
   /** Written as output; `alpha`: the format keeps an alpha channel (the input's is re-attached). */
   output?: { alpha: boolean };
+  /** The output format an input of this format gets by default. */
+  answer: OutputFormat;
 }
 
 export const IMAGE_FORMATS: readonly ImageFormat[] = [
@@ -26,6 +35,7 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = [
     decoder: 'sharp',
     training: true,
     output: { alpha: false },
+    answer: 'jpeg',
   },
   {
     name: 'png',
@@ -34,6 +44,7 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = [
     decoder: 'sharp',
     training: true,
     output: { alpha: true },
+    answer: 'png',
   },
   {
     name: 'webp',
@@ -42,23 +53,28 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = [
     decoder: 'sharp',
     training: true,
     output: { alpha: true },
+    answer: 'webp',
   },
-  { name: 'bmp', extensions: ['.bmp'], mime: ['image/bmp'], decoder: 'bmp', training: true },
-  { name: 'tiff', extensions: ['.tif', '.tiff'], mime: ['image/tiff'], decoder: 'sharp', training: true },
-  { name: 'gif', extensions: ['.gif'], mime: ['image/gif'], decoder: 'sharp', training: false },
-  { name: 'avif', extensions: ['.avif'], mime: ['image/avif'], decoder: 'sharp', training: false },
+  { name: 'bmp', extensions: ['.bmp'], mime: ['image/bmp'], decoder: 'bmp', training: true, answer: 'png' },
+  {
+    name: 'tiff',
+    extensions: ['.tif', '.tiff'],
+    mime: ['image/tiff'],
+    decoder: 'sharp',
+    training: true,
+    answer: 'png',
+  },
+  { name: 'gif', extensions: ['.gif'], mime: ['image/gif'], decoder: 'sharp', training: false, answer: 'png' },
+  { name: 'avif', extensions: ['.avif'], mime: ['image/avif'], decoder: 'sharp', training: false, answer: 'jpeg' },
   {
     name: 'heif',
     extensions: ['.heic', '.heif'],
     mime: ['image/heif', 'image/heic'],
     decoder: 'sharp',
     training: false,
+    answer: 'jpeg',
   },
 ];
-
-/** The formats written (rows with `output`), in the order content negotiation prefers them (PNG first). */
-export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** What writing an output format needs from its row. */
 export interface OutputRow {
@@ -93,6 +109,18 @@ function extensionOf(file: string): string {
   const slash = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
   const dot = file.lastIndexOf('.');
   return dot > slash ? file.slice(dot).toLowerCase() : '';
+}
+
+/**
+ * The output format an input is answered in when the request names none: by the input's format
+ * name (sharp's, as the header probe reports it), else by its file name's extension; PNG when
+ * neither is in the table.
+ */
+export function answerFormatOf(input: { format?: string; file?: string }): OutputFormat {
+  const ext = input.file === undefined ? '' : extensionOf(input.file);
+  const row =
+    IMAGE_FORMATS.find((f) => f.name === input.format) ?? IMAGE_FORMATS.find((f) => f.extensions.includes(ext));
+  return row?.answer ?? 'png';
 }
 
 /** True when the file name has the extension of an accepted format. */

@@ -4,6 +4,7 @@
  * side: inference (the server's ORT_* settings and the CLIs' flags, with a provider list) and
  * training (the onnxruntime engine's step graphs on CPU threads). Everything else goes through here.
  */
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 export type OrtSession = ort.InferenceSession;
@@ -85,4 +86,10 @@ export function int64Tensor(data: BigInt64Array, dims: readonly number[]): OrtTe
 /** onnxruntime's process-wide log level (its warnings go straight to stderr). */
 export function setOrtLogLevel(level: OrtLogLevel): void {
   ort.env.logLevel = level;
+}
+
+/** The folder of onnxruntime-node's native binding, where its optional provider libraries (CUDA, TensorRT) go. */
+export function ortBindingDir(): string {
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }

@@ -14,6 +14,12 @@ function routeLabel(req: Request): string {
   return 'other';
 }
 
+/**
+ * Liveness and readiness probes poll all day, and a readiness probe answers 503 by design while the
+ * models load: logged at debug, never as a failed request (the repository logs the state changes).
+ */
+const PROBE_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']);
+
 export function accessLog({ metrics, log }: Pick<ServeContext, 'metrics' | 'log'>) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const start = process.hrtime.bigint();
@@ -27,7 +33,8 @@ export function accessLog({ metrics, log }: Pick<ServeContext, 'metrics' | 'log'
       metrics.requests.inc(labels);
       metrics.requestDuration.observe(labels, s);
       const line = { method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(s * 1000) };
-      if (res.statusCode >= 500) log.warn(line, 'request failed');
+      if (PROBE_PATHS.has(req.path)) log.debug(line, 'probe');
+      else if (res.statusCode >= 500) log.warn(line, 'request failed');
       else log.info(line, 'request');
     });
     next();

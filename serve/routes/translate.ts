@@ -6,11 +6,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import multer from 'multer';
-import { OUTPUT_FORMATS, OUTPUT_ROWS, type OutputFormat } from '../../core/image/formats';
+import { OUTPUT_ROWS, type OutputFormat } from '../../core/image/formats';
+import { probeImage } from '../../core/image/decode';
 import type { Direction } from '../../core/modelManifest';
 import { parseSizeMode, type SizeMode } from '../../inference/preprocess';
 import { parseTileChoice } from '../../inference/tiling/tiledTranslate';
 import type { Stage } from '../metrics';
+import { negotiateOutputFormat } from '../outputNegotiation';
 import { HttpProblem, SEND_AN_IMAGE, waitProblem } from '../problem';
 import { NOT_READY_RETRY_S, type ServeContext } from '../serveContext';
 import { unknownModel } from './models';
@@ -144,19 +146,17 @@ async function translate(req: Request, res: Response, { config, repo, metrics, l
       `model '${model.name}' has no ${dir} generator (directions: ${model.directions.join(', ')})`,
     );
 
-  let format = q.format;
-  if (format === undefined) {
-    const accepted = req.accepts(OUTPUT_FORMATS.map((f) => OUTPUT_ROWS[f].mime));
-    if (!accepted)
-      throw new HttpProblem(
-        'not-acceptable',
-        `Accept allows none of ${OUTPUT_FORMATS.map((f) => OUTPUT_ROWS[f].mime).join(', ')} (or pass format=png|jpeg|webp)`,
-      );
-    format = OUTPUT_FORMATS.find((f) => OUTPUT_ROWS[f].mime === accepted)!;
-  }
-
   const body = req.file?.buffer ?? (Buffer.isBuffer(req.body) ? req.body : undefined);
   if (!body || body.length === 0) throw new HttpProblem('invalid-request', NO_IMAGE);
+  // The header alone names the input's format; a body that is no image fails later, with the reason.
+  const inputFormat =
+    q.format === undefined
+      ? await probeImage(body, Infinity).then(
+          (p) => p.format,
+          () => undefined,
+        )
+      : undefined;
+  const format = negotiateOutputFormat(req, q.format, inputFormat);
 
   const stages: Partial<Record<Stage, number>> = {};
   const observe = (stage: Stage, ms: number) => {

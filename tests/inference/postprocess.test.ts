@@ -1,6 +1,7 @@
 /** Model output → image bytes: encoding in each output format and the PNG size/speed levels. */
 import sharp from 'sharp';
 import type { RawImage } from '../../core/image/rawImage';
+import * as path from 'node:path';
 import { encodeImage, PNG_LEVELS, type PngLevel } from '../../inference/postprocess';
 import { rgbToLuma } from '../../inference/preprocess';
 import { noiseImage } from '../helpers/tinyModel';
@@ -34,9 +35,19 @@ describe('encodeImage', () => {
       expect((await sharp(out).raw().toBuffer()).equals(data)).toBe(true);
       sizes[png] = out.length;
     }
-    expect((await encodeImage(img, { format: 'png' })).length).toBe(sizes.fast); // the default
     expect(sizes.fast).toBeGreaterThan(data.length); // stored: the raw pixels plus PNG framing
     expect(sizes.balanced).toBeLessThan(data.length / 4);
     expect(sizes.small).toBeLessThanOrEqual(sizes.balanced);
+  });
+
+  it('PNG by default: filtered deflate, so a 64² answer is a few KB, not the 12 KB of stored pixels', async () => {
+    const emojiFile = path.join(__dirname, '..', '..', 'examples', 'twemoji', 'grinning-face.png');
+    const { data, info } = await sharp(emojiFile).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const emoji: RawImage = { data, width: info.width, height: info.height, channels: 3 };
+    expect(emoji.width * emoji.height).toBe(64 * 64);
+    const out = await encodeImage(emoji, { format: 'png' });
+    expect((await sharp(out).raw().toBuffer()).equals(data)).toBe(true);
+    expect(out.length).toBeLessThan(data.length / 3);
+    expect(out.equals(await encodeImage(emoji, { format: 'png', png: 'balanced' }))).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 /** inference/providers.ts: which providers are probed, session options per provider (WebGPU's own options) and the fallback. */
-import { openSession, providerPrecheck } from '../../inference/providers';
+import { openSession, providerPrecheck, skippedLogLevel } from '../../inference/providers';
+import { missingProviderLibrary } from '../../core/onnx/providerLibraries';
 import { inferenceSessionOptions, type SessionSettings } from '../../core/onnx/ortRuntime';
 import { randomGeneratorOnnx } from '../helpers/tinyModel';
 
@@ -17,10 +18,44 @@ describe('providerPrecheck', () => {
     expect(providerPrecheck('webgpu', () => ['/dev/nvidia0'])).toBeNull();
   });
 
-  it('leaves the other providers to onnxruntime', () => {
-    for (const p of ['cuda', 'tensorrt', 'dml', 'coreml', 'cpu'] as const)
-      expect(providerPrecheck(p, () => [])).toBeNull();
+  it('checks CUDA and TensorRT for their provider libraries, and leaves the other providers to onnxruntime', () => {
+    for (const p of ['cuda', 'tensorrt'] as const)
+      expect(providerPrecheck(p, () => [])).toBe(missingProviderLibrary(p));
+    for (const p of ['dml', 'coreml', 'cpu'] as const) expect(providerPrecheck(p, () => [])).toBeNull();
   });
+});
+
+const cudaInstalled = missingProviderLibrary('cuda') === null;
+
+(cudaInstalled ? test.skip : test)(
+  'without the CUDA provider libraries, cuda is skipped unasked (no native error, logged at info) and cpu opens',
+  async () => {
+    const opened = await openSession(randomGeneratorOnnx(3, 3, 1), ['cuda', 'cpu'], BASE);
+    try {
+      expect(opened.provider).toBe('cpu');
+      expect(opened.skipped).toEqual([
+        {
+          provider: 'cuda',
+          reason: expect.stringMatching(/^not installed: no libonnxruntime_providers_shared\.so /),
+          prechecked: true,
+        },
+      ]);
+      expect(skippedLogLevel(opened.skipped)).toBe('info');
+    } finally {
+      await opened.session.release();
+    }
+  },
+);
+
+test('a provider that was tried and failed is a warning; one skipped unasked is not', () => {
+  expect(skippedLogLevel([])).toBe('info');
+  expect(skippedLogLevel([{ provider: 'webgpu', reason: 'not probed', prechecked: true }])).toBe('info');
+  expect(
+    skippedLogLevel([
+      { provider: 'cuda', reason: 'not installed', prechecked: true },
+      { provider: 'webgpu', reason: 'no adapter' },
+    ]),
+  ).toBe('warn');
 });
 
 const BASE: SessionSettings = {

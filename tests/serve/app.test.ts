@@ -290,7 +290,7 @@ describe('POST /translate', () => {
     expect((await pixels(b.body)).data.equals((await pixels(c.body)).data)).toBe(false);
   });
 
-  it('encodes png, jpeg and webp by format=, else by Accept', async () => {
+  it('encodes png, jpeg and webp by format=, else by Accept, else as the input', async () => {
     for (const format of ['png', 'jpeg', 'webp'] as const) {
       const res = track(await request(main.server).post(`/translate?format=${format}`).attach('image', photo, 'p.png'));
       expect(res.status).toBe(200);
@@ -313,6 +313,14 @@ describe('POST /translate', () => {
       await request(main.server).post('/translate').set('Accept', '*/*').attach('image', photo, 'p.png'),
     );
     expect(anything.headers['content-type']).toBe('image/png');
+    // An Accept that allows anything, or none: the input's family answers (JPEG in → JPEG out).
+    for (const accept of ['*/*', undefined]) {
+      const post = request(main.server).post('/translate').set('Content-Type', 'image/jpeg');
+      const jpegIn = track(await (accept ? post.set('Accept', accept) : post).send(photoJpeg));
+      expect(jpegIn.status).toBe(200);
+      expect(jpegIn.headers['content-type']).toBe('image/jpeg');
+      expect((await sharp(jpegIn.body).metadata()).format).toBe('jpeg');
+    }
     expectProblem(
       await request(main.server).post('/translate').set('Accept', 'application/json').attach('image', photo, 'p.png'),
       406,

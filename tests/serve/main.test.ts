@@ -1,9 +1,11 @@
 /**
- * `npm start` as a real process: start-up, config errors, and graceful shutdown on signals.
+ * `npm start` as a real process: start-up (quiet on a machine without CUDA), log format, config
+ * errors, and graceful shutdown on signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import request from 'supertest';
+import { missingProviderLibrary } from '../../core/onnx/providerLibraries';
 import { createTinyModelRepo, noiseImage, type TinyRepo } from '../helpers/tinyModel';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -143,4 +145,40 @@ it('refuses a bad configuration with one line and exit code 2', async () => {
   procs.push(p);
   expect(await p.exit).toBe(2);
   expect(p.err().trim()).toMatch(/^config: MAX_BATCH: .*\(got "lots"\)$/);
+});
+
+(missingProviderLibrary('cuda') === null ? it.skip : it)(
+  'starts quietly without the CUDA provider libraries: no native onnxruntime error, no warning, cuda said once at info',
+  async () => {
+    // Default providers (cuda, webgpu, cpu); onnxruntime's own errors on, as an operator debugging would set it.
+    const p = startServer({ MODELS_DIR: models.dir, ORT_LOG_LEVEL: 'error' });
+    procs.push(p);
+    // Polling /readyz while the models load (503s) is part of a quiet start too.
+    await waitReady(await p.url);
+    p.child.kill('SIGTERM');
+    expect(await p.exit).toBe(0);
+    expect(p.err()).not.toContain('[E:onnxruntime');
+    expect(p.err()).toBe('');
+    const lines = p
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+    const cuda = lines.filter((l) => /cuda/.test(l.msg));
+    expect(cuda).toHaveLength(1);
+    expect(cuda[0].level).toBe(30);
+    expect(cuda[0].msg).toMatch(/cuda unavailable: not installed: no libonnxruntime_providers_shared\.so /);
+  },
+);
+
+it('writes JSON log lines to a pipe, and readable ones with LOG_FORMAT=pretty', async () => {
+  const p = startServer({ MODELS_DIR: models.dir, EXECUTION_PROVIDERS: 'cpu', LOG_FORMAT: 'pretty' });
+  procs.push(p);
+  await waitReady(await p.url);
+  p.child.kill('SIGTERM');
+  expect(await p.exit).toBe(0);
+  const first = p.out().split('\n')[0];
+  expect(first).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: listening on http:\/\/127\.0\.0\.1:\d+ /);
+  expect(p.out()).toMatch(/\] INFO: shutdown complete\n$/);
 });

@@ -168,7 +168,7 @@ describe('translate CLI', () => {
     expect(parse(['--execution_providers', 'cuda,tpu'])).toMatch(
       /^--execution_providers: expected a comma-separated list of cuda, tensorrt.*, got "cuda,tpu"$/,
     );
-    expect(parse(['--format', 'gif'])).toBe('--format: expected one of png, jpeg, webp, got "gif"');
+    expect(parse(['--format', 'gif'])).toBe('--format: expected one of auto, png, jpeg, webp, got "gif"');
     expect(parse(['--dir', 'AtoC'])).toBe('--dir: expected one of AtoB, BtoA, got "AtoC"');
     expect(() => parseCommandLine(translateCommand, ['--input', 'i', '--output', 'o'])).toThrow('--model is required');
     expect(parse(['--tile', 'big'])).toBe('--tile: expected auto, off or a tile side in pixels, got "big"');
@@ -192,7 +192,7 @@ describe('translate CLI', () => {
       shard_index: 2,
       shard_count: 3,
       batch_size: 4,
-      format: 'png',
+      format: 'auto',
       tile: 'auto',
       tile_pixels: 640 * 640,
       tile_stats: 'subsampled',
@@ -262,7 +262,7 @@ describe('translate CLI', () => {
       'squashed',
       '(default: native)',
       '(default: original)',
-      '(default: png)',
+      '(one of: auto, png, jpeg, webp) (default: auto)',
       '(default: 4)',
       '(default: 2 × batch_size + 2)',
       '(default: 0) (env: JOB_COMPLETION_INDEX)',

@@ -53,6 +53,27 @@ describe('outputPaths', () => {
     expect(outputPaths(['a/x.png'], 'webp').get('a/x.png')).toBe('a/x.webp');
   });
 
+  it("with 'auto', each file keeps its format family: JPEG → .jpg, PNG → .png, WebP → .webp, lossless → .png, HEIF → .jpg", () => {
+    const m = outputPaths(
+      ['a/x.JPG', 'b.jpeg', 'y.webp', 'z.png', 'p.tiff', 'q.bmp', 'g.gif', 'r.heic', 's.avif'],
+      'auto',
+    );
+    expect(Object.fromEntries(m)).toEqual({
+      'a/x.JPG': 'a/x.jpg',
+      'b.jpeg': 'b.jpg',
+      'y.webp': 'y.webp',
+      'z.png': 'z.png',
+      'p.tiff': 'p.png',
+      'q.bmp': 'q.png',
+      'g.gif': 'g.png',
+      'r.heic': 'r.jpg',
+      's.avif': 's.jpg',
+    });
+    // x.jpg and x.jpeg would both become x.jpg: each keeps its whole name.
+    const clash = outputPaths(['x.jpg', 'x.jpeg', 'x.png'], 'auto');
+    expect([...clash.values()]).toEqual(['x.jpg.jpg', 'x.jpeg.jpg', 'x.png']);
+  });
+
   it('gives every input its own output when names would collide, keeping the others short', () => {
     const inputs = ['p/x.jpg', 'p/x.png', 'p/x.jpg.png', 'q/x.jpg', 'p/y.gif'];
     const m = outputPaths(inputs, 'png');

@@ -15,7 +15,7 @@ import { loadConfig } from '../../serve/config';
 import { ModelRepository } from '../../serve/modelRepository';
 import type { OutputFormat } from '../../core/image/formats';
 import { parseSizeMode } from '../../inference/preprocess';
-import { outputPaths } from '../../translate/inputTree';
+import { outputPaths, type TreeFormat } from '../../translate/inputTree';
 import { TranslateError } from '../../translate/modelFolder';
 import { selectShard } from '../../translate/shard';
 import { translateTree, type TreeOptions } from '../../translate/translateTree';
@@ -161,12 +161,14 @@ describe('translateTree', () => {
         dir: 'AtoB' | 'BtoA';
         size: string;
         fit: 'original' | 'model';
-        format: OutputFormat;
+        format: TreeFormat;
       }[] = [
         { model: 'tiny', dir: 'AtoB', size: 'native', fit: 'original', format: 'png' },
         { model: 'tiny', dir: 'BtoA', size: 'original', fit: 'original', format: 'jpeg' },
         { model: 'tiny', dir: 'AtoB', size: '44', fit: 'model', format: 'webp' },
         { model: 'gray', dir: 'AtoB', size: 'original', fit: 'original', format: 'png' },
+        // Without format= the server answers in the input's family; --format auto writes the same.
+        { model: 'tiny', dir: 'AtoB', size: 'native', fit: 'original', format: 'auto' },
       ];
       for (const c of cases) {
         const o = options({
@@ -180,10 +182,15 @@ describe('translateTree', () => {
         expect(s.done).toBe(GOOD.length);
         const names = outputPaths([...GOOD.map((g) => g[0]), ...BAD].sort(), c.format);
         for (const [rel] of GOOD) {
+          const format = c.format === 'auto' ? '' : `&format=${c.format}`;
           const res = await request(app)
-            .post(`/translate?model=${c.model}&dir=${c.dir}&size=${c.size}&fit=${c.fit}&format=${c.format}`)
+            .post(`/translate?model=${c.model}&dir=${c.dir}&size=${c.size}&fit=${c.fit}${format}`)
             .attach('image', await fs.readFile(path.join(input, rel)), path.basename(rel));
           expect(res.status).toBe(200);
+          if (c.format === 'auto') {
+            const inputFormat = GOOD.find((g) => g[0] === rel)![3];
+            expect((await sharp(path.join(o.output, names.get(rel)!)).metadata()).format).toBe(inputFormat);
+          }
           const written = await fs.readFile(path.join(o.output, names.get(rel)!));
           expect(written.equals(res.body as Buffer)).toBe(true);
         }
