@@ -26,7 +26,7 @@ import { z } from 'zod';
 import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { firstLine } from '../core/errorText';
-import { probeWebGpu } from '../core/tf/webgpu';
+import { probeWebGpu } from '../core/gpu/webgpuAdapter';
 
 const PARTS = ['tfjs', 'ort', 'serve'] as const;
 type Part = (typeof PARTS)[number];

@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { firstLine } from '../errorText';
 import { BACKENDS, type BackendName } from '../config/options';
-import { activateWebGpu, probeWebGpu, releaseWebGpu } from './webgpu';
+import { probeWebGpu } from '../gpu/webgpuAdapter';
+import { activateWebGpu, releaseWebGpu } from './webgpu';
 import { useThreadedWasm } from './wasmThreads';
 
 export type BackendChoice = BackendName;
@@ -94,6 +95,11 @@ async function loadNative(phase: 'gpu' | 'cpu' | 'all'): Promise<BackendInfo | {
 async function loadWebGpu(): Promise<BackendInfo | { failure: string }> {
   const probe = probeWebGpu();
   if (!probe.found) return { failure: probe.reason };
+  try {
+    require.resolve('@tensorflow/tfjs-backend-webgpu');
+  } catch {
+    return { failure: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
+  }
   try {
     return { name: 'webgpu', reason: await activateWebGpu(probe.adapter) };
   } catch (e) {

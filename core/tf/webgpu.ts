@@ -1,82 +1,16 @@
 /**
  * tfjs on WebGPU in Node: Dawn (the optional `webgpu` package) under @tensorflow/tfjs-backend-webgpu
- * (optional too). Needs no CUDA toolkit, only a GPU driver with Vulkan and the Vulkan loader.
- *
- * Finding an adapter runs in a short child process: Dawn prints its own warnings (e.g. "Couldn't load
- * Vulkan") straight to the process's stderr, which would be alarming noise on every machine without
- * a GPU; the child's stderr is captured and its first line becomes the reason WebGPU was skipped.
+ * (optional too). Needs no CUDA toolkit, only a GPU driver with Vulkan and the Vulkan loader. Whether
+ * there is an adapter, and what kind, is core/gpu/webgpuAdapter.ts's question.
  *
  * The backend registers itself only if `navigator.gpu` exists when it is imported, and uses the
  * WebGPU globals (GPUBufferUsage, …), so both are installed first. A Dawn device keeps the process
  * alive: `releaseWebGpu` destroys it (the trainer and gpu:check call it when done).
  */
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-
-export interface GpuAdapterInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-}
-
-export type AdapterProbe = { found: true; adapter: GpuAdapterInfo } | { found: false; reason: string };
-
-function resolveOptional(request: string): string | null {
-  try {
-    return require.resolve(request);
-  } catch {
-    return null;
-  }
-}
-
-/** The probe the child runs: prints one JSON line, and exits (a live Dawn instance would keep it alive). */
-const PROBE = `
-const { create } = await import(process.argv[1]);
-const gpu = create([]);
-const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-const i = a && a.info;
-process.stdout.write(JSON.stringify(i ? { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description } : null) + '\\n');
-process.exit(0);
-`;
-
-let probed: AdapterProbe | undefined;
-
-/** Whether a WebGPU adapter is available to this process (cached; ~0.1 s the first time). */
-export function probeWebGpu(): AdapterProbe {
-  if (probed) return probed;
-  probed = probeOnce();
-  return probed;
-}
-
-function probeOnce(): AdapterProbe {
-  const dawn = resolveOptional('webgpu');
-  if (!dawn) return { found: false, reason: "the optional package 'webgpu' (Dawn for Node) is not installed" };
-  if (!resolveOptional('@tensorflow/tfjs-backend-webgpu'))
-    return { found: false, reason: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE, pathToFileURL(dawn).href], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: process.env,
-  });
-  const stderr = (r.stderr ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0 && !l.startsWith('at '));
-  const why = stderr.length > 0 ? `: ${stderr[0].replace(/^Warning:\s*/, '')}` : '';
-  if (r.error || r.status !== 0)
-    return { found: false, reason: `WebGPU probe failed${why || ` (${r.error?.message})`}` };
-  let info: GpuAdapterInfo | null = null;
-  try {
-    info = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as GpuAdapterInfo | null;
-  } catch {
-    return { found: false, reason: `WebGPU probe printed no answer${why}` };
-  }
-  return info ? { found: true, adapter: info } : { found: false, reason: `no WebGPU adapter${why}` };
-}
+import type { GpuAdapterInfo } from '../gpu/webgpuAdapter';
 
 interface DawnModule {
   create(options: string[]): unknown;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, releaseBackend } from '../../core/tf/backend';
-import { probeWebGpu } from '../../core/tf/webgpu';
+import { probeWebGpu } from '../../core/gpu/webgpuAdapter';
 
 /** Runs `body` with the given backend active, restoring the previous one afterwards (reference vs. fast path). */
 export async function onBackend<T>(name: 'cpu' | 'wasm', body: () => T): Promise<T> {
