@@ -6,6 +6,8 @@
  */
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
+import type { DeviceChoice, TrainingDevice } from '../core/config/options';
+import { resolveTrainingDevice, type DeviceProbes } from './trainingDevice';
 import type { EngineName } from './trainOptions';
 import type { TrainingModel } from './model/trainingModel';
 import type { ModelState, TrainingModelOptions } from './model/modelState';
@@ -61,6 +63,8 @@ export type EnginePlan =
       /** onnxruntime intra-op threads in all: each of 2 workers gets half. */
       threads: number;
       workers: 1 | 2;
+      /** The GPU the step graphs run on (one worker); absent: the CPU. */
+      device?: Exclude<TrainingDevice, 'cpu'>;
     }
   | { engine: 'tfjs'; /** The tfjs backend in use. */ backend: string; workers: 1 | 2 };
 
@@ -69,6 +73,7 @@ export type EngineOptions = TrainingModelOptions & {
   engine?: EngineName;
   threads?: number;
   workers?: number | 'auto';
+  device?: DeviceChoice;
   /** Modes without a crop keep each image's own size. */
   preprocess?: string;
 };
@@ -82,8 +87,17 @@ const SIZE_KEEPING = new Set(['none', 'scale_width']);
  * multi-threaded kernels outrun, with crops of one size) and logs why when it does not. --threads
  * is onnxruntime's alone (ignored by tfjs with a log line); --workers applies to both.
  */
-export function resolveEngine(o: EngineOptions, backend: string, log: (msg: string) => void = () => {}): EnginePlan {
-  let engine = o.engine ?? 'auto';
+export function resolveEngine(
+  o: EngineOptions,
+  backend: string,
+  log: (msg: string) => void = () => {},
+  devices?: DeviceProbes,
+): EnginePlan {
+  const device = o.device ?? 'auto';
+  // A device named is the onnxruntime engine's: the tfjs engine runs on --backend.
+  let engine = o.engine === undefined || o.engine === 'auto' ? (device === 'auto' ? 'auto' : 'onnxruntime') : o.engine;
+  if (engine === 'tfjs' && device !== 'auto')
+    throw new Error(`--device ${device} is for --engine onnxruntime (the tfjs engine runs on --backend)`);
   if (engine === 'auto') {
     let why = backend !== 'wasm' && backend !== 'cpu' ? `tfjs backend ${backend}` : undefined;
     if (!why && o.preprocess && SIZE_KEEPING.has(o.preprocess))
@@ -93,6 +107,11 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
   }
   if (engine === 'onnxruntime') {
     const threads = o.threads ?? os.availableParallelism();
+    const on = resolveTrainingDevice(device, log, devices);
+    if (on !== 'cpu') {
+      if (o.workers === 2) log(`--workers 2 ignored: one ${on} device serves one session best`);
+      return { engine, threads, workers: 1, device: on };
+    }
     return { engine, threads, workers: resolveWorkers(o, 'onnxruntime', log, threads, ORT_AUTO_WORKERS_FROM) };
   }
   if (o.threads !== undefined) log(`--threads ${o.threads} ignored: the tfjs engine's threads follow --workers`);
@@ -102,6 +121,7 @@ export function resolveEngine(o: EngineOptions, backend: string, log: (msg: stri
 /** The plan in words, for the start-up log: `onnxruntime engine, 8 threads`. */
 export function describeEngine(p: EnginePlan): string {
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (p.engine === 'onnxruntime' && p.device) return `onnxruntime engine on ${p.device}`;
   if (p.engine === 'onnxruntime')
     return p.workers === 1
       ? `onnxruntime engine, ${plural(p.threads, 'thread')}`
@@ -121,7 +141,7 @@ export async function openTrainingModel(
 ): Promise<TrainingModel> {
   if (plan.engine === 'onnxruntime')
     return plan.workers === 1
-      ? OrtTrainingModel.open(opts, state, plan.threads, log)
+      ? OrtTrainingModel.open(opts, state, plan.threads, log, undefined, plan.device)
       : ParallelTrainingModel.open(
           opts,
           state,

@@ -4,6 +4,8 @@
  * side: inference (the server's ORT_* settings and the CLIs' flags, with a provider list) and
  * training (the onnxruntime engine's step graphs on CPU threads). Everything else goes through here.
  */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { TrainingDevice } from '../config/options';
 
@@ -77,6 +79,16 @@ export function trainingSessionOptions(
     executionMode: 'sequential',
     enableMemPattern: false,
   };
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library is installed (`ONNXRUNTIME_NODE_INSTALL=cuda12`
+ * puts it beside the binding; the package ships without it).
+ */
+export function cudaProviderInstalled(): boolean {
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  const dir = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so'));
 }
 
 /** Whether `t` lives in a device buffer (an output kept there by `deviceOutputs`), not in host memory. */
