@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { firstLine } from '../core/errorText';
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/preprocess';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
+import { DEFAULT_EXECUTION_PROVIDERS } from '../inference/providers';
 import { commaSeparated } from '../core/cli/fields';
 import { toBoolean, toNumber } from '../core/config/coerce';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../core/onnx/ortRuntime';
@@ -33,7 +34,7 @@ const schema = z
     /** Tried in order; the first that works for a model is used (onnxruntime does not fall back by itself). */
     EXECUTION_PROVIDERS: list(z.enum(EXECUTION_PROVIDERS))
       .refine((a) => a.length > 0, 'at least one provider')
-      .default(['cuda', 'webgpu', 'cpu']),
+      .default([...DEFAULT_EXECUTION_PROVIDERS]),
     MAX_UPLOAD_BYTES: int(1).default(20 * 1024 * 1024),
     /** Largest processing size: width × height the network runs at (after the resize). */
     MAX_PIXELS: int(1).default(DEFAULT_MAX_PIXELS),
