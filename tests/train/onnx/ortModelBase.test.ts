@@ -63,19 +63,18 @@ describeOnAdapter(`onnxruntime engine on WebGPU (${webgpu.found ? webgpu.adapter
       const cpu = await OrtTrainingModel.open(o, start, 2);
       const gpu = await OrtTrainingModel.open(o, start, 2, undefined, undefined, 'webgpu');
       try {
-        const c = await iteration(cpu, 0, size);
+        expectStatesAlike('webgpu vs cpu', o, await iteration(cpu, 0, size), await iteration(gpu, 0, size), TOL);
+        expect(cpu.transferBytes).toEqual({ toDevice: 0, fromDevice: 0 });
+        // The first iteration uploaded the starting state; from the second on it stays on the device.
         const before = { ...gpu.transferBytes };
-        const a = image(0, size);
-        const b = image(1, size);
-        const losses = await gpu.optimize(a.data, a.shape, b.data, b.shape);
+        const a = image(2, size);
+        const b = image(3, size);
+        await gpu.optimize(a.data, a.shape, b.data, b.shape);
         const image4 = size * size * 3 * 4;
         // Up: real_A, real_B to the G step; both again with the pooled fakes to the D step; each
         // step's Adam step size and bias correction. Down: the two fakes (for the pools), 8 losses.
         expect(gpu.transferBytes.toDevice - before.toDevice).toBe(6 * image4 + 2 * 2 * 4);
         expect(gpu.transferBytes.fromDevice - before.fromDevice).toBe(2 * image4 + LOSS_NAMES.length * 4);
-        const g = { losses, state: await gpu.exportState(), visuals: (await gpu.visuals())! };
-        expectStatesAlike('webgpu vs cpu', o, c, g, TOL);
-        expect(cpu.transferBytes).toEqual({ toDevice: 0, fromDevice: 0 });
       } finally {
         await Promise.all([cpu.dispose(), gpu.dispose()]);
       }
@@ -106,10 +105,11 @@ describeOnAdapter(`onnxruntime engine on WebGPU (${webgpu.found ? webgpu.adapter
       expect(stateDifferences(saved.gpu, await gpu.exportState())).toEqual([]);
       expect(stateDifferences(straight.gpu.state, (await iteration(gpu, 1, 32)).state)).toEqual([]);
 
-      // Across devices: the resumed run agrees with the uninterrupted run on either device.
+      // Across devices: the resumed run agrees with the uninterrupted run of the device that wrote
+      // the checkpoint (after one iteration from the same state, float order is all that differs;
+      // the two devices' own uninterrupted runs drift further apart as Adam amplifies it).
       await cpu.importState(saved.gpu);
       const gpuToCpu = await iteration(cpu, 1, 32);
-      expectStatesAlike('webgpu checkpoint resumed on cpu vs cpu throughout', o, straight.cpu, gpuToCpu, TOL);
       expectStatesAlike('webgpu checkpoint resumed on cpu vs webgpu throughout', o, straight.gpu, gpuToCpu, TOL);
       await gpu.importState(saved.cpu);
       const cpuToGpu = await iteration(gpu, 1, 32);
