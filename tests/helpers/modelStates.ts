@@ -95,7 +95,12 @@ export function expectStatesAlike(where: string, o: TrainOptions, t: StepResult,
         const err = scaledMaxError(so.adam![which][part].get(key)!, v) / tol;
         if (err > worst.err) worst = { key: `adam.${which}.${part}.${key}`, err };
       }
-  expect([where, worst.key, worst.err <= 1]).toEqual([where, worst.key, true]);
+  expect([where, worst.key, `${(worst.err * tol).toExponential(2)} (scaled)`, worst.err <= 1]).toEqual([
+    where,
+    worst.key,
+    `${(worst.err * tol).toExponential(2)} (scaled)`,
+    true,
+  ]);
   expect([so.adam!.G.step, so.adam!.D.step]).toEqual([st.adam!.G.step, st.adam!.D.step]);
   expect(so.poolRng).toEqual(st.poolRng);
   for (const p of ['A', 'B'] as const) {
