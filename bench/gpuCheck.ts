@@ -3,9 +3,11 @@
  *
  *   npm run gpu:check                     # everything (a few minutes on an H200)
  *   npm run gpu:check -- --quick          # fewer repetitions (about half the time)
- *   npm run gpu:check -- --parts ort      # some of: tfjs, ort, serve
+ *   npm run gpu:check -- --parts ort      # some of: tfjs, ort, serve, train, scaling
  *
  * Without a WebGPU adapter it prints one JSON line saying why ({"webgpu": false, …}) and exits 0.
+ * On a software adapter (lavapipe: a CPU emulating a GPU) every part runs at a tiny size, and the
+ * output says that its figures mean nothing (`software_adapter`).
  * `--dry-run` runs every part on the CPU (wasm backend, CPU provider) with a tiny generator at 32²,
  * so that the script itself is tested where there is no GPU (tests/bench/gpuCheck.test.ts).
  * Otherwise each part runs in its own child process (a failing part is reported, the others still
@@ -17,6 +19,8 @@
  *   ort   — onnxruntime-node's WebGPU provider on the same generator: fp32/fp16 × NCHW/NHWC layout ×
  *           batch 1/8/16, graph capture at batch 1, and parity with the CPU provider.
  *   serve — bench/serve.ts: this project's server with EXECUTION_PROVIDERS=webgpu at 1 and 32 clients.
+ *   train, scaling — the onnxruntime training engine on the GPU provider, and on every CPU core
+ *           (bench/gpuTrainParts.ts).
  * Weights are random (the architecture, not the values, sets the time).
  */
 import { spawnSync } from 'node:child_process';
@@ -27,8 +31,9 @@ import { runCommand } from '../core/cli/command';
 import { field } from '../core/cli/fields';
 import { firstLine } from '../core/errorText';
 import { probeWebGpu } from '../core/gpu/webgpuAdapter';
+import { cpuScalingPart, ortTrainPart, type TrainPartConfig } from './gpuTrainParts';
 
-const PARTS = ['tfjs', 'ort', 'serve'] as const;
+const PARTS = ['tfjs', 'ort', 'serve', 'train', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
 const ROOT = path.join(__dirname, '..');
 
@@ -40,6 +45,7 @@ const schema = z
       .default([...PARTS])
       .describe('comma-separated parts to run'),
     part: z.enum(PARTS).optional().describe('(internal) run one part in this process'),
+    tiny: field.boolean().default(false).describe('(internal) the part runs at the software-adapter size'),
     part_timeout: field.int(1).default(420).describe('seconds each part may take'),
     dry_run: field
       .boolean()
@@ -60,6 +66,10 @@ const FULL = {
   sizes: [256, 128],
   batches: [1, 8, 16],
 };
+/** A software adapter: the GPU paths at the dry run's size, so that they run at all in minutes. */
+const TINY = { ...DRY, dry: false, backend: 'webgpu', provider: 'webgpu' };
+const SOFTWARE_NOTE =
+  'software WebGPU adapter (a CPU emulating a GPU): every part ran at a tiny size; the figures mean nothing';
 let CFG = FULL;
 let BIG = 256;
 let SMALL = 128;
@@ -299,19 +309,38 @@ function lastLines(s: string | null, n: number): string {
   return (s ?? '').trim().split('\n').slice(-n).join(' | ');
 }
 
-async function runPart(part: Part, quick: boolean): Promise<unknown> {
+/** The training parts' configuration: the official networks, or tiny ones (dry run, software adapter). */
+function trainConfig(quick: boolean): TrainPartConfig {
+  const small = CFG !== FULL;
+  return {
+    device: CFG.dry ? 'cpu' : 'webgpu',
+    netG: NET_G,
+    ngf: CFG.ngf,
+    ndf: small ? 4 : 64,
+    sizes: small ? [BIG] : [BIG, SMALL],
+    reps: small ? 1 : quick ? 3 : 6,
+    scalingSize: small ? '64' : '128',
+  };
+}
+
+async function runPart(part: Part, quick: boolean, timeoutS: number): Promise<unknown> {
   if (part === 'tfjs') return tfjsPart(quick);
   if (part === 'ort') return ortPart(quick);
+  if (part === 'train') return ortTrainPart(trainConfig(quick), log);
+  if (part === 'scaling') return cpuScalingPart(trainConfig(quick), log, timeoutS);
   return servePart(quick);
 }
 
 async function main(o: Options): Promise<number> {
-  CFG = o.dry_run ? DRY : FULL;
-  [BIG, SMALL] = CFG.sizes;
-  NET_G = `resnet_${CFG.blocks}blocks`;
+  const setConfig = (c: typeof FULL) => {
+    CFG = c;
+    [BIG, SMALL] = CFG.sizes;
+    NET_G = `resnet_${CFG.blocks}blocks`;
+  };
+  setConfig(o.dry_run ? DRY : o.tiny ? TINY : FULL);
   const quick = o.quick;
   if (o.part) {
-    const result = await runPart(o.part, quick);
+    const result = await runPart(o.part, quick, o.part_timeout);
     process.stdout.write(JSON.stringify(result) + '\n');
     return 0;
   }
@@ -323,15 +352,24 @@ async function main(o: Options): Promise<number> {
     return 0;
   }
   log(`adapter: ${JSON.stringify(probe.adapter)}`);
+  const software = 'adapterClass' in probe && probe.adapterClass === 'software';
+  if (software) {
+    setConfig(TINY);
+    log(SOFTWARE_NOTE);
+  }
   const measured: Record<string, unknown> = {};
   for (const part of parts) {
     const t0 = performance.now();
     const args = ['--import', 'tsx', __filename, '--part', part, ...(quick ? ['--quick'] : [])];
     if (CFG.dry) args.push('--dry-run');
+    if (software) args.push('--tiny');
+    // The scaling part runs three benchmarks, each within the part's time.
+    const timeout = (part === 'scaling' ? 3 : 1) * o.part_timeout * 1000;
+    args.push('--part-timeout', String(o.part_timeout));
     const r = spawnSync(process.execPath, args, {
       cwd: ROOT,
       encoding: 'utf8',
-      timeout: o.part_timeout * 1000,
+      timeout,
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 64 << 20,
     });
@@ -346,7 +384,15 @@ async function main(o: Options): Promise<number> {
     }
     log(`${part}: ${round((performance.now() - t0) / 1000)} s`);
   }
-  const result = { webgpu: !CFG.dry, dry_run: CFG.dry, adapter: probe.adapter, host, quick, measured };
+  const result = {
+    webgpu: !CFG.dry,
+    dry_run: CFG.dry,
+    ...(software && { software_adapter: SOFTWARE_NOTE }),
+    adapter: probe.adapter,
+    host,
+    quick,
+    measured,
+  };
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   return 0;
 }
@@ -355,7 +401,9 @@ runCommand(
   {
     name: 'gpu:check',
     program: 'npm run gpu:check --',
-    summary: 'The GPU figures (tfjs on WebGPU, onnxruntime WebGPU, the server) as JSON; one line when no adapter.',
+    summary:
+      'The GPU figures (tfjs on WebGPU, onnxruntime WebGPU, the server, the onnxruntime training engine on the GPU ' +
+      'and its CPU scaling) as JSON; one line when no adapter.',
     schema,
     placeholders: { parts: '<list>', part: '<name>' },
     exit: 'immediately', // a live Dawn device would otherwise keep the process alive

@@ -5,6 +5,7 @@
  * provider lacks, when `cpu` is configured at all) and the first that opens the model wins.
  */
 import { readdirSync } from 'node:fs';
+import { autoAdapter, probeWebGpu, type AdapterProbe } from '../core/gpu/webgpuAdapter';
 import {
   createSession,
   inferenceSessionOptions,
@@ -16,6 +17,13 @@ import { missingProviderLibrary } from '../core/onnx/providerLibraries';
 
 /** Providers that run on a GPU (or other accelerator): they get the GPU batch size instead. */
 export const GPU_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
+
+/**
+ * The providers tried when nobody names any (the server's EXECUTION_PROVIDERS default): an
+ * automatic choice, so WebGPU there takes a hardware adapter only. Any other list is one written
+ * by hand, where `webgpu` takes whatever adapter there is, a software one (lavapipe) included.
+ */
+export const DEFAULT_EXECUTION_PROVIDERS: readonly ExecutionProviderName[] = ['cuda', 'webgpu', 'cpu'];
 
 export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
   intraOpThreads: 0,
@@ -52,20 +60,39 @@ function gpuDeviceNodes(): string[] {
 }
 
 /**
- * Why a provider is not even tried on this machine, or null to try it. CUDA and TensorRT need
- * their provider libraries (core/onnx/providerLibraries.ts). Dawn's WebGPU probe prints
- * `error: XDG_RUNTIME_DIR is invalid` and a Vulkan warning straight to stderr on a machine without
- * a GPU, so on Linux it is only probed where a GPU device node exists.
+  const missingLibrary = missingProviderLibrary(provider);
+  if (missingLibrary !== null) return missingLibrary;
+  if (provider !== 'webgpu') return null;
+  const noNode = process.platform === 'linux' && nodes().length === 0;
+  if (named) {
+    if (!noNode) return null;
+    const p = adapter();
+    return p.found ? null : `no WebGPU adapter (${p.reason})`;
+  }
+  if (noNode) return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
+  const p = adapter();
+  const auto = p.found ? autoAdapter(p) : undefined;
+  return auto && !auto.usable ? `${auto.reason} (name it in the provider list to use it)` : null;
  */
 export function providerPrecheck(
   provider: ExecutionProviderName,
   nodes: () => string[] = gpuDeviceNodes,
+  named = false,
+  adapter: () => AdapterProbe = probeWebGpu,
 ): string | null {
   const missingLibrary = missingProviderLibrary(provider);
   if (missingLibrary !== null) return missingLibrary;
-  if (provider === 'webgpu' && process.platform === 'linux' && nodes().length === 0)
-    return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
-  return null;
+  if (provider !== 'webgpu') return null;
+  const noNode = process.platform === 'linux' && nodes().length === 0;
+  if (named) {
+    if (!noNode) return null;
+    const p = adapter();
+    return p.found ? null : `no WebGPU adapter (${p.reason})`;
+  }
+  if (noNode) return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
+  const p = adapter();
+  const auto = p.found ? autoAdapter(p) : undefined;
+  return auto && !auto.usable ? `${auto.reason} (name it in the provider list to use it)` : null;
 }
 
 function reasonOf(e: unknown): string {
@@ -97,9 +124,10 @@ export async function openSession(
 ): Promise<OpenedSession> {
   const skipped: SkippedProvider[] = [];
   const withCpu = providers.includes('cpu');
+  const named = providers.join() !== DEFAULT_EXECUTION_PROVIDERS.join();
   for (const provider of providers) {
     if (unavailable.has(provider)) continue;
-    const precheck = providerPrecheck(provider);
+    const precheck = providerPrecheck(provider, gpuDeviceNodes, named);
     if (precheck !== null) {
       skipped.push({ provider, reason: precheck, prechecked: true });
       continue;

@@ -11,6 +11,7 @@ import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PIXELS } from '../inference/prepr
 import { DEFAULT_PNG_LEVEL, PNG_LEVEL_NAMES } from '../inference/postprocess';
 import { LOG_FORMATS } from './serverLogger';
 import { DEFAULT_TILING, STATS_MODES } from '../inference/tiling/tiledTranslate';
+import { DEFAULT_EXECUTION_PROVIDERS } from '../inference/providers';
 import { commaSeparated } from '../core/cli/fields';
 import { toBoolean, toNumber } from '../core/config/coerce';
 import { EXECUTION_PROVIDERS, type SessionSettings } from '../core/onnx/ortRuntime';
@@ -35,7 +36,7 @@ const schema = z
     /** Tried in order; the first that works for a model is used (onnxruntime does not fall back by itself). */
     EXECUTION_PROVIDERS: list(z.enum(EXECUTION_PROVIDERS))
       .refine((a) => a.length > 0, 'at least one provider')
-      .default(['cuda', 'webgpu', 'cpu']),
+      .default([...DEFAULT_EXECUTION_PROVIDERS]),
     MAX_UPLOAD_BYTES: int(1).default(20 * 1024 * 1024),
     /** Largest processing size: width × height the network runs at (after the resize). */
     MAX_PIXELS: int(1).default(DEFAULT_MAX_PIXELS),

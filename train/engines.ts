@@ -7,6 +7,8 @@
 import * as os from 'node:os';
 import type { NormKind } from '../core/arch/spec';
 import { adapterName, probeWebGpu, type AdapterProbe } from '../core/gpu/webgpuAdapter';
+import type { DeviceChoice, TrainingDevice } from '../core/config/options';
+import { resolveTrainingDevice, type DeviceProbes } from './trainingDevice';
 import type { EngineName } from './trainOptions';
 import type { TrainingModel } from './model/trainingModel';
 import type { ModelState, TrainingModelOptions } from './model/modelState';
@@ -62,6 +64,8 @@ export type EnginePlan =
       /** onnxruntime intra-op threads in all: each of 2 workers gets half. */
       threads: number;
       workers: 1 | 2;
+      /** The GPU the step graphs run on (one worker); absent: the CPU. */
+      device?: Exclude<TrainingDevice, 'cpu'>;
     }
   | { engine: 'tfjs'; /** The tfjs backend in use. */ backend: string; workers: 1 | 2 };
 
@@ -70,6 +74,7 @@ export type EngineOptions = TrainingModelOptions & {
   engine?: EngineName;
   threads?: number;
   workers?: number | 'auto';
+  device?: DeviceChoice;
   /** Modes without a crop keep each image's own size. */
   preprocess?: string;
 };
@@ -89,8 +94,13 @@ export function resolveEngine(
   backend: string,
   log: (msg: string) => void = () => {},
   adapter: () => AdapterProbe = probeWebGpu,
+  devices?: DeviceProbes,
 ): EnginePlan {
-  let engine = o.engine ?? 'auto';
+  const device = o.device ?? 'auto';
+  // A device named is the onnxruntime engine's: the tfjs engine runs on --backend.
+  let engine = o.engine === undefined || o.engine === 'auto' ? (device === 'auto' ? 'auto' : 'onnxruntime') : o.engine;
+  if (engine === 'tfjs' && device !== 'auto')
+    throw new Error(`--device ${device} is for --engine onnxruntime (the tfjs engine runs on --backend)`);
   if (engine === 'auto') {
     let why = backend !== 'wasm' && backend !== 'cpu' ? `tfjs backend ${backend}` : undefined;
     if (!why && o.preprocess && SIZE_KEEPING.has(o.preprocess))
@@ -103,12 +113,17 @@ export function resolveEngine(
       if (a.found && a.adapterClass === 'software')
         log(
           `engine auto: onnxruntime on the CPU, passed over the software WebGPU adapter (${adapterName(a.adapter)}): ` +
-            `the onnxruntime CPU engine is faster (--backend webgpu uses it)`,
+            `the onnxruntime CPU engine is faster (--device webgpu uses it)`,
         );
     }
   }
   if (engine === 'onnxruntime') {
     const threads = o.threads ?? os.availableParallelism();
+    const on = resolveTrainingDevice(device, log, devices);
+    if (on !== 'cpu') {
+      if (o.workers === 2) log(`--workers 2 ignored: one ${on} device serves one session best`);
+      return { engine, threads, workers: 1, device: on };
+    }
     return { engine, threads, workers: resolveWorkers(o, 'onnxruntime', log, threads, ORT_AUTO_WORKERS_FROM) };
   }
   if (o.threads !== undefined) log(`--threads ${o.threads} ignored: the tfjs engine's threads follow --workers`);
@@ -118,6 +133,7 @@ export function resolveEngine(
 /** The plan in words, for the start-up log: `onnxruntime engine, 8 threads`. */
 export function describeEngine(p: EnginePlan): string {
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (p.engine === 'onnxruntime' && p.device) return `onnxruntime engine on ${p.device}`;
   if (p.engine === 'onnxruntime')
     return p.workers === 1
       ? `onnxruntime engine, ${plural(p.threads, 'thread')}`
@@ -137,7 +153,7 @@ export async function openTrainingModel(
 ): Promise<TrainingModel> {
   if (plan.engine === 'onnxruntime')
     return plan.workers === 1
-      ? OrtTrainingModel.open(opts, state, plan.threads, log)
+      ? OrtTrainingModel.open(opts, state, plan.threads, log, undefined, plan.device)
       : ParallelTrainingModel.open(
           opts,
           state,

@@ -7,7 +7,14 @@
 import * as os from 'node:os';
 import { z } from 'zod';
 import { generatorSpec, parseResnetBlocks, sizeMultiple } from '../core/arch/spec';
-import { BACKENDS, optionField, parseOptionsWith, withCrossChecks, type OptionIssue } from '../core/config/options';
+import {
+  BACKENDS,
+  DEVICE_CHOICES,
+  optionField,
+  parseOptionsWith,
+  withCrossChecks,
+  type OptionIssue,
+} from '../core/config/options';
 import { toNumber, toText } from '../core/config/coerce';
 
 const { int: intType, number: numberType, boolean: booleanType, enum: enumType, text: textType } = optionField;
@@ -163,6 +170,15 @@ export const trainOptionsShape = {
         'tfjs model on --backend (--workers threads), which also runs on GPUs. auto: onnxruntime when the ' +
         'tfjs backend is wasm or cpu and crops have one size, else tfjs (the log says why). ' +
         'Both engines compute the same steps and save the same checkpoints: a run resumes on either',
+    ),
+  device: enumType(DEVICE_CHOICES)
+    .default('auto')
+    .describe(
+      "onnxruntime engine: where the step graphs run. webgpu: onnxruntime-node's bundled WebGPU provider " +
+        '(a GPU with Vulkan, Metal or D3D12 drivers; weights and Adam moments stay on it between steps). cuda: ' +
+        'its CUDA provider, where ONNXRUNTIME_NODE_INSTALL=cuda12 npm install put it. cpu: --threads cores. auto: ' +
+        'webgpu on a hardware adapter, else cuda, else cpu (never a software adapter; the log says why). ' +
+        'Checkpoints are the same on every device: a run resumes on any',
     ),
   threads: intType(1)
     .optional()

@@ -81,6 +81,11 @@ export const optionField = {
 /** tfjs backends (core/tf/backend.ts); the training, test, import and bench commands all take `--backend`. */
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+/** Where the onnxruntime training engine runs its step graphs (`npm run train -- --device`, core/onnx/ortRuntime.ts). */
+export const TRAINING_DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
+export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
+export const DEVICE_CHOICES = ['auto', ...TRAINING_DEVICES] as const;
+export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 // ---------------------------------------------------------------------------------------------
 // Cross-checks between fields.

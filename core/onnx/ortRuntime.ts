@@ -4,8 +4,10 @@
  * side: inference (the server's ORT_* settings and the CLIs' flags, with a provider list) and
  * training (the onnxruntime engine's step graphs on CPU threads). Everything else goes through here.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { TrainingDevice } from '../config/options';
 
 export type OrtSession = ort.InferenceSession;
 export type OrtTensor = ort.Tensor;
@@ -53,19 +55,45 @@ export function inferenceSessionOptions(s: SessionSettings, providers: Execution
 }
 
 /**
- * Training step graphs (train/onnx): CPU kernels on `threads` intra-op threads, nodes in order.
- * No memory pattern: it gives every tensor of a run its own slot in one block, where the arena
- * alone reuses freed chunks at the same speed (peak memory in bench/README.md).
+ * Training step graphs (train/onnx): on `device` (its provider first, CPU kernels behind it for any
+ * node it lacks), on `threads` intra-op threads, nodes in order. `deviceOutputs` stay where the
+ * WebGPU provider computed them (tensors of location 'gpu-buffer', fed back to the next run without
+ * a copy); onnxruntime-node binds device buffers for WebGPU only, so on CUDA every output comes to
+ * the host. No memory pattern: it gives every tensor of a run its own slot in one block, where the
+ * arena alone reuses freed chunks at the same speed (peak memory in bench/README.md).
  */
-export function trainingSessionOptions(threads: number): OrtSessionOptions {
+export function trainingSessionOptions(
+  threads: number,
+  device: TrainingDevice = 'cpu',
+  deviceOutputs: readonly string[] = [],
+): OrtSessionOptions {
   return {
-    executionProviders: ['cpu'],
+    executionProviders: device === 'cpu' ? ['cpu'] : [device, 'cpu'],
+    ...(device === 'webgpu' &&
+      deviceOutputs.length > 0 && {
+        preferredOutputLocation: Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const])),
+      }),
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     enableMemPattern: false,
   };
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library is installed (`ONNXRUNTIME_NODE_INSTALL=cuda12`
+ * puts it beside the binding; the package ships without it).
+ */
+export function cudaProviderInstalled(): boolean {
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  const dir = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so'));
+}
+
+/** Whether `t` lives in a device buffer (an output kept there by `deviceOutputs`), not in host memory. */
+export function isDeviceTensor(t: OrtTensor): boolean {
+  return t.location === 'gpu-buffer';
 }
 
 /** A session for `model` (a file or the bytes of one); onnxruntime's defaults (CPU) without `options`. */

@@ -107,6 +107,11 @@ async function loadWebGpu(explicit: boolean): Promise<BackendInfo | { failure: s
     return { failure: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
   }
   try {
+    require.resolve('@tensorflow/tfjs-backend-webgpu');
+  } catch {
+    return { failure: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
+  }
+  try {
     return { name: 'webgpu', reason: await activateWebGpu(probe.adapter) };
   } catch (e) {
     return { failure: firstLine(e) };

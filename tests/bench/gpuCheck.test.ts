@@ -30,7 +30,7 @@ test('--dry-run: every part runs on the CPU and reports its figures without erro
   expect(r.status).toBe(0);
   const out = JSON.parse(r.stdout);
   expect(out).toMatchObject({ webgpu: false, dry_run: true });
-  const { tfjs, ort, serve } = out.measured;
+  const { tfjs, ort, serve, train, scaling } = out.measured;
   expect(JSON.stringify(out.measured)).not.toMatch(/"error"/);
   expect(tfjs.iteration_32.iteration_s).toBeGreaterThan(0);
   expect(tfjs.iteration_32_losses_read_every_iteration.iteration_s).toBeGreaterThan(0);
@@ -40,6 +40,8 @@ test('--dry-run: every part runs on the CPU and reports its figures without erro
     expect(ort[key].batch_1.images_per_s).toBeGreaterThan(0);
     expect(ort[key].parity_vs_cpu.max_grey_levels).toBeLessThanOrEqual(key.startsWith('fp32') ? 0 : 3);
   }
+  expect(train.iteration_32.iteration_s).toBeGreaterThan(0);
+  expect(Object.keys(scaling.workers)).toEqual(['workers_1', 'workers_2']);
   expect(serve.http.map((h: { connections: number }) => h.connections)).toEqual([1, 32]);
   for (const h of serve.http) expect([h.connections, h.failures, h.requests > 0]).toEqual([h.connections, 0, true]);
 });

@@ -1,7 +1,14 @@
 /** inference/providers.ts: which providers are probed, session options per provider (WebGPU's own options) and the fallback. */
-import { openSession, providerPrecheck, skippedLogLevel } from '../../inference/providers';
+import pino from 'pino';
+import sharp from 'sharp';
+import request from 'supertest';
+import { DEFAULT_EXECUTION_PROVIDERS, openSession, providerPrecheck, skippedLogLevel } from '../../inference/providers';
 import { missingProviderLibrary } from '../../core/onnx/providerLibraries';
-import { inferenceSessionOptions, type SessionSettings } from '../../core/onnx/ortRuntime';
+import { inferenceSessionOptions, type ExecutionProviderName, type SessionSettings } from '../../core/onnx/ortRuntime';
+import { createApp } from '../../serve/app';
+import { loadConfig } from '../../serve/config';
+import { ModelRepository } from '../../serve/modelRepository';
+import { webgpu } from '../helpers/backends';
 import { randomGeneratorOnnx } from '../helpers/tinyModel';
 
 describe('providerPrecheck', () => {
@@ -91,3 +98,70 @@ test('webgpu with its options opens, or is skipped with a one-line reason and cp
     await opened.session.release();
   }
 });
+
+describe('webgpu named by hand may take a software adapter; an automatic list passes over it', () => {
+  const software = () =>
+    ({
+      found: true,
+      adapterClass: 'software',
+      adapter: { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa' },
+    }) as const;
+  const none = () => ({ found: false, reason: 'no WebGPU adapter' }) as const;
+
+  (process.platform === 'linux' ? it : it.skip)('named: tried where the probe finds any adapter', () => {
+    expect(providerPrecheck('webgpu', () => [], true, software)).toBeNull();
+    expect(providerPrecheck('webgpu', () => [], true, none)).toBe('no WebGPU adapter (no WebGPU adapter)');
+  });
+
+  it('automatic: a software adapter is not tried, and the reason says how to ask for it', () => {
+    expect(providerPrecheck('webgpu', () => ['/dev/dri/renderD128'], false, software)).toBe(
+      'software WebGPU adapter (llvmpipe) is used only when asked for (name it in the provider list to use it)',
+    );
+  });
+
+  it('the default provider list is the automatic one', () => {
+    expect(loadConfig({}, {}).EXECUTION_PROVIDERS).toEqual([...DEFAULT_EXECUTION_PROVIDERS]);
+  });
+});
+
+(webgpu.found ? describe : describe.skip)('the server with EXECUTION_PROVIDERS=webgpu', () => {
+  /** The bundled model's AtoB answer to an example image, PNG decoded, from a server on `providers`. */
+  async function served(providers: ExecutionProviderName[]) {
+    const config = loadConfig({}, { MODELS_DIR: 'models', EXECUTION_PROVIDERS: providers, LOG_LEVEL: 'silent' });
+    const repo = new ModelRepository(config, pino({ level: 'silent' }));
+    await repo.load();
+    try {
+      const app = createApp(config, repo, { logger: pino({ level: 'silent' }) });
+      const res = await request(app)
+        .post('/translate?dir=AtoB')
+        .attach('image', 'examples/twemoji/grinning-face.png')
+        .buffer(true)
+        .parse((r, done) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => done(null, Buffer.concat(chunks)));
+        });
+      expect(res.status).toBe(200);
+      const models = (await request(app).get('/v1/models')).body as unknown;
+      return {
+        pixels: await sharp(res.body as Buffer)
+          .raw()
+          .toBuffer(),
+        models: JSON.stringify(models),
+      };
+    } finally {
+      await repo.close();
+    }
+  }
+
+  it('serves on the WebGPU provider what the CPU provider serves (within one grey level)', async () => {
+    const gpu = await served(['webgpu']);
+    const cpu = await served(['cpu']);
+    expect(gpu.models).toContain('webgpu');
+    expect(gpu.pixels.length).toBe(cpu.pixels.length);
+    let worst = 0;
+    for (let i = 0; i < cpu.pixels.length; i++) worst = Math.max(worst, Math.abs(gpu.pixels[i] - cpu.pixels[i]));
+    expect(worst).toBeLessThanOrEqual(1);
+  }, 600_000);
+});
+if (!webgpu.found) console.info(`skipped the server on WebGPU: ${webgpu.reason}`);

@@ -80,7 +80,7 @@ const NO_LAVAPIPE = ' [skipped: no lavapipe ICD installed; tools/gpu/software-ad
     const passedOver = r.stderr.split('\n').filter((l) => l.includes('passed over'));
     expect(passedOver).toEqual([
       'engine auto: onnxruntime on the CPU, passed over the software WebGPU adapter (llvmpipe): ' +
-        'the onnxruntime CPU engine is faster (--backend webgpu uses it)',
+        'the onnxruntime CPU engine is faster (--device webgpu uses it)',
     ]);
     expect(r.stderr).toMatch(/; onnxruntime engine, /);
     expect(r.stderr).not.toMatch(/tfjs engine|Warning|artificially/);

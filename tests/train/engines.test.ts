@@ -42,7 +42,7 @@ test('auto passes over a software adapter to the onnxruntime CPU engine, in one 
     plan: { engine: 'onnxruntime', threads: 2, workers: 1 },
     lines: [
       'engine auto: onnxruntime on the CPU, passed over the software WebGPU adapter (llvmpipe): ' +
-        'the onnxruntime CPU engine is faster (--backend webgpu uses it)',
+        'the onnxruntime CPU engine is faster (--device webgpu uses it)',
     ],
     probes: 1,
   });

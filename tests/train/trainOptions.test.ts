@@ -56,6 +56,7 @@ const OFFICIAL_DEFAULTS: Omit<TrainOptions, 'dataroot'> = {
   lambda_identity: 0.5,
   backend: 'auto',
   engine: 'auto',
+  device: 'auto',
   workers: 'auto',
 };
 

@@ -1,9 +1,14 @@
 /**
- * The plumbing of a training model on onnxruntime (the CPU engine), whatever part of the
+ * The plumbing of a training model on onnxruntime, whatever part of the
  * iteration it computes: the weights, Adam moments, image pools and dropout counter it holds, the
  * step sessions it builds from ONNX graphs (stepGraphs.ts) and keeps per image size, and the
  * feeds and updates of a step run. OrtTrainingModel (both sides, this thread) and OrtSideModel
  * (one side, in a worker) add only the order of the runs.
+ *
+ * On the WebGPU provider (`device` 'webgpu') the step graphs' new weights, moments and batch-norm
+ * buffers stay in device buffers and are fed back to the next run as they are; only images, losses
+ * and a few scalars cross between host and device each iteration (`transferBytes` counts them).
+ * State comes back to the host when a checkpoint or the other engine asks for it (deviceReadback.ts).
  *
  * Same math and same state as the tfjs models (train/model/trainingModel.ts): weights stay in state_dict
  * layout, Adam moments convert to the checkpoint's tfjs layout on export, so a run saved by one
@@ -12,6 +17,7 @@
 import {
   createSession,
   float32Tensor,
+  isDeviceTensor,
   trainingSessionOptions,
   type OrtSession,
   type OrtTensor,
@@ -26,6 +32,8 @@ import { type AdamMoments } from '../model/adamConfig';
 import { ImagePool } from '../model/imagePool';
 import type { ImageBatch, ModelState, PartialModelState, Shape4, TrainingModelOptions } from '../model/modelState';
 import { dropoutMultiplier } from './dropoutMask';
+import { DeviceReadback } from './deviceReadback';
+import type { TrainingDevice } from '../../core/config/options';
 import {
   BC2_SQRT,
   moment,
@@ -55,10 +63,13 @@ function permute4(data: Float32Array, shape: number[], toTfjs: boolean): Float32
   return out;
 }
 
+/** A value of the model state: in host memory, or a device tensor a step run left on the GPU provider. */
+type Held = Float32Array | OrtTensor;
+
 interface Optimiser {
   step: number;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
+  m: Map<string, Held>;
+  v: Map<string, Held>;
 }
 
 interface Compiled {
@@ -73,7 +84,7 @@ export abstract class OrtModelBase {
   private readonly specs: Record<NetName, NetworkSpec>;
   private readonly graphOptions: StepGraphOptions;
   /** `NET.key` → values (state_dict layout); replaced, never mutated, each step. */
-  private readonly params = new Map<string, Float32Array>();
+  private readonly params = new Map<string, Held>();
   private readonly shapes = new Map<string, number[]>();
   /** Keys Adam updates (buffers such as batch norm's running statistics are not among them). */
   private readonly trainable = new Set<string>();
@@ -91,6 +102,13 @@ export abstract class OrtModelBase {
 
   /** Wall time of each step kind's last run (ms). */
   readonly lastRunMs: Record<string, number> = {};
+  /**
+   * Bytes fed from host memory into, and read back out of, step runs on a GPU provider since the
+   * model opened (zero on the CPU): what crosses the bus as seen from here. Copies onnxruntime makes
+   * inside a run, around nodes its provider lacks, are not among them.
+   */
+  readonly transferBytes = { toDevice: 0, fromDevice: 0 };
+  private readonly readback = new DeviceReadback();
 
   protected constructor(
     protected readonly opts: TrainingModelOptions,
@@ -105,6 +123,8 @@ export abstract class OrtModelBase {
     private readonly log: (msg: string) => void,
     /** Profile every session: onnxruntime writes `<profilePrefix><kind>_<date>.json` (bench/ortProfile.ts). */
     private readonly profilePrefix?: string,
+    /** Where the step graphs run. */
+    readonly device: TrainingDevice = 'cpu',
   ) {
     checkIdentityLoss(opts);
     this.specs = networkSpecs(opts);
@@ -135,6 +155,7 @@ export abstract class OrtModelBase {
 
   /** Loads the parts of `state` this model holds. */
   async importState(state: ModelState): Promise<void> {
+    this.releaseDeviceState();
     for (const net of this.nets) {
       const sd = state.nets[net];
       if (!sd) throw new Error(`no weights for ${net}`);
@@ -178,26 +199,29 @@ export abstract class OrtModelBase {
   }
 
   /** The parts of the model state this model holds. */
-  protected exportPartial(): PartialModelState {
+  protected async exportPartial(): Promise<PartialModelState> {
+    const host = await this.hostValues();
     const nets: PartialModelState['nets'] = {};
     for (const net of this.nets) nets[net] = new Map() as StateDict;
-    for (const [key, data] of this.params) {
+    for (const key of this.params.keys()) {
+      const data = host(`param:${key}`);
       const dot = key.indexOf('.');
       nets[key.slice(0, dot) as NetName]!.set(key.slice(dot + 1), { shape: [...this.shapes.get(key)!], data });
     }
-    const moments = (o: Optimiser): AdamMoments => {
-      const tfjs = (m: Map<string, Float32Array>) =>
+    const moments = (o: Optimiser, which: 'G' | 'D'): AdamMoments => {
+      const tfjs = (m: Map<string, Held>, part: 'm' | 'v') =>
         new Map(
-          [...m].map(([key, v]) => {
+          [...m.keys()].map((key) => {
+            const v = host(`${which}.${part}:${key}`);
             const shape = this.shapes.get(key)!;
             return [key, shape.length === 4 ? permute4(v, shape, true) : v];
           }),
         );
-      return { step: o.step, m: tfjs(o.m), v: tfjs(o.v) };
+      return { step: o.step, m: tfjs(o.m, 'm'), v: tfjs(o.v, 'v') };
     };
     const out: PartialModelState = {
       nets,
-      adam: { G: moments(this.opt.G), D: moments(this.opt.D) },
+      adam: { G: moments(this.opt.G, 'G'), D: moments(this.opt.D, 'D') },
       pools: {},
       poolRng: {},
       dropoutCounter: this.dropoutCounter,
@@ -208,6 +232,34 @@ export abstract class OrtModelBase {
       out.poolRng[p] = this.streams[p].state();
     }
     return out;
+  }
+
+  /** Every state value in host memory, by `param:KEY` and `G.m:KEY` (…): device ones read back in one run. */
+  private async hostValues(): Promise<(name: string) => Float32Array> {
+    const all = new Map<string, Held>();
+    for (const [key, v] of this.params) all.set(`param:${key}`, v);
+    for (const which of ['G', 'D'] as const)
+      for (const part of ['m', 'v'] as const)
+        for (const [key, v] of this.opt[which][part]) all.set(`${which}.${part}:${key}`, v);
+    const onDevice = new Map([...all].filter((e): e is [string, OrtTensor] => !(e[1] instanceof Float32Array)));
+    const read = await this.readDevice(onDevice);
+    return (name) => read.get(name) ?? (all.get(name) as Float32Array);
+  }
+
+  /** Host copies of device tensors, counted as transfers. */
+  protected async readDevice(tensors: ReadonlyMap<string, OrtTensor>): Promise<Map<string, Float32Array>> {
+    const read = await this.readback.read(tensors);
+    for (const v of read.values()) this.transferBytes.fromDevice += v.byteLength;
+    return read;
+  }
+
+  /** Frees the device buffers of the state (before it is replaced wholesale, or at dispose). */
+  private releaseDeviceState(): void {
+    const values = [
+      ...this.params.values(),
+      ...(['G', 'D'] as const).flatMap((w) => [...this.opt[w].m.values(), ...this.opt[w].v.values()]),
+    ];
+    for (const v of values) if (!(v instanceof Float32Array)) v.dispose();
   }
 
   /** A side's fakes through its pool, with the pool's own random stream. */
@@ -222,6 +274,8 @@ export abstract class OrtModelBase {
   }
 
   async dispose(): Promise<void> {
+    this.releaseDeviceState();
+    await this.readback.dispose();
     for (const cache of this.sessions.values()) {
       for (const c of cache.values()) await c.session.release();
       cache.clear();
@@ -233,6 +287,8 @@ export abstract class OrtModelBase {
     kind: string,
     shapes: ImageShapes,
     build: (o: StepGraphOptions, shapes: ImageShapes) => StepGraph,
+    /** Outputs besides the state that may stay on the device (read back only when asked for). */
+    keepOnDevice: readonly string[] = [],
   ): Promise<Compiled> {
     const key = JSON.stringify(shapes);
     let cache = this.sessions.get(kind);
@@ -256,8 +312,12 @@ export abstract class OrtModelBase {
       await old.session.release();
     }
     const graph = build(this.graphOptions, shapes);
+    const stateOutputs = [
+      ...(graph.updates ? graph.keys.flatMap((k) => [updated('param', k), updated('m', k), updated('v', k)]) : []),
+      ...graph.bufferKeys.map((k) => updated('param', k)),
+    ];
     const session = await createSession(graph.model, {
-      ...trainingSessionOptions(this.threads),
+      ...trainingSessionOptions(this.threads, this.device, [...stateOutputs, ...keepOnDevice]),
       ...(this.profilePrefix && { enableProfiling: true, profileFilePrefix: `${this.profilePrefix}${kind}` }),
     });
     c = { graph, session };
@@ -275,21 +335,29 @@ export abstract class OrtModelBase {
   /** Runs `c` with its parameters, Adam state and dropout multipliers fed, and `feeds`. */
   protected async run(kind: string, c: Compiled, feeds: Record<string, OrtTensor>): Promise<OrtValues> {
     const t0 = performance.now();
-    const out = await c.session.run({
-      ...feeds,
-      ...this.paramFeeds(c.graph),
-      ...this.adamFeeds(c.graph),
-      ...this.dropoutFeeds(c.graph),
-    });
+    const all = { ...feeds, ...this.paramFeeds(c.graph), ...this.adamFeeds(c.graph), ...this.dropoutFeeds(c.graph) };
+    const out = await c.session.run(all);
     this.lastRunMs[kind] = performance.now() - t0;
+    if (this.device !== 'cpu') {
+      const hostBytes = (ts: Iterable<OrtTensor>) =>
+        [...ts].reduce((n, t) => n + (isDeviceTensor(t) ? 0 : (t.data as Float32Array).byteLength), 0);
+      this.transferBytes.toDevice += hostBytes(Object.values(all));
+      this.transferBytes.fromDevice += hostBytes(Object.values(out) as OrtTensor[]);
+    }
     this.lastUsed[kind] = c;
     this.applyUpdate(c.graph, out);
     return out;
   }
 
-  /** The current values of parameters `keys`. */
+  /** The current values of parameters `keys` (a model on the CPU: two workers train on the CPU only). */
   protected paramValues(keys: Iterable<string>): Map<string, Float32Array> {
-    return new Map([...keys].map((k) => [k, this.params.get(k)!]));
+    return new Map(
+      [...keys].map((k) => {
+        const v = this.params.get(k)!;
+        if (!(v instanceof Float32Array)) throw new Error(`parameter ${k} is on the device`);
+        return [k, v];
+      }),
+    );
   }
 
   /** Parameters computed elsewhere (the other worker's generator after its update). */
@@ -304,10 +372,15 @@ export abstract class OrtModelBase {
     return this.shapes.get(key)!;
   }
 
+  /** A state value as a feed: a host array wrapped, a device tensor as it is. */
+  private feed(v: Held, shape: number[]): OrtTensor {
+    return v instanceof Float32Array ? float32Tensor(v, shape) : v;
+  }
+
   private paramFeeds(graph: StepGraph): Record<string, OrtTensor> {
     const feeds: Record<string, OrtTensor> = {};
     for (const key of [...graph.keys, ...graph.frozenKeys, ...graph.bufferKeys])
-      feeds[key] = float32Tensor(this.params.get(key)!, this.shapes.get(key)!);
+      feeds[key] = this.feed(this.params.get(key)!, this.shapes.get(key)!);
     return feeds;
   }
 
@@ -332,23 +405,29 @@ export abstract class OrtModelBase {
     };
     for (const key of graph.keys) {
       const shape = this.shapes.get(key)!;
-      feeds[moment('m', key)] = float32Tensor(o.m.get(key)!, shape);
-      feeds[moment('v', key)] = float32Tensor(o.v.get(key)!, shape);
+      feeds[moment('m', key)] = this.feed(o.m.get(key)!, shape);
+      feeds[moment('v', key)] = this.feed(o.v.get(key)!, shape);
     }
     return feeds;
   }
 
+  /** The run's new state replaces the old, whose device buffers (inputs of the finished run) are freed. */
   private applyUpdate(graph: StepGraph, out: OrtValues): void {
+    const put = (m: Map<string, Held>, key: string, t: OrtTensor) => {
+      const old = m.get(key);
+      if (old !== undefined && !(old instanceof Float32Array)) old.dispose();
+      m.set(key, isDeviceTensor(t) ? t : (t.data as Float32Array));
+    };
     if (graph.updates) {
       const o = this.opt[graph.updates];
       o.step++;
       for (const key of graph.keys) {
-        this.params.set(key, out[updated('param', key)].data as Float32Array);
-        o.m.set(key, out[updated('m', key)].data as Float32Array);
-        o.v.set(key, out[updated('v', key)].data as Float32Array);
+        put(this.params, key, out[updated('param', key)]);
+        put(o.m, key, out[updated('m', key)]);
+        put(o.v, key, out[updated('v', key)]);
       }
     }
-    for (const key of graph.bufferKeys) this.params.set(key, out[updated('param', key)].data as Float32Array);
+    for (const key of graph.bufferKeys) put(this.params, key, out[updated('param', key)]);
   }
 }
 

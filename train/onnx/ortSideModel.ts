@@ -152,7 +152,7 @@ export class OrtSideModel extends OrtModelBase {
     return this.last;
   }
 
-  exportState(): PartialModelState {
+  exportState(): Promise<PartialModelState> {
     return this.exportPartial();
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The training model on onnxruntime (the CPU engine) on this thread: each iteration runs two ONNX
- * graphs built from the architecture description (stepGraphs.ts), the generator step and the
- * discriminator step, with the image pools in between. onnxruntime's MLAS kernels use every core
- * given through its intra-op thread pool. Two workers, one side of the loss each, train faster on
+ * The training model on onnxruntime on this thread: each iteration runs two ONNX graphs built from
+ * the architecture description (stepGraphs.ts), the generator step and the discriminator step, with
+ * the image pools in between. On the CPU onnxruntime's MLAS kernels use every core given through its
+ * intra-op thread pool; on a GPU provider (`device`) the state stays there between runs and the
+ * reconstructions are read back only for sample images. Two workers, one side of the loss each, train faster on
  * several cores (OrtSideModel under train/parallel); batch norm trains here, in the official order.
  */
 import * as os from 'node:os';
@@ -17,17 +18,23 @@ import {
   type TrainingModelOptions,
 } from '../model/modelState';
 import type { TrainingModel } from '../model/trainingModel';
-import { float32Tensor } from '../../core/onnx/ortRuntime';
+import { float32Tensor, isDeviceTensor, type OrtTensor } from '../../core/onnx/ortRuntime';
+import type { TrainingDevice } from '../../core/config/options';
 import { imageOf, nhw, OrtModelBase } from './ortModelBase';
 import { discriminatorStepGraph, generatorStepGraph } from './stepGraphs';
+
+/** The generator step's reconstructions: needed only for sample images, so left on a device until asked for. */
+const REC = ['rec_A', 'rec_B'] as const;
 
 export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
   readonly workers = 1;
   private last: Partial<Record<VisualName, ImageBatch>> = {};
+  /** The last reconstructions where they stayed on the device, read back by `visuals`. */
+  private lastOnDevice = new Map<string, OrtTensor>();
 
   /**
    * A model on `threads` onnxruntime threads (default: every core) starting from `state`; `log`
-   * hears once when image sizes outnumber the sessions kept.
+   * hears once when image sizes outnumber the sessions kept; `device` is where the steps run.
    */
   static async open(
     opts: TrainingModelOptions,
@@ -35,9 +42,10 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
     threads?: number,
     log: (msg: string) => void = () => {},
     profilePrefix?: string,
+    device: TrainingDevice = 'cpu',
   ): Promise<OrtTrainingModel> {
     const cores = threads ?? os.availableParallelism();
-    const m = new OrtTrainingModel(opts, NET_NAMES, NET_NAMES, SIDES, cores, log, profilePrefix);
+    const m = new OrtTrainingModel(opts, NET_NAMES, NET_NAMES, SIDES, cores, log, profilePrefix, device);
     await m.importState(state);
     return m;
   }
@@ -45,7 +53,7 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
   async optimize(a: Float32Array, shapeA: Shape4, b: Float32Array, shapeB: Shape4): Promise<Losses> {
     const real = { real_A: float32Tensor(a, shapeA), real_B: float32Tensor(b, shapeB) };
     const gShapes = { real_A: nhw(shapeA), real_B: nhw(shapeB) };
-    const gOut = await this.run('G', await this.compiled('G', gShapes, generatorStepGraph), real);
+    const gOut = await this.run('G', await this.compiled('G', gShapes, generatorStepGraph, REC), real);
     this.dropoutCounter += DROPOUT_SEEDS_PER_ITERATION; // as the tfjs model, so states agree across engines
 
     const fakeB = imageOf(gOut, 'fake_B');
@@ -63,20 +71,38 @@ export class OrtTrainingModel extends OrtModelBase implements TrainingModel {
     this.last = {
       real_A: { data: a.slice(), shape: shapeA },
       fake_B: fakeB,
-      rec_A: imageOf(gOut, 'rec_A'),
       real_B: { data: b.slice(), shape: shapeB },
       fake_A: fakeA,
-      rec_B: imageOf(gOut, 'rec_B'),
     };
+    this.releaseRec();
+    for (const name of REC)
+      if (isDeviceTensor(gOut[name])) this.lastOnDevice.set(name, gOut[name]);
+      else this.last[name] = imageOf(gOut, name);
     const value = (name: string) => (gOut[name] ?? dOut[name]).data[0] as number;
     return Object.fromEntries(LOSS_NAMES.map((k) => [k, value(`loss_${k}`)])) as Losses;
   }
 
   async visuals(): Promise<Record<VisualName, ImageBatch> | undefined> {
+    if (this.lastOnDevice.size > 0) {
+      const read = await this.readDevice(this.lastOnDevice);
+      for (const [name, t] of this.lastOnDevice)
+        this.last[name as VisualName] = { data: read.get(name)!, shape: t.dims as Shape4 };
+      this.releaseRec();
+    }
     return VISUAL_NAMES.every((n) => this.last[n]) ? (this.last as Record<VisualName, ImageBatch>) : undefined;
   }
 
+  private releaseRec(): void {
+    for (const t of this.lastOnDevice.values()) t.dispose();
+    this.lastOnDevice.clear();
+  }
+
+  override async dispose(): Promise<void> {
+    this.releaseRec();
+    await super.dispose();
+  }
+
   async exportState(): Promise<ModelState> {
-    return completeState(this.exportPartial());
+    return completeState(await this.exportPartial());
   }
 }

@@ -230,7 +230,12 @@ function ganTerm(b: GraphBuilder, mode: GanMode, pred: string, real: boolean, we
 function l1Term(b: GraphBuilder, a: string, target: string, weight: number, where: string): Term {
   const diff = b.binary('Sub', a, target, where);
   const value = b.binary('Mul', b.meanAll(b.unary('Abs', diff, where), where), b.scalar(weight), where);
-  const grad = b.binary('Mul', b.unary('Sign', diff, where), b.scalar(weight / numel(b.shape(a))), where);
+  // sign(diff) as (diff > 0) − (diff < 0), the same values: onnxruntime's WebGPU provider has no Sign
+  // kernel, and one node on the CPU would copy four images each way through host memory every step.
+  const positive = b.toFloat(b.op('Greater', [diff, b.scalar(0)], b.shape(diff), where), where);
+  const negative = b.toFloat(b.op('Less', [diff, b.scalar(0)], b.shape(diff), where), where);
+  const sign = b.binary('Sub', positive, negative, where);
+  const grad = b.binary('Mul', sign, b.scalar(weight / numel(b.shape(a))), where);
   return { value, grad };
 }
 

@@ -10,21 +10,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { generatorSpec, discriminatorSpec } from '../../../core/arch/spec';
 import { parseTrainOptions, type TrainOptions } from '../../../train/trainOptions';
 import { readTensorFile } from '../../../core/io/tensorFile';
 import { Rng } from '../../../core/rng';
 import { initBackend } from '../../../core/tf/backend';
-import { discriminatorOptions, generatorOptions, NET_NAMES, type NetName } from '../../../train/model/cycleGan';
-import { LOSS_NAMES, type Losses, type VisualName } from '../../../train/model/trainingModel';
+import { NET_NAMES } from '../../../train/model/cycleGan';
+import { LOSS_NAMES } from '../../../train/model/trainingModel';
 import { LocalTrainingModel } from '../../../train/tfjs/localTrainingModel';
-import {
-  initialModelState,
-  poolStreams,
-  type ImageBatch,
-  type ModelState,
-  type Shape4,
-} from '../../../train/model/modelState';
+import { initialModelState, poolStreams, type ModelState, type Shape4 } from '../../../train/model/modelState';
 import { dropoutMultiplier } from '../../../train/onnx/dropoutMask';
 import { trainingSessionOptions } from '../../../core/onnx/ortRuntime';
 import { MAX_SESSIONS } from '../../../train/onnx/ortModelBase';
@@ -34,7 +27,7 @@ import { describeEngine, ORT_AUTO_WORKERS_FROM, resolveEngine } from '../../../t
 import { type TrainingModel } from '../../../train/model/trainingModel';
 import { scaledMaxError } from '../../helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from '../../helpers/tinyTraining';
-import { biasesBeforeInstanceNorm } from '../../helpers/zeroGradients';
+import { expectStatesAlike, sameBits, stateDifferences } from '../../helpers/modelStates';
 
 const TOL = 1e-4;
 const THREADS = 2;
@@ -67,58 +60,6 @@ async function steps(model: TrainingModel, from: number, n: number, sizes?: [num
     losses.push(await model.optimize(a.data, a.shape, b.data, b.shape));
   }
   return losses;
-}
-
-function sameBits(x: Float32Array, y: Float32Array): boolean {
-  const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
-  return a.length === b.length && a.every((word, i) => word === b[i]);
-}
-
-/** Every part of two states that differs in any bit (empty: the same state). */
-function stateDifferences(x: ModelState, y: ModelState): string[] {
-  const out: string[] = [];
-  for (const net of NET_NAMES)
-    for (const [key, t] of x.nets[net]) {
-      const u = y.nets[net].get(key);
-      if (!u || !sameBits(t.data, u.data) || `${t.shape}` !== `${u.shape}`) out.push(`${net}.${key}`);
-    }
-  for (const which of ['G', 'D'] as const) {
-    const [a, b] = [x.adam![which], y.adam![which]];
-    if (a.step !== b.step) out.push(`adam.${which}.step`);
-    for (const part of ['m', 'v'] as const)
-      for (const [key, v] of a[part]) if (!sameBits(v, b[part].get(key)!)) out.push(`adam.${which}.${part}.${key}`);
-  }
-  for (const p of ['A', 'B'] as const) {
-    const [a, b] = [x.pools[p].images, y.pools[p].images];
-    if (a.length !== b.length || a.some((t, i) => !sameBits(t.data, b[i].data) || `${t.shape}` !== `${b[i].shape}`))
-      out.push(`pool ${p}`);
-    if (`${x.poolRng[p]}` !== `${y.poolRng[p]}`) out.push(`poolRng ${p}`);
-  }
-  if (x.dropoutCounter !== y.dropoutCounter) out.push('dropoutCounter');
-  if (x.lr !== y.lr) out.push('lr');
-  return out;
-}
-
-const zeroGradient = (o: TrainOptions): Record<NetName, Set<string>> => ({
-  G_A: biasesBeforeInstanceNorm(generatorSpec(generatorOptions(o, 'AtoB'))),
-  G_B: biasesBeforeInstanceNorm(generatorSpec(generatorOptions(o, 'BtoA'))),
-  D_A: biasesBeforeInstanceNorm(discriminatorSpec(discriminatorOptions(o, 'B'))),
-  D_B: biasesBeforeInstanceNorm(discriminatorSpec(discriminatorOptions(o, 'A'))),
-});
-
-/**
- * The largest |update| / lr of Adam's step t, whatever the gradients: m̂ and v̂ are weighted means of
- * g and g² (weights w and u), and |Σ w·g| ≤ √(Σ w²/u) · √(Σ u·g²) (Cauchy–Schwarz).
- */
-function adamStepBound(t: number, beta1: number, beta2: number): number {
-  let sum = 0;
-  for (let i = 1; i <= t; i++) {
-    const w = ((1 - beta1) * beta1 ** (t - i)) / (1 - beta1 ** t);
-    const u = ((1 - beta2) * beta2 ** (t - i)) / (1 - beta2 ** t);
-    sum += (w * w) / u;
-  }
-  return Math.sqrt(sum);
 }
 
 beforeAll(async () => {
@@ -202,7 +143,6 @@ describe('--engine', () => {
 
 describe('a state moves between the engines unchanged and trains on alike', () => {
   const o = options();
-  const zero = zeroGradient(o);
   let fromOrt: ModelState;
   let fromTfjs: ModelState;
 
@@ -254,7 +194,13 @@ describe('a state moves between the engines unchanged and trains on alike', () =
         const so = await ort.exportState();
         const vo = (await ort.visuals())!;
         await ort.dispose();
-        expectAlike(where, { losses: lt, state: st, visuals: vt }, { losses: lo, state: so, visuals: vo });
+        expectStatesAlike(
+          where,
+          o,
+          { losses: lt, state: st, visuals: vt },
+          { losses: lo, state: so, visuals: vo },
+          TOL,
+        );
       }
     },
   );
@@ -272,53 +218,13 @@ describe('a state moves between the engines unchanged and trains on alike', () =
         const [lo] = await steps(ort, i, 1);
         const t = { losses: lt, state: await tfjs.exportState(), visuals: (await tfjs.visuals())! };
         await tfjs.dispose();
-        expectAlike(`iteration ${i + 1}`, t, {
-          losses: lo,
-          state: await ort.exportState(),
-          visuals: (await ort.visuals())!,
-        });
+        const x = { losses: lo, state: await ort.exportState(), visuals: (await ort.visuals())! };
+        expectStatesAlike(`iteration ${i + 1}`, o, t, x, TOL);
       }
     } finally {
       await ort.dispose();
     }
   });
-
-  function expectAlike(
-    where: string,
-    t: { losses: Losses; state: ModelState; visuals: Record<VisualName, ImageBatch> },
-    x: { losses: Losses; state: ModelState; visuals: Record<VisualName, ImageBatch> },
-  ) {
-    const [lt, lo, st, so, vt, vo] = [t.losses, x.losses, t.state, x.state, t.visuals, x.visuals];
-
-    for (const k of LOSS_NAMES)
-      expect([where, k, Math.abs(lo[k] - lt[k]) / Math.max(1, Math.abs(lt[k])) <= TOL]).toEqual([where, k, true]);
-    for (const k of ['fake_A', 'fake_B', 'rec_A', 'rec_B'] as const)
-      expect([where, k, scaledMaxError(vo[k].data, vt[k].data) <= TOL]).toEqual([where, k, true]);
-    let worst = { key: '', err: 0 };
-    for (const net of NET_NAMES)
-      for (const [key, t] of st.nets[net]) {
-        // A zero true gradient leaves Adam normalising rounding noise: each engine moves such a bias
-        // by up to its largest step, in a direction no reference predicts.
-        const bound = zero[net].has(key) ? 2 * adamStepBound(st.adam!.G.step, o.beta1, 0.999) * o.lr * 1.001 : TOL;
-        const err = scaledMaxError(so.nets[net].get(key)!.data, t.data) / bound;
-        if (err > worst.err) worst = { key: `${net}.${key}`, err };
-      }
-    for (const which of ['G', 'D'] as const)
-      for (const part of ['m', 'v'] as const)
-        for (const [key, v] of st.adam![which][part]) {
-          const err = scaledMaxError(so.adam![which][part].get(key)!, v) / TOL;
-          if (err > worst.err) worst = { key: `adam.${which}.${part}.${key}`, err };
-        }
-    expect([where, worst.key, worst.err <= 1]).toEqual([where, worst.key, true]);
-    expect([so.adam!.G.step, so.adam!.D.step]).toEqual([st.adam!.G.step, st.adam!.D.step]);
-    expect(so.poolRng).toEqual(st.poolRng);
-    for (const p of ['A', 'B'] as const) {
-      expect(so.pools[p].images.map((t) => t.shape)).toEqual(st.pools[p].images.map((t) => t.shape));
-      so.pools[p].images.forEach((t, i) =>
-        expect(scaledMaxError(t.data, st.pools[p].images[i].data)).toBeLessThanOrEqual(TOL),
-      );
-    }
-  }
 });
 
 test('with batch norm, two iterations from one state agree on both engines within 1e-4, running statistics included', async () => {

@@ -17,12 +17,7 @@ import { makeShapesDataset } from '../../../tools/make_shapes_dataset';
 import { resolveWorkers } from '../../../train/engines';
 import { scaledMaxError } from '../../helpers/compare';
 import { TINY_NETWORKS, trainQuietly } from '../../helpers/tinyTraining';
-
-function sameBits(x: Float32Array, y: Float32Array): boolean {
-  const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
-  return a.length === b.length && a.every((w, i) => w === b[i]);
-}
+import { sameBits } from '../../helpers/modelStates';
 
 const root = mkdtempSync(path.join(tmpdir(), 'parallel-'));
 const dataroot = path.join(root, 'data');
