@@ -20,6 +20,7 @@ export type ProblemKind =
   | 'too-large'
   | 'unsupported-image'
   | 'too-many-pixels'
+  | 'model-load-failed'
   | 'overloaded'
   | 'timeout'
   | 'not-ready'
@@ -37,6 +38,7 @@ const STATUS: Record<ProblemKind, number> = {
   'too-large': 413,
   'unsupported-image': 415,
   'too-many-pixels': 422,
+  'model-load-failed': 422,
   overloaded: 503,
   timeout: 503,
   'not-ready': 503,
