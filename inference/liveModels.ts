@@ -144,7 +144,14 @@ export class LiveModelRegistry {
   load(folder: string, dir: string, how: 'initial' | 'watch' | 'request'): Promise<ModelFolderStatus> {
     let e = this.entries.get(folder);
     if (!e) {
-      e = { folder, state: 'loading', served: null, initial: how === 'initial', pinned: false, queue: Promise.resolve() };
+      e = {
+        folder,
+        state: 'loading',
+        served: null,
+        initial: how === 'initial',
+        pinned: false,
+        queue: Promise.resolve(),
+      };
       this.entries.set(folder, e);
     }
     const entry = e;
@@ -172,7 +179,8 @@ export class LiveModelRegistry {
       if (why === 'removed') this.entries.delete(folder);
       else {
         entry.state = 'unloaded';
-        entry.reason = 'unloaded on request (POST /v1/models/{name}/unload); POST /v1/models/{name}/load serves it again';
+        entry.reason =
+          'unloaded on request (POST /v1/models/{name}/unload); POST /v1/models/{name}/load serves it again';
       }
     });
   }

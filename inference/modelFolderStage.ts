@@ -46,7 +46,12 @@ export async function folderVersion(dir: string): Promise<string> {
   for (const name of await fs.readdir(dir)) {
     const file = path.join(dir, name);
     if (!(await fs.stat(file)).isFile()) continue;
-    files.push({ name, sha256: createHash('sha256').update(await fs.readFile(file)).digest('hex') });
+    files.push({
+      name,
+      sha256: createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex'),
+    });
   }
   return versionOf(files);
 }
@@ -76,7 +81,9 @@ export async function stageModelFolder(source: string, stagingRoot: string, labe
       files.push({ name, sha256: createHash('sha256').update(bytes).digest('hex') });
     }
     if ((await folderFingerprint(source)) !== before)
-      throw new Error(`${label}/ changed while it was being read (still being written?): it is read again once it settles`);
+      throw new Error(
+        `${label}/ changed while it was being read (still being written?): it is read again once it settles`,
+      );
     return { dir, version: versionOf(files) };
   } catch (e) {
     await fs.rm(dir, { recursive: true, force: true });

@@ -29,8 +29,6 @@ export class ModelRepository {
   state: 'loading' | 'loaded' | 'closed' = 'loading';
   /** Observes every completed batch (the app points this at its metrics). */
   onBatch: ((model: string, direction: string, size: number, ms: number) => void) | null = null;
-  /** Observes every load that ends (the app counts them in its metrics). */
-  onLoadResult: ((folder: string, ok: boolean) => void) | null = null;
   /** Providers that failed where a later one worked: not retried for the next models. */
   private readonly unavailable = new Set<ExecutionProviderName>();
   private readonly live: LiveModelRegistry;
@@ -45,10 +43,7 @@ export class ModelRepository {
     this.live = new LiveModelRegistry({
       open: (dir, folder) => this.openFolder(folder, dir),
       onLoaded: (model, folder, version) => this.logLoaded(model, folder, version),
-      onFailed: (folder, reason) => {
-        this.onLoadResult?.(folder, false);
-        this.log.error(`model folder ${folder}/ failed to load: ${reason}`);
-      },
+      onFailed: (folder, reason) => this.log.error(`model folder ${folder}/ failed to load: ${reason}`),
     });
   }
 
@@ -143,7 +138,9 @@ export class ModelRepository {
     const hasManifest = fingerprint !== null && fingerprint.includes(`|${MANIFEST_FILE}:f:`);
     if (!hasManifest) {
       if (this.live.status(folder)) {
-        this.log.info(`model folder ${folder}/ ${fingerprint === null ? 'removed' : `has no ${MANIFEST_FILE}`}: unloading it`);
+        this.log.info(
+          `model folder ${folder}/ ${fingerprint === null ? 'removed' : `has no ${MANIFEST_FILE}`}: unloading it`,
+        );
         await this.live.unload(folder, 'removed');
       }
       return;
@@ -194,7 +191,6 @@ export class ModelRepository {
 
   private logLoaded(model: Model, folder: string, version: string): void {
     const name = model.name;
-    this.onLoadResult?.(folder, true);
     model.onBatch = (direction, size, ms) => this.onBatch?.(name, direction, size, ms);
     // Providers that failed are said once, on the line of the first model that skipped them.
     const skipped = model.skipped;
