@@ -4,8 +4,8 @@
  * Starts `serve/main.ts` (MODEL_CONTROL=poll) on a models directory of small ResNet generators with
  * tiling graphs, and drives it with autocannon's API (Buffer bodies; its CLI corrupts binary ones)
  * for `duration` seconds at `clients` connections, each cycling through a mix of requests:
- * small images (Twemoji from examples/, size=native) and photos (1024×768 JPEG of gradients and
- * grain, size=original, so tiled) on POST /translate and on the Open Inference Protocol's JSON
+ * small images (Twemoji from examples/, size=native) and photos (768×576 JPEG of gradients and
+ * grain, size=original: above TILE_PIXELS, so tiled) on POST /translate and on the Open Inference Protocol's JSON
  * form, and bad inputs (bytes that are no image, a truncated PNG, a bad parameter, an unknown
  * model). Every good request names a model the server listed last (polled every half second).
  * Meanwhile model folders are added (at ½ and 1½ × swap_every) and then replaced, one every
@@ -82,10 +82,10 @@ type SoakOptions = z.infer<typeof benchSoakSchema>;
 
 const log = (msg: string) => process.stderr.write(`[bench:soak] ${msg}\n`);
 
-/** A 1024×768 "photo": smooth gradients with grain (σ≈6 grey levels), as JPEG. */
+/** A 768×576 "photo": smooth gradients with grain (σ≈6 grey levels), as JPEG. */
 async function photoJpeg(): Promise<Buffer> {
-  const w = 1024;
-  const h = 768;
+  const w = 768;
+  const h = 576;
   const raw = Buffer.alloc(w * h * 3);
   let seed = 12345;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff) * 2 - 1;
@@ -414,7 +414,7 @@ async function main(o: SoakOptions): Promise<number> {
         swapEverySeconds: o.swap_every,
         requestTimeoutMs: TIMEOUT_MS,
         model: 'resnet_2blocks ngf 8 (random weights), tiling graphs; 64² native',
-        inputs: 'Twemoji 72² PNG at size=native, 1024×768 JPEG photo at size=original (tiled), 4 bad inputs',
+        inputs: 'Twemoji 72² PNG at size=native, 768×576 JPEG photo at size=original (tiled), 4 bad inputs',
         host: { cpus: os.cpus().length, node: process.version },
         loadAverage: { start: loadAtStart.map((l) => +l.toFixed(2)), end: os.loadavg().map((l) => +l.toFixed(2)) },
       },
