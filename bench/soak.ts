@@ -23,7 +23,6 @@
  *     answer names a version written for that model; bad inputs answered 4xx.
  * Prints JSON: requests, statuses, 503 share, p50/p99 overall and per window, RSS over time.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -40,6 +39,7 @@ import { parseTileChoice } from '../inference/tiling/tiledTranslate';
 import { loadConfig } from '../serve/config';
 import { ModelRepository } from '../serve/modelRepository';
 import { writeTinyModel } from '../tests/helpers/tinyModel';
+import { startServerProcess } from './serverProcess';
 
 type Headers = Record<string, string>;
 /** autocannon's per-connection context: the model the request in flight names. */
@@ -160,40 +160,15 @@ async function main(o: SoakOptions): Promise<number> {
   await writeVersion('stable');
   await writeVersion('churn');
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'serve/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      MALLOC_MMAP_THRESHOLD_: '131072',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MODELS_DIR: modelsDir,
-      EXECUTION_PROVIDERS: 'cpu',
-      MODEL_CONTROL: 'poll',
-      REQUEST_TIMEOUT_MS: String(TIMEOUT_MS),
-      LOG_LEVEL: 'info',
-      API_KEY: '',
-      CONFIG_FILE: '',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, base } = await startServerProcess({
+    MALLOC_MMAP_THRESHOLD_: '131072',
+    MODELS_DIR: modelsDir,
+    EXECUTION_PROVIDERS: 'cpu',
+    MODEL_CONTROL: 'poll',
+    REQUEST_TIMEOUT_MS: String(TIMEOUT_MS),
   });
   const failures: string[] = [];
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) resolve(m[1]);
-        if (out.length > 1e6) out = out.slice(-1e4);
-      });
-      child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
-    });
-    for (let i = 0; (await fetch(`${base}/readyz`)).status !== 200; i++) {
-      if (i > 600) throw new Error('server not ready after 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-
     // What the server lists now: good requests go to these models.
     let listed = ['stable', 'churn'];
     const lister = setInterval(() => {
