@@ -380,8 +380,14 @@ async function main(o: SoakOptions): Promise<number> {
     }
     const all = latencies.map((l) => l.ms);
     const n503 = counts.byStatus['503'] ?? 0;
-    child.kill('SIGTERM');
-    const code = await new Promise((r) => child.on('exit', r));
+    // A server that died during the run has exited already: no 'exit' event would come.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const code = child.exitCode ?? child.signalCode;
+    if (code !== 0) fail(`the server exited with ${code} (0 expected after SIGTERM)`);
     const report = {
       settings: {
         durationSeconds: o.duration,
