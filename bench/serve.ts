@@ -20,7 +20,6 @@
  * responses that arrive within the duration, so it must be several times the latency at the
  * highest concurrency (about 16 × one inference) for the numbers to mean anything.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -33,6 +32,7 @@ import { EXECUTION_PROVIDERS, type ExecutionProviderName } from '../core/onnx/or
 import { openSession } from '../inference/providers';
 import { serializeBytes } from '../serve/oip/wire';
 import { noiseImage, writeTinyModel } from '../tests/helpers/tinyModel';
+import { startServerProcess } from './serverProcess';
 
 interface AutocannonResult {
   duration: number;
@@ -47,7 +47,6 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 // autocannon ships no type declarations; its promise API is all we use.
 const autocannon = createRequire(__filename)('autocannon') as Autocannon;
 
-const ROOT = path.join(__dirname, '..');
 const STAGES = ['decode', 'preprocess', 'queue', 'inference', 'encode'] as const;
 
 const benchServeSchema = z
@@ -171,39 +170,14 @@ async function main(): Promise<void> {
     const bare = o.skip_bare ? [] : [await bareOnnxruntime(onnxFile, 1), await bareOnnxruntime(onnxFile, 4)];
 
     log('starting serve/main.ts on 127.0.0.1');
-    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['serve/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        MODELS_DIR: dir,
-        EXECUTION_PROVIDERS: o.providers.join(','),
-        MAX_BATCH: String(o.max_batch),
-        GPU_MAX_BATCH: String(o.max_batch),
-        MAX_BATCH_DELAY_MS: String(o.batch_delay),
-        LOG_LEVEL: 'info',
-        API_KEY: '',
-        CONFIG_FILE: '',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const { child, base } = await startServerProcess({
+      MODELS_DIR: dir,
+      EXECUTION_PROVIDERS: o.providers.join(','),
+      MAX_BATCH: String(o.max_batch),
+      GPU_MAX_BATCH: String(o.max_batch),
+      MAX_BATCH_DELAY_MS: String(o.batch_delay),
     });
     server.kill = () => void child.kill('SIGTERM');
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) resolve(m[1]);
-        if (out.length > 1e6) out = out.slice(-1e4);
-      });
-      child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
-    });
-    for (let i = 0; ; i++) {
-      if ((await fetch(`${base}/readyz`)).status === 200) break;
-      if (i > 600) throw new Error('server not ready after 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
 
     const url = `${base}/translate?model=bench&dir=AtoB`;
     const request = { url, method: 'POST', headers: { 'content-type': 'image/png' }, body: image, timeout: 120 };

@@ -173,28 +173,44 @@ async function runGraph(m: GraphRequest): Promise<void> {
   }
 }
 
+/**
+ * Runs still executing: closing waits for them, since releasing a session under a running
+ * onnxruntime call aborts the process (a tiled request whose client left, a replaced model).
+ */
+const running = new Set<Promise<void>>();
+function track(p: Promise<void>): void {
+  running.add(p);
+  void p.finally(() => running.delete(p));
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
       load(msg).catch((e) => post({ type: 'load-failed', error: firstLine(e) }));
       break;
     case 'run':
-      run(msg.id, msg.direction, msg.data, msg.dims).catch((e) =>
-        post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
+      track(
+        run(msg.id, msg.direction, msg.data, msg.dims).catch((e) =>
+          post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
+        ),
       );
       break;
     case 'graph':
-      runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: errorText(e) }));
+      track(runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: errorText(e) })));
       break;
     case 'close':
-      void Promise.all(
-        [...sessions.values(), ...leanSessions.values(), ...tilingSessions.values()].map(async (s) =>
-          (await s).release(),
-        ),
-      ).finally(() => {
-        post({ type: 'closed' });
-        port.close();
-      });
+      void Promise.allSettled([...running])
+        .then(() =>
+          Promise.all(
+            [...sessions.values(), ...leanSessions.values(), ...tilingSessions.values()].map(async (s) =>
+              (await s).release(),
+            ),
+          ),
+        )
+        .finally(() => {
+          post({ type: 'closed' });
+          port.close();
+        });
       break;
   }
 });

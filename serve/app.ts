@@ -20,6 +20,7 @@ import type { ModelRepository } from './modelRepository';
 import { HttpProblem } from './problem';
 import { docsRouter } from './routes/docs';
 import { healthRouter } from './routes/health';
+import { modelControlRouter } from './routes/modelControl';
 import { modelsRouter } from './routes/models';
 import { admitInference, translateIntake, translateRouter } from './routes/translate';
 import { createOipRouter, OIP_INFER_PATHS, readOipBody } from './oip/router';
@@ -82,6 +83,7 @@ export function createApp(config: Config, repo: ModelRepository, opts: AppOption
   // Routers: each serves paths that openapi.yaml describes.
   app.use(healthRouter(ctx));
   app.use(modelsRouter(ctx));
+  app.use(modelControlRouter(ctx));
   app.use(translateRouter(ctx));
   app.use(createOipRouter(ctx));
 

@@ -31,6 +31,14 @@ const schema = z
     PORT: int(0, 65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
     MODELS_DIR: z.string().min(1).default('./models'),
+    /**
+     * `poll`: model folders added to, replaced in or removed from MODELS_DIR are loaded or dropped
+     * while serving (watched, and scanned every MODELS_POLL_MS), once unchanged for MODELS_SETTLE_MS;
+     * `explicit`: only POST /v1/models/{name}/load and /unload change what is loaded (Triton's modes).
+     */
+    MODEL_CONTROL: z.enum(['poll', 'explicit']).default('poll'),
+    MODELS_POLL_MS: int(100, 3_600_000).default(2000),
+    MODELS_SETTLE_MS: int(0, 600_000).default(1000),
     /** Model used when a request names none; default the alphabetically first loaded model. */
     DEFAULT_MODEL: z.string().min(1).optional(),
     /** Tried in order; the first that works for a model is used (onnxruntime does not fall back by itself). */

@@ -38,7 +38,9 @@ function main(): void {
     log.fatal(`cannot listen on ${config.HOST}:${config.PORT}: ${e.code ?? e.message}`);
     process.exit(1);
   });
-  void repo.load();
+  void repo.load().then(() => {
+    if (config.MODEL_CONTROL === 'poll') repo.watch();
+  });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

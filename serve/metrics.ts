@@ -98,8 +98,28 @@ export function registerRepositoryGauges(m: Metrics, repo: ModelRepository): voi
     },
   });
   new client.Gauge({
+    name: 'model_folder_state',
+    help: 'State of each model folder in MODELS_DIR (value 1): loading, ready, failed or unloaded; GET /v1/models says why',
+    labelNames: ['folder', 'state'] as const,
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of repo.statuses()) this.set({ folder: s.folder, state: s.state }, 1);
+    },
+  });
+  new client.Gauge({
+    name: 'model_version_info',
+    help: 'Version (X-Model-Version) each model serves (value 1)',
+    labelNames: ['model', 'version'] as const,
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const model of repo.models.values()) this.set({ model: model.name, version: repo.versionOf(model) }, 1);
+    },
+  });
+  new client.Gauge({
     name: 'model_load_failures',
-    help: 'Model folders that failed to load',
+    help: 'Model folders that failed to load and have no version serving',
     registers: [m.registry],
     collect() {
       this.set(repo.failures.length);

@@ -22,6 +22,7 @@ export type ProblemKind =
   | 'unsupported-image'
   | 'too-many-pixels'
   | 'too-slow'
+  | 'model-load-failed'
   | 'overloaded'
   | 'timeout'
   | 'not-ready'
@@ -40,6 +41,7 @@ const STATUS: Record<ProblemKind, number> = {
   'unsupported-image': 415,
   'too-many-pixels': 422,
   'too-slow': 422,
+  'model-load-failed': 422,
   overloaded: 503,
   timeout: 503,
   'not-ready': 503,

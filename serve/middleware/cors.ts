@@ -11,7 +11,7 @@ export function cors(origins: readonly string[]) {
       res.vary('Origin');
       res.setHeader(
         'Access-Control-Expose-Headers',
-        'X-Model, X-Direction, X-Processing-Size, X-Inference-Time-Ms, X-Batch-Size, X-Execution-Provider, Server-Timing, Retry-After',
+        'X-Model, X-Model-Version, X-Direction, X-Processing-Size, X-Inference-Time-Ms, X-Batch-Size, X-Execution-Provider, Server-Timing, Retry-After',
       );
       if (req.method === 'OPTIONS') {
         res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');

@@ -247,7 +247,12 @@ async function runTensor(
 async function infer(req: Request, res: Response, deps: OipDeps): Promise<void> {
   const { config, repo, metrics, log } = deps;
   const deadline = Date.now() + config.REQUEST_TIMEOUT_MS;
-  const m = findModel(repo, req.params.model, req.params.version);
+  const found = findModel(repo, req.params.model, req.params.version);
+  // The lease keeps this version's sessions open until the answer is sent, even if it is replaced.
+  const lease = repo.acquire(found.model.name, res);
+  if (!lease) throw new HttpProblem('not-ready', `model '${found.name}' was just unloaded`, { 'Retry-After': RETRY_S });
+  const m = { ...found, model: lease.model };
+  res.set('X-Model-Version', lease.version);
   if (!m.model.thread.alive)
     throw new HttpProblem('not-ready', `the inference worker of model '${m.model.name}' has stopped`, {
       'Retry-After': RETRY_S,

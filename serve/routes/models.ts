@@ -1,14 +1,17 @@
-/** GET /v1/models and /v1/models/{name}: what each loaded model is and how it may be called. */
+/**
+ * GET /v1/models and /v1/models/{name}: what each loaded model is, which version serves, and how
+ * it may be called; the list also reports every model folder's state (failed ones with the reason).
+ */
 import express from 'express';
-import type { Config } from '../config';
 import type { LoadedModel, ModelRepository } from '../modelRepository';
 import { HttpProblem } from '../problem';
 import type { ServeContext } from '../serveContext';
 
-function modelInfo(m: LoadedModel, config: Config) {
+export function modelInfo(m: LoadedModel, { config, repo }: Pick<ServeContext, 'config' | 'repo'>) {
   const man = m.manifest;
   return {
     name: m.name,
+    version: repo.versionOf(m),
     ...(man.description !== undefined && { description: man.description }),
     ...(man.domains !== undefined && { domains: man.domains }),
     directions: m.directions,
@@ -48,18 +51,20 @@ export function unknownModel(name: string, repo: ModelRepository): HttpProblem {
   );
 }
 
-export function modelsRouter({ config, repo }: ServeContext): express.Router {
+export function modelsRouter(ctx: ServeContext): express.Router {
+  const { repo } = ctx;
   const router = express.Router();
   router.get('/v1/models', (_req, res) => {
     res.json({
       defaultModel: repo.defaultModel()?.name ?? null,
-      models: [...repo.models.values()].map((m) => modelInfo(m, config)),
+      models: [...repo.models.values()].map((m) => modelInfo(m, ctx)),
+      repository: repo.statuses(),
     });
   });
   router.get('/v1/models/:name', (req, res, next) => {
     const m = repo.get(req.params.name);
     if (!m) return next(unknownModel(req.params.name, repo));
-    res.json(modelInfo(m, config));
+    res.json(modelInfo(m, ctx));
   });
   return router;
 }

@@ -128,8 +128,10 @@ async function translate(req: Request, res: Response, { config, repo, metrics, l
   const deadline = Date.now() + config.REQUEST_TIMEOUT_MS;
   const q = req.query as TranslateQuery;
 
-  const model = q.model !== undefined ? repo.get(q.model) : repo.defaultModel();
-  if (!model) {
+  // The lease keeps this version's sessions open until the answer is sent, even if it is replaced.
+  const lease = repo.acquire(q.model, res);
+  const model = lease?.model;
+  if (!lease || !model) {
     if (repo.state === 'loading')
       throw new HttpProblem('not-ready', 'models are still loading', { 'Retry-After': String(NOT_READY_RETRY_S) });
     if (q.model !== undefined) throw unknownModel(q.model, repo);
@@ -195,6 +197,7 @@ async function translate(req: Request, res: Response, { config, repo, metrics, l
     Vary: 'Accept',
     'Cache-Control': 'no-store',
     'X-Model': model.name,
+    'X-Model-Version': lease.version,
     'X-Direction': dir,
     'X-Processing-Size': `${result.processing.width}x${result.processing.height}`,
     'X-Inference-Time-Ms': result.inferenceMs.toFixed(1),
