@@ -62,7 +62,12 @@ const paritySchema = z
       .default(1000)
       .describe('training iterations (a multiple of 2·--n: half at full rate, half decaying)'),
     eval_every: field.int(1).default(200).describe('score the generators every n iterations (a multiple of --n)'),
-    size: field.intRange(24, 4096).default(24).describe('training crop side; images are generated 4 px larger'),
+    size: field
+      .intRange(24, 4096)
+      .default(24)
+      .describe(
+        'training crop side: a multiple of 4, at least 24 (the smallest the basic PatchGAN takes); images are 4 px larger',
+      ),
     n: field.int(1).default(100).describe('training images per domain (one epoch = n iterations)'),
     n_test: field.int(1).default(16).describe('held-out test images per domain'),
     netG: field.text().default('resnet_6blocks').describe('generator architecture'),
@@ -81,7 +86,12 @@ const paritySchema = z
   .strict();
 type ParityOptions = z.infer<typeof paritySchema>;
 
-function epochsOf(o: ParityOptions): { epochs: number; saveEvery: number } {
+export function epochsOf(o: Pick<ParityOptions, 'iters' | 'n' | 'eval_every' | 'size'>): {
+  epochs: number;
+  saveEvery: number;
+} {
+  // Test images are scored whole (size + 4), and the ResNet generators need sides divisible by 4.
+  if (o.size % 4 !== 0) throw new Error(`--size ${o.size} must be a multiple of 4`);
   if (o.iters % (2 * o.n) !== 0) throw new Error(`--iters ${o.iters} must be a multiple of 2·--n (${2 * o.n})`);
   if (o.eval_every % o.n !== 0 || o.iters % o.eval_every !== 0) {
     throw new Error(`--eval_every ${o.eval_every} must be a multiple of --n ${o.n} and divide --iters ${o.iters}`);

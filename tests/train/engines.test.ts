@@ -72,7 +72,7 @@ beforeAll(async () => {
   await makeShapesDataset({ out: dataroot, size: 36, n: 8, n_test: 1, seed: 4, force: false });
   ort = await train('onnxruntime');
   tfjs = await train('tfjs');
-}, 180_000);
+}, 1_800_000);
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
