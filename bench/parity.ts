@@ -54,7 +54,7 @@ const paritySchema = z
     seeds: field.intRange(2, 1000).default(8).describe('seeds per system (1, 2, … from --first_seed)'),
     first_seed: field.int(0).default(1).describe('first training seed'),
     tfjs_seeds: field
-      .intRange(2, 1000)
+      .intRange(1, 1000)
       .optional()
       .describe('seeds for the tfjs engine if fewer than --seeds (it is the slowest)'),
     iters: field
