@@ -322,9 +322,9 @@ export function learningCurveSvg(runs: ParityRun[], title: string): string {
   });
   systems.forEach((s, j) => {
     const n = runs.filter((r) => r.system === s).length;
-    const x = 80 + j * 230;
+    const x = 90 + j * 280;
     out.push(`<line x1="${x}" x2="${x + 24}" y1="${H - 16}" y2="${H - 16}" stroke="${COLOURS[s]}" stroke-width="3"/>`);
-    out.push(`<text x="${x + 30}" y="${H - 12}">${s} (${n} seeds, mean ± 95 % CI)</text>`);
+    out.push(`<text x="${x + 30}" y="${H - 12}">${s} (${n} seed${n === 1 ? '' : 's'})</text>`);
   });
   out.push('</svg>');
   return out.join('\n');
@@ -374,7 +374,10 @@ export async function benchParity(o: ParityOptions, log: (m: string) => void) {
   const task =
     `shapes ${o.size + 4}² (crops ${o.size}², ${o.n} images per domain, ${o.n_test} held-out pairs), ` +
     `${o.netG} ngf ${o.ngf}, basic D ndf ${o.ndf}, ${o.iters} iterations (linear decay over the second half)`;
-  const svg = learningCurveSvg(runs, `Parity: ${task}`);
+  const svg = learningCurveSvg(
+    runs,
+    `Shapes ${o.size}² crops, ${o.netG} ngf ${o.ngf}, ${o.iters} iterations: mean PSNR ± 95 % CI`,
+  );
   await writeFile(o.plot, await sharp(Buffer.from(svg)).png().toBuffer());
   const summary = { task, options: o, rows, runs };
   await writeFileAtomic(o.out, JSON.stringify(summary, null, 1) + '\n');
