@@ -38,7 +38,7 @@ const TOL = 1e-4;
  * rate, Adam). Not the distance between the steps: Adam turns the rounding noise of near-zero
  * gradients into steps of ±lr, which move the distance by percents but not the norm.
  */
-const UPDATE_TOL = 1e-2;
+const UPDATE_TOL = 3e-2;
 
 const root = mkdtempSync(path.join(tmpdir(), 'engine-lockstep-'));
 const o = parseTrainOptions({
@@ -158,7 +158,7 @@ test('every iteration: the same pool draws, pooled images within 1e-4, the same 
   expect([w.iter, w.poolErr <= TOL]).toEqual([w.iter, true]);
 });
 
-test('every iteration: the eight losses within 1e-4 and the sizes of the weight updates within 1 %', () => {
+test('every iteration: the eight losses within 1e-4 and the sizes of the weight updates within 3 %', () => {
   const l = worst('lossErr');
   expect([l.iter, l.lossErr <= TOL]).toEqual([l.iter, true]);
   const u = worst('updateErr');
