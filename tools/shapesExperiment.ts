@@ -8,7 +8,8 @@ import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parseTrainOptions, type TrainOptions } from '../train/trainOptions';
-import { generatorSpec } from '../core/arch/spec';
+import { generatorSpec, type GeneratorOptions } from '../core/arch/spec';
+import type { StateDict } from '../core/arch/stateDict';
 import { psnr } from '../core/metrics/psnr';
 import { ssim } from '../core/metrics/ssim';
 import { makeShapesDataset } from './make_shapes_dataset';
@@ -32,13 +33,14 @@ export interface ShapesResult {
   options: TrainOptions;
 }
 
-interface Pair {
+export interface ShapesPair {
   input: Float32Array;
   truth: Uint8Array;
   shape: [number, number, number];
 }
 
-async function loadPairs(dataroot: string, dir: 'testA' | 'testB'): Promise<Pair[]> {
+/** A test set of the shapes task: each input with its true translation. */
+export async function loadShapesPairs(dataroot: string, dir: 'testA' | 'testB'): Promise<ShapesPair[]> {
   const files = readdirSync(path.join(dataroot, dir)).sort();
   return Promise.all(
     files.map(async (f) => {
@@ -53,7 +55,7 @@ async function loadPairs(dataroot: string, dir: 'testA' | 'testB'): Promise<Pair
   );
 }
 
-function scores(outputs: Uint8Array[], pairs: Pair[]): { psnr: number; ssim: number } {
+function scores(outputs: Uint8Array[], pairs: ShapesPair[]): { psnr: number; ssim: number } {
   let p = 0;
   let s = 0;
   pairs.forEach((pair, i) => {
@@ -67,24 +69,32 @@ function toUint8(x: Float32Array): Uint8Array {
   return Uint8Array.from(x, (v) => Math.max(0, Math.min(255, Math.round(((v + 1) / 2) * 255))));
 }
 
-async function evaluate(checkpoint: string, testA: Pair[], testB: Pair[]) {
-  const ck = await loadCheckpoint(checkpoint);
-  const o = ck.meta.options as unknown as TrainOptions;
-  const run = (dir: 'AtoB' | 'BtoA', pairs: Pair[]) => {
-    const net = new TfNetwork(
-      generatorSpec(generatorOptions(o, dir)),
-      'eval',
-      checkpointNet(ck, dir === 'AtoB' ? 'G_A' : 'G_B'),
-    );
+/** Mean PSNR/SSIM of one generator's outputs on `pairs` against their truth (tfjs, eval mode). */
+export function scoreGenerator(
+  o: GeneratorOptions,
+  weights: StateDict,
+  pairs: ShapesPair[],
+): { psnr: number; ssim: number } {
+  const net = new TfNetwork(generatorSpec(o), 'eval', weights);
+  try {
     const outs = pairs.map((p) =>
       tf.tidy(() =>
         toUint8(net.apply(tf.tensor4d(p.input, [1, ...p.shape]), { training: false }).dataSync() as Float32Array),
       ),
     );
-    net.dispose();
     return scores(outs, pairs);
+  } finally {
+    net.dispose();
+  }
+}
+
+async function evaluate(checkpoint: string, testA: ShapesPair[], testB: ShapesPair[]) {
+  const ck = await loadCheckpoint(checkpoint);
+  const o = ck.meta.options as unknown as TrainOptions;
+  return {
+    AtoB: scoreGenerator(generatorOptions(o, 'AtoB'), checkpointNet(ck, 'G_A'), testA),
+    BtoA: scoreGenerator(generatorOptions(o, 'BtoA'), checkpointNet(ck, 'G_B'), testB),
   };
-  return { AtoB: run('AtoB', testA), BtoA: run('BtoA', testB) };
 }
 
 export async function runShapesExperiment(o: {
@@ -98,9 +108,9 @@ export async function runShapesExperiment(o: {
   const ds = o.dataset ?? { size: 36, n: 200, n_test: 16, seed: 1 };
   const dataroot = path.join(o.root, 'shapes');
   await makeShapesDataset({ out: dataroot, ...ds, force: true });
-  const testA = await loadPairs(dataroot, 'testA');
-  const testB = await loadPairs(dataroot, 'testB');
-  const identity = (pairs: Pair[]) =>
+  const testA = await loadShapesPairs(dataroot, 'testA');
+  const testB = await loadShapesPairs(dataroot, 'testB');
+  const identity = (pairs: ShapesPair[]) =>
     scores(
       pairs.map((p) => toUint8(p.input)),
       pairs,
