@@ -3,8 +3,8 @@
  * POST /v2/models/{model}/infer, as JSON (the image base64 in `data`) or with the binary tensor
  * data extension (the image bytes after the JSON header, the translated image back the same way).
  *
- *   node --import tsx tools/oip_client.ts --input examples/twemoji/grinning-face.png --output out.png
- *   node --import tsx tools/oip_client.ts --form json --model twemoji2noto_BtoA --input a.png --output b.webp --format webp
+ *   node --import tsx tools/oip_client.ts --input examples/black/deer.png --output out.png
+ *   node --import tsx tools/oip_client.ts --form json --model openmoji_BtoA --input a.png --output b.webp --format webp
  *
  * Any OIP client does the same; this one shows the exact bytes (serve/oip/wire.ts holds the format).
  */
@@ -17,7 +17,7 @@ import { decodeResponse, HEADER_LENGTH, serializeBytes } from '../serve/oip/wire
 const schema = z
   .object({
     url: field.text().default('http://127.0.0.1:3000').describe('server base URL'),
-    model: field.text().default('twemoji2noto_AtoB').describe('OIP model: <model folder>_<direction>'),
+    model: field.text().default('openmoji_AtoB').describe('OIP model: <model folder>_<direction>'),
     input: field.text().describe('image file to translate'),
     output: field.text().describe('where to write the translated image'),
     form: field.enum(['binary', 'json']).default('binary').describe('binary tensor data extension, or plain JSON'),

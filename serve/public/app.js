@@ -252,7 +252,7 @@ function showExamples(list) {
     label.textContent = `${ex.group}/${ex.name}`;
     b.append(img, label);
     b.addEventListener('click', async () => {
-      // An example from a domain's folder (examples/twemoji, examples/noto) runs in the direction out of that domain.
+      // An example from a domain's folder (examples/black, examples/color) runs in the direction out of that domain.
       const dir = exampleDirection(ex.group);
       if (dir && dir !== dirSel.value && [...dirSel.options].some((o) => o.value === dir)) {
         dirSel.value = dir;
