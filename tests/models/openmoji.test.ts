@@ -34,11 +34,12 @@ test('the folder is complete, documented and evaluated, with one weights file pe
   expect(Object.keys(m.directions).sort()).toEqual(['AtoB', 'BtoA']);
   expect(m.preferredSize).toBe(64);
   for (const d of ['AtoB', 'BtoA'] as const) {
-    const weights = m.directions[d].weights!.file;
+    const direction = m.directions[d]!;
+    const weights = direction.weights!.file;
     expect(weights).toBe(`${d}.weights`);
     expect(existsSync(path.join(DIR, weights))).toBe(true);
     // The graphs hold no weights of their own: they are a small fraction of the shared file.
-    const graph = readFileSync(path.join(DIR, m.directions[d].file)).length;
+    const graph = readFileSync(path.join(DIR, direction.file)).length;
     expect(graph * 20).toBeLessThan(readFileSync(path.join(DIR, weights)).length);
   }
   const metrics = (m.metrics as Record<string, { directions: Record<string, { psnr: number; ssim: number }> }>)

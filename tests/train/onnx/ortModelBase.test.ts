@@ -58,35 +58,34 @@ const describeOnAdapter = webgpu.found ? describe : describe.skip;
 if (!webgpu.found) console.info(`skipped the onnxruntime engine on WebGPU: ${webgpu.reason}`);
 
 describeOnAdapter(`onnxruntime engine on WebGPU (${webgpu.found ? webgpu.adapter.description : 'no adapter'})`, () => {
-  test.failing.each([
-    ['ResNet', {}, 32],
-    ['U-Net', { netG: 'unet_128', load_size: 128, crop_size: 128 }, 128],
-  ] as const)(
-    '%s: one iteration equals the CPU engine within 1e-4; only images, losses and two scalars cross',
-    async (_name, extra, size) => {
-      const o = options(extra);
-      const start = initialModelState(o, new Rng(3), 3);
-      const cpu = await OrtTrainingModel.open(o, start, 2);
-      const gpu = await OrtTrainingModel.open(o, start, 2, undefined, undefined, 'webgpu');
-      try {
-        expectStatesAlike('webgpu vs cpu', o, await iteration(cpu, 0, size), await iteration(gpu, 0, size), TOL);
-        expect(cpu.transferBytes).toEqual({ toDevice: 0, fromDevice: 0 });
-        // The first iteration uploaded the starting state; from the second on it stays on the device.
-        const before = { ...gpu.transferBytes };
-        const a = image(2, size);
-        const b = image(3, size);
-        await gpu.optimize(a.data, a.shape, b.data, b.shape);
-        const image4 = size * size * 3 * 4;
-        // Up: real_A, real_B to the G step; both again with the pooled fakes to the D step; each
-        // step's Adam step size and bias correction. Down: the two fakes (for the pools), 8 losses.
-        expect(gpu.transferBytes.toDevice - before.toDevice).toBe(6 * image4 + 2 * 2 * 4);
-        expect(gpu.transferBytes.fromDevice - before.fromDevice).toBe(2 * image4 + LOSS_NAMES.length * 4);
-      } finally {
-        await Promise.all([cpu.dispose(), gpu.dispose()]);
-      }
-    },
-    900_000,
-  );
+  // ResNet fails: the Adam first moments of its stride-2 down-convolution and its output-padded
+  // transposed convolution differ from the CPU engine's (scaled error ~1); U-Net's 4x4 stride-2
+  // layers agree. Until that is found, --device auto does not take WebGPU (train/trainingDevice.ts).
+  const parity = async (_name: string, extra: Record<string, unknown>, size: number) => {
+    const o = options(extra);
+    const start = initialModelState(o, new Rng(3), 3);
+    const cpu = await OrtTrainingModel.open(o, start, 2);
+    const gpu = await OrtTrainingModel.open(o, start, 2, undefined, undefined, 'webgpu');
+    try {
+      expectStatesAlike('webgpu vs cpu', o, await iteration(cpu, 0, size), await iteration(gpu, 0, size), TOL);
+      expect(cpu.transferBytes).toEqual({ toDevice: 0, fromDevice: 0 });
+      // The first iteration uploaded the starting state; from the second on it stays on the device.
+      const before = { ...gpu.transferBytes };
+      const a = image(2, size);
+      const b = image(3, size);
+      await gpu.optimize(a.data, a.shape, b.data, b.shape);
+      const image4 = size * size * 3 * 4;
+      // Up: real_A, real_B to the G step; both again with the pooled fakes to the D step; each
+      // step's Adam step size and bias correction. Down: the two fakes (for the pools), 8 losses.
+      expect(gpu.transferBytes.toDevice - before.toDevice).toBe(6 * image4 + 2 * 2 * 4);
+      expect(gpu.transferBytes.fromDevice - before.fromDevice).toBe(2 * image4 + LOSS_NAMES.length * 4);
+    } finally {
+      await Promise.all([cpu.dispose(), gpu.dispose()]);
+    }
+  };
+  const PARITY = '%s: one iteration equals the CPU engine within 1e-4; only images, losses and two scalars cross';
+  test.failing.each([['ResNet', {}, 32] as const])(PARITY, parity, 900_000);
+  test.each([['U-Net', { netG: 'unet_128', load_size: 128, crop_size: 128 }, 128] as const])(PARITY, parity, 900_000);
 
   test.failing(
     'a checkpoint written on webgpu resumes on cpu and vice versa; on webgpu itself exactly',
