@@ -60,19 +60,13 @@ function gpuDeviceNodes(): string[] {
 }
 
 /**
-  const missingLibrary = missingProviderLibrary(provider);
-  if (missingLibrary !== null) return missingLibrary;
-  if (provider !== 'webgpu') return null;
-  const noNode = process.platform === 'linux' && nodes().length === 0;
-  if (named) {
-    if (!noNode) return null;
-    const p = adapter();
-    return p.found ? null : `no WebGPU adapter (${p.reason})`;
-  }
-  if (noNode) return 'not probed: no GPU device node (/dev/dri/renderD*, /dev/nvidia*)';
-  const p = adapter();
-  const auto = p.found ? autoAdapter(p) : undefined;
-  return auto && !auto.usable ? `${auto.reason} (name it in the provider list to use it)` : null;
+ * Why a provider is not even tried on this machine, or null to try it. CUDA and TensorRT need
+ * their provider libraries (core/onnx/providerLibraries.ts). onnxruntime's WebGPU provider prints
+ * `error: XDG_RUNTIME_DIR is invalid` and a Vulkan warning straight to stderr on a machine without
+ * a GPU, so on Linux it is tried only where a GPU device node exists, or, when `webgpu` was `named`
+ * (a provider list written by hand), where the quiet adapter probe finds any adapter: a software
+ * one (lavapipe has no device node) only then. An automatic list passes over a software adapter
+ * the probe recognises.
  */
 export function providerPrecheck(
   provider: ExecutionProviderName,
