@@ -74,14 +74,17 @@ export class InferenceThread {
     return r.outputs;
   }
 
-  /** Releases the sessions and ends the thread. */
+  /**
+   * Releases the sessions and ends the thread, once the runs it is executing have finished: no
+   * time limit, since ending a worker during an onnxruntime call aborts the whole process
+   * (`terminate called after throwing an instance of 'Napi::Error'`), and a busy server's queued
+   * tiles can take longer than any fixed limit. Runs sent after this fail with an error.
+   */
   async close(): Promise<void> {
     if (!this.rpc.alive) return;
     const closed = new Promise<void>((r) => (this.onClosed = r));
     this.send({ type: 'close' });
-    const timeout = setTimeout(() => void this.worker.terminate(), 5000);
     await closed;
-    clearTimeout(timeout);
   }
 
   /** Ends the thread at once (load failures, tests). */
