@@ -183,34 +183,23 @@ function track(p: Promise<void>): void {
   void p.finally(() => running.delete(p));
 }
 
-/**
- * Set by 'close': runs sent after it (a replaced version's tiles still queued on the main thread)
- * fail at once instead of starting, so once 'closed' is posted no native call is executing and
- * the main thread can end this thread safely (ending it under one aborts the whole process).
- */
-let closing = false;
-const CLOSED_ERROR = 'this model version was closed (replaced, unloaded or shutting down)';
-
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
       load(msg).catch((e) => post({ type: 'load-failed', error: firstLine(e) }));
       break;
     case 'run':
-      if (closing) post({ type: 'run-failed', id: msg.id, error: CLOSED_ERROR });
-      else
-        track(
-          run(msg.id, msg.direction, msg.data, msg.dims).catch((e) =>
-            post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
-          ),
-        );
+      track(
+        run(msg.id, msg.direction, msg.data, msg.dims).catch((e) =>
+          post({ type: 'run-failed', id: msg.id, error: firstLine(e) }),
+        ),
+      );
       break;
     case 'graph':
-      if (closing) post({ type: 'run-failed', id: msg.id, error: CLOSED_ERROR });
-      else track(runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: firstLine(e) })));
+      track(runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: firstLine(e) })));
       break;
     case 'close':
-      closing = true;
+      // InferenceThread sends nothing after 'close', so these are all the runs there will be.
       void Promise.allSettled([...running])
         .then(() =>
           Promise.all(

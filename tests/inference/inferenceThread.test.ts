@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Model } from '../../inference/model';
+import type { Model, ModelSettings } from '../../inference/model';
 import { openModel } from '../../inference/openModel';
 import { writeTinyModel } from '../helpers/tinyModel';
 
@@ -16,20 +16,22 @@ import { writeTinyModel } from '../helpers/tinyModel';
 const QUEUED_WORK_MS = 9000;
 const SIDE = 128;
 
+const SETTINGS: ModelSettings = {
+  providers: ['cpu'],
+  session: { intraOpThreads: 1 },
+  maxBatch: 1,
+  batchDelayMs: 0,
+  maxQueue: 4,
+  limits: { maxPixels: 4096 * 4096 },
+};
+
 let dir: string;
 let model: Model;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'inference-thread-'));
   await writeTinyModel(dir, { name: 'busy', ngf: 8, preferredSize: SIDE, directions: ['AtoB'] });
-  model = await openModel(path.join(dir, 'busy'), {
-    providers: ['cpu'],
-    session: { intraOpThreads: 1 },
-    maxBatch: 1,
-    batchDelayMs: 0,
-    maxQueue: 4,
-    limits: { maxPixels: 4096 * 4096 },
-  });
+  model = await openModel(path.join(dir, 'busy'), SETTINGS);
 });
 
 afterAll(async () => {
@@ -59,14 +61,7 @@ test('closing waits for every run already sent, however long they take, and each
 }, 120_000);
 
 test('a run sent after the close fails with a clear error instead of reaching a released session', async () => {
-  const other = await openModel(path.join(dir, 'busy'), {
-    providers: ['cpu'],
-    session: { intraOpThreads: 1 },
-    maxBatch: 1,
-    batchDelayMs: 0,
-    maxQueue: 4,
-    limits: { maxPixels: 4096 * 4096 },
-  });
+  const other = await openModel(path.join(dir, 'busy'), SETTINGS);
   const busy = other.thread.run('AtoB', input(), [1, 3, SIDE, SIDE]);
   const closing = other.thread.close();
   const late = other.thread.run('AtoB', input(), [1, 3, SIDE, SIDE]);
