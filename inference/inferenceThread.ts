@@ -13,6 +13,10 @@ const WORKER_FILE = path.join(__dirname, 'inferenceWorker.ts');
 type RunResult = { data: Float32Array; dims: number[]; ms: number };
 type GraphResult = Extract<FromWorker, { type: 'graph-result' }>;
 
+function closedError(): Error {
+  return new Error('inference failed: this model version was closed (replaced, unloaded or shutting down)');
+}
+
 export class InferenceThread {
   private readonly worker: Worker;
   private readonly rpc: WorkerRpc<FromWorker>;
@@ -21,6 +25,12 @@ export class InferenceThread {
   private onLoaded: ((m: Loaded) => void) | null = null;
   private onLoadFailed: ((e: Error) => void) | null = null;
   private onClosed: (() => void) | null = null;
+  /**
+   * Set by close(): later runs (a replaced version's tiles still queued here) fail at once and are
+   * never sent, so once the worker says 'closed' no onnxruntime call is executing in it and ending
+   * it is safe (ending it during one aborts the whole process).
+   */
+  private closing = false;
 
   constructor(init: WorkerInit) {
     this.worker = startTsWorker(WORKER_FILE, { workerData: init });
@@ -52,6 +62,7 @@ export class InferenceThread {
   }
 
   run(direction: string, data: Float32Array, dims: number[]): Promise<RunResult> {
+    if (this.closing) return Promise.reject(closedError());
     // The batch buffer is ours alone; transfer it instead of copying.
     return this.rpc.request((id) =>
       this.worker.postMessage({ type: 'run', id, direction, data, dims } satisfies ToWorker, [
@@ -67,6 +78,7 @@ export class InferenceThread {
     feeds: Record<string, Feed>,
     fetch: string[],
   ): Promise<Record<string, Tensor>> {
+    if (this.closing) throw closedError();
     const r = await this.rpc.request<GraphResult>((id) =>
       this.send({ type: 'graph', id, direction, graph, feeds, fetch }),
     );
@@ -74,14 +86,18 @@ export class InferenceThread {
     return r.outputs;
   }
 
-  /** Releases the sessions and ends the thread. */
+  /**
+   * Releases the sessions and ends the thread, once the runs it is executing have finished: no
+   * time limit, since ending a worker during an onnxruntime call aborts the whole process
+   * (`terminate called after throwing an instance of 'Napi::Error'`), and a busy server's queued
+   * tiles can take longer than any fixed limit. Runs sent after this fail with an error.
+   */
   async close(): Promise<void> {
-    if (!this.rpc.alive) return;
+    if (!this.rpc.alive || this.closing) return;
+    this.closing = true;
     const closed = new Promise<void>((r) => (this.onClosed = r));
     this.send({ type: 'close' });
-    const timeout = setTimeout(() => void this.worker.terminate(), 5000);
     await closed;
-    clearTimeout(timeout);
   }
 
   /** Ends the thread at once (load failures, tests). */

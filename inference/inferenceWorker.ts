@@ -196,9 +196,10 @@ port.on('message', (msg: ToWorker) => {
       );
       break;
     case 'graph':
-      track(runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: errorText(e) })));
+      track(runGraph(msg).catch((e) => post({ type: 'run-failed', id: msg.id, error: firstLine(e) })));
       break;
     case 'close':
+      // InferenceThread sends nothing after 'close', so these are all the runs there will be.
       void Promise.allSettled([...running])
         .then(() =>
           Promise.all(
