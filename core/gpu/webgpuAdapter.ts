@@ -49,7 +49,9 @@ export function adapterName(info: GpuAdapterInfo): string {
 
 function resolveOptional(request: string): string | null {
   try {
-    return require.resolve(request);
+    // Under tsx's require hook (worker threads started by core/threads/tsWorker.ts) the resolved
+    // path carries a `?namespace=…` query, which is no file name for the child's import().
+    return require.resolve(request).replace(/\?.*$/, '');
   } catch {
     return null;
   }

@@ -4,14 +4,19 @@
  * process with and without the software adapter visible (VK_ICD_FILENAMES pointing at lavapipe's ICD).
  */
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   adapterName,
   autoAdapter,
   classifyAdapter,
+  probeWebGpu,
   type AdapterProbe,
   type GpuAdapterInfo,
 } from '../../../core/gpu/webgpuAdapter';
+import { startTsWorker } from '../../../core/threads/tsWorker';
 import { lavapipeIcd } from '../../helpers/softwareAdapter';
 
 const info = (o: Partial<GpuAdapterInfo>): GpuAdapterInfo => ({
@@ -111,3 +116,23 @@ test('with no Vulkan driver the probe finds nothing, gives the reason, and Dawn 
   expect(probe.found ? '' : probe.reason).toMatch(/^no WebGPU adapter|^WebGPU probe failed|optional package 'webgpu'/);
   expect(stderr).toBe('');
 });
+
+test('a worker thread (core/threads/tsWorker.ts, as the inference workers start) probes what the main thread does', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'probe-worker-'));
+  try {
+    const file = path.join(dir, 'probe.ts');
+    const probeModule = path.join(__dirname, '..', '..', '..', 'core', 'gpu', 'webgpuAdapter.ts');
+    writeFileSync(
+      file,
+      `import { parentPort } from 'node:worker_threads';\n` +
+        `import { probeWebGpu } from ${JSON.stringify(probeModule.replace(/\.ts$/, ''))};\n` +
+        `parentPort!.postMessage(probeWebGpu());\n`,
+    );
+    const worker = startTsWorker(file);
+    const [inWorker] = (await once(worker, 'message')) as [AdapterProbe];
+    await worker.terminate();
+    expect(inWorker).toEqual(probeWebGpu());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
