@@ -32,6 +32,19 @@ function randomArray(size: number, seed: number): Float32Array {
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The names of the kernels `f` runs, in order (tf.profile). */
+async function kernelsOf(f: () => tf.Tensor | tf.Tensor[]): Promise<string[]> {
+  const profile = await tf.profile(() => f());
+  return profile.kernels.map((kk) => kk.name);
+}
+
+/** The kernels that d/dx and d/dw of sum(op(x, w)) run. */
+function gradientKernels(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor, x: tf.Tensor, w: tf.Tensor) {
+  return kernelsOf(() =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(op(a as tf.Tensor4D, b as tf.Tensor4D)))([x, w]),
+  );
+}
+
 /** PyTorch Conv2d forward by definition; x NHWC, w [k,k,ci,co]. */
 function convByDefinition(x: Float32Array, xs: number[], w: Float32Array, k: number, co: number, s: number, p: number) {
   const [n, h, wd, ci] = xs;
@@ -198,13 +211,7 @@ describe('conv2d = PyTorch Conv2d(stride, padding)', () => {
   test('gradients never run Conv2DBackpropInput / Conv2DBackpropFilter on wasm', async () => {
     const x = tf.tensor4d(randomArray(1 * 9 * 9 * 4, 3), [1, 9, 9, 4]);
     const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
-    const profile = await tf.profile(() => {
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1)),
-      )([x, w]);
-      return [dx, dw];
-    });
-    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    const kernels = new Set(await gradientKernels((a, b) => conv2d(a, b, 2, 1), x, w));
     expect(kernels.has('Conv2D')).toBe(true);
     expect(kernels.has('Conv2DBackpropInput')).toBe(false);
     expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
@@ -275,13 +282,7 @@ describe('convTranspose2d = PyTorch ConvTranspose2d(stride, padding, output_padd
   test('forward and gradients never run Conv2DBackpropInput / Conv2DBackpropFilter on wasm', async () => {
     const x = tf.tensor4d(randomArray(1 * 5 * 5 * 6, 3), [1, 5, 5, 6]);
     const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
-    const profile = await tf.profile(() => {
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(convTranspose2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1, 1)),
-      )([x, w]);
-      return [dx, dw];
-    });
-    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    const kernels = new Set(await gradientKernels((a, b) => convTranspose2d(a, b, 2, 1, 1), x, w));
     expect(kernels.has('Conv2D')).toBe(true);
     expect(kernels.has('Conv2DBackpropInput')).toBe(false);
     expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
@@ -326,12 +327,7 @@ describeOnWebGpu('on webgpu: forward-conv gradients, phase filters cut on the de
   test('gradients run neither Conv2DBackpropFilter nor Conv2DBackpropInput', async () => {
     const x = tf.tensor4d(randomArray(1 * 9 * 9 * 4, 3), [1, 9, 9, 4]);
     const w = tf.tensor4d(randomArray(3 * 3 * 4 * 6, 4), [3, 3, 4, 6]);
-    const profile = await tf.profile(() =>
-      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(convTranspose2d(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1), b as tf.Tensor4D, 2, 1, 0)),
-      )([x, w]),
-    );
-    const kernels = new Set(profile.kernels.map((kk) => kk.name));
+    const kernels = new Set(await gradientKernels((a, b) => convTranspose2d(conv2d(a, b, 2, 1), b, 2, 1, 0), x, w));
     expect(kernels.has('Conv2DBackpropInput')).toBe(false);
     expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
     tf.dispose([x, w]);
@@ -342,10 +338,6 @@ describe('per-input gradients (core/tf/convKernels.ts)', () => {
   // Stride 2, 6 output channels, 4×4 output: dx = 4 phase Conv2Ds, dw = one im2col BatchMatMul.
   const x = () => tf.tensor4d(randomArray(1 * 8 * 8 * 4, 21), [1, 8, 8, 4]);
   const w = () => tf.tensor4d(randomArray(3 * 3 * 4 * 6, 22), [3, 3, 4, 6]);
-  async function kernelsOf(f: () => tf.Tensor[]): Promise<string[]> {
-    const profile = await tf.profile(() => f());
-    return profile.kernels.map((kk) => kk.name);
-  }
   const count = (names: string[], k: string) => names.filter((n) => n === k).length;
 
   test.each([
